@@ -286,6 +286,11 @@ export class MaglevLocator extends NodeListLocator {
     return this.size;
   }
 
+  /** The lookup table: slot -> index into nodeIds(). A read-only view, for pictures and references. */
+  lookupTable(): Readonly<Uint32Array> {
+    return this.table;
+  }
+
   protected override rebuild(): void {
     const size = this.fixedSize ?? nextPrime(Math.max(65_537, 100 * this.members.length));
     if (size < this.members.length) {

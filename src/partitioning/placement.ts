@@ -42,7 +42,10 @@ export interface PlacementStats {
   readonly leaderMaxOverMean: number;
   /** Replicas copied to a new home by this plan. */
   readonly replicasAdded: number;
-  /** The fewest copies any plan reaching the targets needs. */
+  /**
+   * Copies needed if every surviving replica could stay: a lower bound. It ignores zone limits, so where
+   * zones bind (e.g. a zone that must hold one replica of every partition) the true minimum is higher.
+   */
   readonly replicasAddedIdeal: number;
   /** Partitions with two replicas in one zone although a zone without any was available. */
   readonly zoneViolations: number;
@@ -139,14 +142,41 @@ function fairShares(nodes: readonly Node[], total: number, nodeCap: number, zone
       const members = nodes.map((n, i) => i).filter((i) => nodes[i]!.zone === z);
       const sum = members.reduce((s, i) => s + share[i]!, 0);
       if (sum > zoneCap + 1e-9) {
-        for (const i of members) {
-          share[i] = (share[i]! * zoneCap) / sum;
+        // The zone gets exactly its cap, shared by weight among its nodes (each still capped).
+        const inner = waterFill(members.map((i) => nodes[i]!.weight), zoneCap, nodeCap);
+        members.forEach((i, k) => {
+          share[i] = inner[k]!;
           fixed[i] = true;
-        }
+        });
         changed = true;
       }
     }
     if (!changed) break;
+  }
+  return share;
+}
+
+/** Shares `total` by weight, no share above `cap` (what a capped member cannot take goes to the others). */
+function waterFill(weights: readonly number[], total: number, cap: number): number[] {
+  const share = weights.map(() => 0);
+  const open = new Set(weights.map((_, i) => i));
+  let left = total;
+  for (let round = 0; round <= weights.length && open.size > 0 && left > 1e-9; round++) {
+    const w = [...open].reduce((sum, i) => sum + weights[i]!, 0);
+    let capped = false;
+    for (const i of [...open]) {
+      if ((left * weights[i]!) / w >= cap) {
+        share[i] = cap;
+        open.delete(i);
+        capped = true;
+      }
+    }
+    if (capped) {
+      left = total - share.reduce((a, b) => a + b, 0);
+      continue;
+    }
+    for (const i of open) share[i] = (left * weights[i]!) / w;
+    break;
   }
   return share;
 }

@@ -90,7 +90,8 @@ export class ConsistentHashRing implements NodeLocator, Partitioner<KeyInput> {
     this.members = members;
     this.reindexMembers();
     if (this.options.tokenAllocation === 'random') {
-      this.setArcs(members.flatMap((n, i) => randomTokens(n.id, counts[i]!, new Set()).map((t) => ({ end: t, size: 0, owner: i }))));
+      const taken = new Set<number>();
+      this.setArcs(members.flatMap((n, i) => randomTokens(n.id, counts[i]!, taken).map((t) => ({ end: t, size: 0, owner: i }))));
     } else {
       this.setArcs(evenTokens(members, counts, this.options.seed));
     }

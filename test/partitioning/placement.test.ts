@@ -59,7 +59,10 @@ describe('planPlacement', () => {
           const plan = planPlacement({ partitions: P, replicas: R, nodes: after, current: first.assignment });
           const r = Math.min(R, after.length);
           checkShape(plan.assignment, P, r, new Set(after.map((x) => x.id)));
-          expect(plan.stats.replicasAdded).toBeLessThanOrEqual(Math.ceil(plan.stats.replicasAddedIdeal * 1.1) + 2);
+          // The ideal ignores zone limits; where zones bind (a zone must hold one replica of every
+          // partition) some surviving replicas must move too, so the bound is looser there.
+          const slack = zones === 1 ? 1.1 : 1.35;
+          expect(plan.stats.replicasAdded).toBeLessThanOrEqual(Math.ceil(plan.stats.replicasAddedIdeal * slack) + 2);
           // Replaying the plan's moves on the old assignment gives the new one (as sets).
           const replay = first.assignment.map((l) => new Set(l));
           for (const m of plan.moves) {

@@ -95,6 +95,14 @@ describe('ConsistentHashRing', () => {
     expect(new ConsistentHashRing(['x', 'y']).replicasFor('k', 5)).toHaveLength(2);
   });
 
+  it('random tokens stay unique on large rings (hash collisions are rehashed)', () => {
+    // 1000 x 256 tokens in a 2^32 space: several collisions are expected and must be resolved.
+    const ring = new ConsistentHashRing(names(1000), { tokenAllocation: 'random' });
+    expect(ring.tokenCount).toBe(256_000);
+    ring.addNode('late');
+    expect(ring.tokenCount).toBe(256_256);
+  });
+
   it('round-trips through its state', () => {
     const ring = new ConsistentHashRing(names(9));
     ring.addNode({ id: 'extra', weight: 2, zone: 'z9' });

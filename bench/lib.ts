@@ -1,0 +1,59 @@
+// Shared benchmark plumbing: warm-up + median-of-N timing, plain-text tables, and JSON results under
+// bench/results/. Benchmarks are not tests: they measure and report, side by side with their anchors.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import os from 'node:os';
+
+export const RESULTS_DIR = join(import.meta.dirname, 'results');
+
+/** Sink that keeps the optimiser from discarding benchmarked work. */
+export let blackhole = 0;
+
+/** Median ns per call of fn over items, after `warmups` untimed passes, over `runs` timed passes. */
+export function nsPerOp<T>(items: readonly T[], fn: (item: T) => unknown, runs = 5, warmups = 1): { median: number; runs: number[] } {
+  const pass = (): number => {
+    let acc = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < items.length; i++) {
+      const r = fn(items[i]!);
+      acc += typeof r === 'number' ? r : typeof r === 'string' ? r.length : 1;
+    }
+    const t1 = process.hrtime.bigint();
+    blackhole ^= acc;
+    return Number(t1 - t0) / items.length;
+  };
+  for (let w = 0; w < warmups; w++) pass();
+  const times = Array.from({ length: runs }, pass);
+  const sorted = [...times].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, runs: times };
+}
+
+export function formatTable(head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Number.isInteger(n)) return String(n);
+  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(3);
+}
+
+export function machine(): Record<string, unknown> {
+  return { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30) };
+}
+
+/** Writes bench/results/<name>.json (the latest run) and returns its path. */
+export function writeResults(name: string, data: Record<string, unknown>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify({ benchmark: name, at: new Date().toISOString(), machine: machine(), ...data }, null, 2)}\n`);
+  return file;
+}
+
+/** One progress line on stderr (results go to stdout). */
+export function progress(text: string): void {
+  process.stderr.write(`… ${text}\n`);
+}
