@@ -9,6 +9,7 @@ import {
   ConsistentHashRing,
   JumpLocator,
   MaglevLocator,
+  ModuloLocator,
   REDIS_SLOT_COUNT,
   RendezvousLocator,
   SlotPartitioner,
@@ -167,6 +168,7 @@ const CONTENDERS: Contender[] = [
   { name: 'atoll maglev', build: (n) => fromLocator(new MaglevLocator(n)) },
   { name: 'bare JS maglev (reference)', build: bareMaglev },
   { name: 'atoll bounded-load (c=1.25)', freshPerPass: true, build: (n) => { const b = new BoundedLoadLocator(n, { vnodes: VNODES }); return { lookup: (k) => b.assign(k), add: () => undefined }; } },
+  { name: 'atoll modulo (balance noise floor)', build: (n) => fromLocator(new ModuloLocator(n)) },
   { name: 'atoll slots', build: (n) => atollSlots(n, slotPartitionsFor(n.length)) },
   { name: 'bare JS slots (reference)', build: (n) => bareSlots(n, slotPartitionsFor(n.length)) },
 ];

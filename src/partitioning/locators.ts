@@ -255,8 +255,15 @@ export class RendezvousLocator extends NodeListLocator {
   }
 }
 
+/** Default table sizes: primes near powers of two, so the table is resized (and keys reshuffled) rarely. */
+export const MAGLEV_TABLE_SIZES = Object.freeze([65_537, 131_071, 262_147, 524_287, 1_048_573, 2_097_143, 4_194_301, 8_388_593, 16_777_213]);
+
 export interface MaglevOptions {
-  /** Lookup table size; must be prime. Default: the smallest prime >= max(65537, 100 * nodes). */
+  /**
+   * Lookup table size; must be prime. Default: the first size on MAGLEV_TABLE_SIZES that is at least
+   * 100 x nodes. The table only grows in those steps because a change of size reshuffles almost every key;
+   * pin tableSize for a cluster that may cross a step.
+   */
   readonly tableSize?: number;
   readonly seed?: number;
 }
@@ -292,7 +299,7 @@ export class MaglevLocator extends NodeListLocator {
   }
 
   protected override rebuild(): void {
-    const size = this.fixedSize ?? nextPrime(Math.max(65_537, 100 * this.members.length));
+    const size = this.fixedSize ?? MAGLEV_TABLE_SIZES.find((p) => p >= 100 * this.members.length) ?? MAGLEV_TABLE_SIZES[MAGLEV_TABLE_SIZES.length - 1]!;
     if (size < this.members.length) {
       throw new PartitioningError('BAD_ARGUMENT', `tableSize ${size} is smaller than the ${this.members.length} nodes`);
     }
@@ -346,8 +353,3 @@ function isPrime(n: number): boolean {
   return true;
 }
 
-function nextPrime(n: number): number {
-  let p = n;
-  while (!isPrime(p)) p++;
-  return p;
-}

@@ -130,25 +130,23 @@ export class RangePartitioner<K = string> implements RangePartitionerLike<K> {
 
   /** Index of the partition holding key: the number of boundaries <= key. */
   private indexFor(key: K): number {
-    if (key !== key) throw new PartitioningError('BAD_ARGUMENT', 'NaN is not a key');
-    let lo = 0;
-    let hi = this.boundaries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.compare(this.boundaries[mid]!, key) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.bisect(key, true);
   }
 
   /** The number of boundaries strictly below key: the last partition a range ending (exclusively) at key touches. */
   private countBelow(key: K): number {
+    return this.bisect(key, false);
+  }
+
+  /** Number of boundaries b with b < key, or b <= key when `inclusive`. */
+  private bisect(key: K, inclusive: boolean): number {
     if (key !== key) throw new PartitioningError('BAD_ARGUMENT', 'NaN is not a key');
     let lo = 0;
     let hi = this.boundaries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.compare(this.boundaries[mid]!, key) < 0) lo = mid + 1;
+      const c = this.compare(this.boundaries[mid]!, key);
+      if (c < 0 || (inclusive && c === 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -137,6 +137,15 @@ describe('MaglevLocator', () => {
     expect(movedFraction(before, after)).toBeLessThan((1 / 21) * 1.6);
   });
 
+  it('keeps its table size across small changes, so a join at 1000 nodes moves few keys', () => {
+    const loc = new MaglevLocator(names(1000));
+    const size = loc.tableSize;
+    const before = owners((k) => loc.nodeFor(k), keys);
+    loc.addNode('new');
+    expect(loc.tableSize).toBe(size);
+    expect(movedFraction(before, owners((k) => loc.nodeFor(k), keys))).toBeLessThan(0.01);
+  });
+
   it('honours weights', () => {
     const loc = new MaglevLocator([{ id: 'a', weight: 1 }, { id: 'b', weight: 2 }, { id: 'c', weight: 1 }]);
     const d = distribution((k) => loc.nodeFor(k), keys);
