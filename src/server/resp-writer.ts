@@ -1,0 +1,140 @@
+// RESP2/RESP3 reply encoder. Replies for a batch of pipelined commands are appended to one growing buffer
+// and written to the socket once, which is what keeps per-command cost low.
+
+export type RespVersion = 2 | 3;
+
+const CRLF = '\r\n';
+
+export class RespWriter {
+  private buf: Buffer;
+  private len = 0;
+  version: RespVersion = 2;
+
+  constructor(initialBytes = 16 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** Takes everything written so far (a copy-free view when possible) and starts again. */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.len));
+    this.len = 0;
+    return out;
+  }
+
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + extra));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  private ascii(s: string): void {
+    this.ensure(s.length);
+    this.len += this.buf.write(s, this.len, 'latin1');
+  }
+
+  private bytes(b: Buffer): void {
+    this.ensure(b.length);
+    b.copy(this.buf, this.len);
+    this.len += b.length;
+  }
+
+  /** `+OK` style status. The text must not contain CR or LF. */
+  simple(text: string): void {
+    this.ascii(`+${text}${CRLF}`);
+  }
+
+  ok(): void {
+    this.ascii(`+OK${CRLF}`);
+  }
+
+  /** Error reply; `text` starts with its code (`ERR ...`, `WRONGTYPE ...`, `MOVED ...`). */
+  error(text: string): void {
+    this.ascii(`-${text.replace(/[\r\n]+/g, ' ')}${CRLF}`);
+  }
+
+  integer(n: number | bigint): void {
+    this.ascii(`:${n}${CRLF}`);
+  }
+
+  bulk(value: Buffer | string): void {
+    if (typeof value === 'string') {
+      const n = Buffer.byteLength(value);
+      this.ascii(`$${n}${CRLF}`);
+      this.ensure(n + 2);
+      this.len += this.buf.write(value, this.len, 'utf8');
+      this.ascii(CRLF);
+      return;
+    }
+    this.ascii(`$${value.length}${CRLF}`);
+    this.bytes(value);
+    this.ascii(CRLF);
+  }
+
+  /** Missing value: `$-1` in RESP2, `_` in RESP3. */
+  nil(): void {
+    this.ascii(this.version === 3 ? `_${CRLF}` : `$-1${CRLF}`);
+  }
+
+  bulkOrNil(value: Buffer | string | undefined | null): void {
+    if (value === undefined || value === null) this.nil();
+    else this.bulk(value);
+  }
+
+  /** Missing array: `*-1` in RESP2, `_` in RESP3. */
+  nilArray(): void {
+    this.ascii(this.version === 3 ? `_${CRLF}` : `*-1${CRLF}`);
+  }
+
+  arrayHeader(n: number): void {
+    this.ascii(`*${n}${CRLF}`);
+  }
+
+  /** Map header: `%n` in RESP3, a flat array of 2n items in RESP2. */
+  mapHeader(pairs: number): void {
+    this.ascii(this.version === 3 ? `%${pairs}${CRLF}` : `*${pairs * 2}${CRLF}`);
+  }
+
+  /** Set header: `~n` in RESP3, an array in RESP2. */
+  setHeader(n: number): void {
+    this.ascii(this.version === 3 ? `~${n}${CRLF}` : `*${n}${CRLF}`);
+  }
+
+  /** Double: `,x` in RESP3, a bulk string in RESP2 (as Redis replies to INCRBYFLOAT-like commands). */
+  double(x: number): void {
+    const text = formatDouble(x);
+    if (this.version === 3) this.ascii(`,${text}${CRLF}`);
+    else this.bulk(text);
+  }
+
+  /** Verbatim text (INFO in RESP3 uses `=`; RESP2 a bulk string). */
+  verbatim(text: string): void {
+    if (this.version !== 3) {
+      this.bulk(text);
+      return;
+    }
+    const n = Buffer.byteLength(text) + 4;
+    this.ascii(`=${n}${CRLF}txt:`);
+    this.ensure(n);
+    this.len += this.buf.write(text, this.len, 'utf8');
+    this.ascii(CRLF);
+  }
+
+  bulkArray(values: readonly (Buffer | string | undefined)[]): void {
+    this.arrayHeader(values.length);
+    for (const v of values) this.bulkOrNil(v);
+  }
+}
+
+/** Redis's %.17g-then-trim formatting for doubles: shortest text that reads back to the same value. */
+export function formatDouble(x: number): string {
+  if (x === Infinity) return 'inf';
+  if (x === -Infinity) return '-inf';
+  if (Number.isNaN(x)) return 'nan';
+  if (Object.is(x, -0)) return '-0';
+  return String(x).replace(/e\+?/, 'e');
+}
