@@ -1,0 +1,59 @@
+// The storage engine contract shared by the memory (cache) engine and, next, the LMDB (durable) engine:
+// typed values with optional expiry, lazy expiry on access, bounded active expiry, and counters.
+
+/** Milliseconds since the epoch; injected so expiry and eviction replay exactly in tests and simulation. */
+export interface Clock {
+  nowMs(): number;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+export type ValueType = 'string' | 'hash';
+
+export type StoredValue = { readonly type: 'string'; readonly value: Buffer } | { readonly type: 'hash'; readonly value: Map<string, Buffer> };
+
+export interface EngineStats {
+  keys: number;
+  volatileKeys: number;
+  usedBytes: number;
+  expiredKeys: number;
+  evictedKeys: number;
+  hits: number;
+  misses: number;
+}
+
+export type EvictionPolicy = 'noeviction' | 'allkeys-lru' | 'volatile-lru' | 'volatile-ttl' | 'allkeys-random';
+
+export const EVICTION_POLICIES: readonly EvictionPolicy[] = ['noeviction', 'allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random'];
+
+/** Thrown when a write needs memory that eviction cannot free; sent as Redis's `-OOM ...`. */
+export class OutOfMemoryError extends Error {
+  constructor() {
+    super("OOM command not allowed when used memory > 'maxmemory'.");
+    this.name = 'OutOfMemoryError';
+  }
+}
+
+/**
+ * Keys are binary-safe strings (latin1: one char per byte). Reads return the live value or undefined
+ * (an expired key is deleted on the way). `put` replaces value and expiry together.
+ */
+export interface StorageEngine {
+  readonly kind: string;
+  get(key: string): StoredValue | undefined;
+  /** Expiry in ms since the epoch, 0 when the key is persistent, undefined when it does not exist. */
+  expiresAt(key: string): number | undefined;
+  put(key: string, value: StoredValue, expiresAtMs: number): void;
+  setExpiry(key: string, expiresAtMs: number): boolean;
+  delete(key: string): boolean;
+  /** Notes that a stored hash was changed in place, so size accounting stays right. */
+  touched(key: string): void;
+  size(): number;
+  randomKey(): string | undefined;
+  /** Cursor scan in a stable order; returns the next cursor (0 when done) and at most `count` live keys. */
+  scan(cursor: number, count: number): { cursor: number; keys: string[] };
+  clear(): void;
+  /** One bounded round of active expiry; returns keys removed. */
+  activeExpire(): number;
+  stats(): EngineStats;
+}

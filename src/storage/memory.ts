@@ -1,0 +1,280 @@
+// In-memory engine for pure cache use: TTLs, a memory limit with Redis's eviction policies, and counters.
+// Deterministic: time comes from an injected Clock and sampling from a seeded generator.
+import { assert } from '../errors.js';
+import { seededRandom, type Random } from '../partitioning/prng.js';
+import {
+  OutOfMemoryError,
+  type Clock,
+  type EngineStats,
+  type EvictionPolicy,
+  type StorageEngine,
+  type StoredValue,
+} from './engine.js';
+
+export interface MemoryEngineOptions {
+  readonly clock: Clock;
+  /** Memory limit in bytes (estimated), 0 = unlimited. Default 0. */
+  readonly maxmemoryBytes?: number;
+  readonly policy?: EvictionPolicy;
+  readonly seed?: number;
+}
+
+export const MEMORY_ENGINE_LIMITS = Object.freeze({
+  /** Keys sampled per eviction choice for volatile-ttl (Redis maxmemory-samples). */
+  evictionSamples: 5,
+  /** Keys examined per active-expiry round (Redis ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP). */
+  activeExpireKeysPerLoop: 20,
+  /** Loops per active-expiry call at most; a loop repeats only while over 25% of its sample expired. */
+  activeExpireLoopsMax: 16,
+  /** Entries scanned from the LRU end looking for a volatile key before giving up. */
+  volatileLruScanMax: 1024,
+  /** Estimated bytes per key beyond its key and value bytes (map entry, object headers). */
+  entryOverheadBytes: 64,
+  /** Estimated bytes per hash field beyond its name and value. */
+  fieldOverheadBytes: 32,
+});
+
+interface Slot {
+  value: StoredValue;
+  expiresAtMs: number;
+  bytes: number;
+  /** Position in `all`, for O(1) random sampling and removal. */
+  index: number;
+  /** Position in `volatile` (-1 when persistent). */
+  volatileIndex: number;
+}
+
+/** Estimated memory of a key and its value. */
+export function estimateBytes(key: string, value: StoredValue): number {
+  const base = MEMORY_ENGINE_LIMITS.entryOverheadBytes + key.length;
+  if (value.type === 'string') return base + value.value.length;
+  let n = base;
+  for (const [f, v] of value.value) n += f.length + v.length + MEMORY_ENGINE_LIMITS.fieldOverheadBytes;
+  return n;
+}
+
+export class MemoryEngine implements StorageEngine {
+  readonly kind = 'memory';
+  /** Map order is LRU order: an access moves the key to the end, so the first key is least recently used. */
+  private readonly map = new Map<string, Slot>();
+  private readonly all: string[] = [];
+  private readonly volatile: string[] = [];
+  private readonly clock: Clock;
+  private readonly random: Random;
+  maxmemoryBytes: number;
+  policy: EvictionPolicy;
+  private usedBytes = 0;
+  private counters = { expiredKeys: 0, evictedKeys: 0, hits: 0, misses: 0 };
+
+  constructor(options: MemoryEngineOptions) {
+    this.clock = options.clock;
+    this.maxmemoryBytes = options.maxmemoryBytes ?? 0;
+    this.policy = options.policy ?? 'noeviction';
+    this.random = seededRandom(options.seed ?? 0x5eed);
+  }
+
+  get(key: string): StoredValue | undefined {
+    const slot = this.live(key);
+    if (slot === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    // Refresh LRU position.
+    this.map.delete(key);
+    this.map.set(key, slot);
+    return slot.value;
+  }
+
+  expiresAt(key: string): number | undefined {
+    return this.live(key)?.expiresAtMs;
+  }
+
+  put(key: string, value: StoredValue, expiresAtMs: number): void {
+    const bytes = estimateBytes(key, value);
+    const old = this.map.get(key);
+    this.makeRoom(bytes - (old?.bytes ?? 0), key);
+    if (old !== undefined) this.remove(key, old);
+    const slot: Slot = { value, expiresAtMs, bytes, index: this.all.length, volatileIndex: -1 };
+    this.all.push(key);
+    if (expiresAtMs > 0) {
+      slot.volatileIndex = this.volatile.length;
+      this.volatile.push(key);
+    }
+    this.map.set(key, slot);
+    this.usedBytes += bytes;
+  }
+
+  setExpiry(key: string, expiresAtMs: number): boolean {
+    const slot = this.live(key);
+    if (slot === undefined) return false;
+    if (slot.expiresAtMs > 0 && expiresAtMs === 0) this.unlinkVolatile(slot);
+    if (slot.expiresAtMs === 0 && expiresAtMs > 0) {
+      slot.volatileIndex = this.volatile.length;
+      this.volatile.push(key);
+    }
+    slot.expiresAtMs = expiresAtMs;
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const slot = this.live(key);
+    if (slot === undefined) return false;
+    this.remove(key, slot);
+    return true;
+  }
+
+  touched(key: string): void {
+    const slot = this.map.get(key);
+    if (slot === undefined) return;
+    const bytes = estimateBytes(key, slot.value);
+    this.makeRoom(bytes - slot.bytes, key);
+    this.usedBytes += bytes - slot.bytes;
+    slot.bytes = bytes;
+  }
+
+  size(): number {
+    return this.map.size;
+  }
+
+  randomKey(): string | undefined {
+    // Bounded: a few tries past expired keys, as Redis does.
+    for (let attempt = 0; attempt < 100 && this.all.length > 0; attempt++) {
+      const key = this.all[this.random.nextInt(this.all.length)]!;
+      if (this.live(key) !== undefined) return key;
+    }
+    return undefined;
+  }
+
+  scan(cursor: number, count: number): { cursor: number; keys: string[] } {
+    // Walks `all` downwards: removal swaps the last key into the hole, so a key present for the whole scan
+    // is never skipped (it may be returned twice), which is SCAN's guarantee.
+    let pos = cursor === 0 ? this.all.length : Math.min(cursor, this.all.length);
+    const keys: string[] = [];
+    while (pos > 0 && keys.length < count) {
+      pos--;
+      const key = this.all[pos]!;
+      if (!this.isExpired(this.map.get(key)!)) keys.push(key);
+    }
+    return { cursor: pos, keys };
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.all.length = 0;
+    this.volatile.length = 0;
+    this.usedBytes = 0;
+  }
+
+  activeExpire(): number {
+    let removed = 0;
+    for (let loop = 0; loop < MEMORY_ENGINE_LIMITS.activeExpireLoopsMax && this.volatile.length > 0; loop++) {
+      const sample = Math.min(MEMORY_ENGINE_LIMITS.activeExpireKeysPerLoop, this.volatile.length);
+      let expired = 0;
+      for (let i = 0; i < sample && this.volatile.length > 0; i++) {
+        const key = this.volatile[this.random.nextInt(this.volatile.length)]!;
+        const slot = this.map.get(key)!;
+        if (this.isExpired(slot)) {
+          this.remove(key, slot);
+          this.counters.expiredKeys++;
+          expired++;
+        }
+      }
+      removed += expired;
+      if (expired * 4 <= sample) break;
+    }
+    return removed;
+  }
+
+  stats(): EngineStats {
+    return { keys: this.map.size, volatileKeys: this.volatile.length, usedBytes: this.usedBytes, ...this.counters };
+  }
+
+  private isExpired(slot: Slot): boolean {
+    return slot.expiresAtMs > 0 && slot.expiresAtMs <= this.clock.nowMs();
+  }
+
+  /** The slot if the key exists and has not expired; an expired key is removed here (lazy expiry). */
+  private live(key: string): Slot | undefined {
+    const slot = this.map.get(key);
+    if (slot === undefined) return undefined;
+    if (this.isExpired(slot)) {
+      this.remove(key, slot);
+      this.counters.expiredKeys++;
+      return undefined;
+    }
+    return slot;
+  }
+
+  private remove(key: string, slot: Slot): void {
+    this.map.delete(key);
+    const last = this.all.pop()!;
+    if (last !== key) {
+      this.all[slot.index] = last;
+      this.map.get(last)!.index = slot.index;
+    }
+    if (slot.volatileIndex >= 0) this.unlinkVolatile(slot);
+    this.usedBytes -= slot.bytes;
+  }
+
+  private unlinkVolatile(slot: Slot): void {
+    const last = this.volatile.pop()!;
+    const i = slot.volatileIndex;
+    if (i < this.volatile.length) {
+      this.volatile[i] = last;
+      this.map.get(last)!.volatileIndex = i;
+    }
+    slot.volatileIndex = -1;
+  }
+
+  /** Evicts until `extra` more bytes fit under maxmemory, never evicting `protect` (the key being written). */
+  private makeRoom(extra: number, protect: string): void {
+    if (this.maxmemoryBytes === 0 || extra <= 0) return;
+    while (this.usedBytes + extra > this.maxmemoryBytes) {
+      const victim = this.pickVictim(protect);
+      if (victim === undefined) throw new OutOfMemoryError();
+      this.remove(victim, this.map.get(victim)!);
+      this.counters.evictedKeys++;
+    }
+  }
+
+  private pickVictim(protect: string): string | undefined {
+    switch (this.policy) {
+      case 'noeviction':
+        return undefined;
+      case 'allkeys-lru':
+        for (const key of this.map.keys()) if (key !== protect) return key;
+        return undefined;
+      case 'volatile-lru': {
+        let scanned = 0;
+        for (const [key, slot] of this.map) {
+          if (++scanned > MEMORY_ENGINE_LIMITS.volatileLruScanMax) break;
+          if (slot.expiresAtMs > 0 && key !== protect) return key;
+        }
+        // Far down the LRU order: fall back to any volatile key rather than failing.
+        return this.volatile.find((k) => k !== protect);
+      }
+      case 'volatile-ttl': {
+        let best: string | undefined;
+        let bestAt = Infinity;
+        for (let i = 0; i < MEMORY_ENGINE_LIMITS.evictionSamples && this.volatile.length > 0; i++) {
+          const key = this.volatile[this.random.nextInt(this.volatile.length)]!;
+          const at = this.map.get(key)!.expiresAtMs;
+          if (key !== protect && at < bestAt) {
+            best = key;
+            bestAt = at;
+          }
+        }
+        return best ?? this.volatile.find((k) => k !== protect);
+      }
+      case 'allkeys-random': {
+        if (this.all.length === 0 || (this.all.length === 1 && this.all[0] === protect)) return undefined;
+        let key = this.all[this.random.nextInt(this.all.length)]!;
+        while (key === protect) key = this.all[this.random.nextInt(this.all.length)]!;
+        return key;
+      }
+      default:
+        assert(false, `unknown eviction policy ${String(this.policy)}`);
+    }
+  }
+}

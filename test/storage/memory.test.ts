@@ -1,0 +1,122 @@
+// Memory engine: lazy and active expiry, eviction policies under a memory limit, SCAN's guarantee.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { MemoryEngine, estimateBytes } from '../../src/storage/memory.js';
+import { OutOfMemoryError, type StoredValue } from '../../src/storage/engine.js';
+
+const str = (s: string): StoredValue => ({ type: 'string', value: Buffer.from(s) });
+
+function fakeClock(start = 1_000_000): { nowMs: () => number; advance: (ms: number) => void } {
+  let now = start;
+  return { nowMs: () => now, advance: (ms) => (now += ms) };
+}
+
+describe('MemoryEngine', () => {
+  it('expires keys lazily on access and counts them', () => {
+    const clock = fakeClock();
+    const e = new MemoryEngine({ clock });
+    e.put('a', str('1'), clock.nowMs() + 100);
+    e.put('b', str('2'), 0);
+    expect(e.get('a')).toBeDefined();
+    clock.advance(100);
+    expect(e.get('a')).toBeUndefined();
+    expect(e.get('b')).toBeDefined();
+    expect(e.stats()).toMatchObject({ keys: 1, volatileKeys: 0, expiredKeys: 1, hits: 2, misses: 1 });
+  });
+
+  it('active expiry removes expired keys in bounded rounds', () => {
+    const clock = fakeClock();
+    const e = new MemoryEngine({ clock });
+    for (let i = 0; i < 1000; i++) e.put(`k${i}`, str('v'), i < 900 ? clock.nowMs() + 10 : 0);
+    clock.advance(10);
+    let rounds = 0;
+    while (e.stats().volatileKeys > 0 && rounds < 1000) {
+      const removed = e.activeExpire();
+      expect(removed).toBeLessThanOrEqual(20 * 16);
+      rounds++;
+    }
+    expect(e.size()).toBe(100);
+    expect(rounds).toBeGreaterThan(1);
+  });
+
+  it('noeviction refuses writes past maxmemory with OOM; others evict by policy', () => {
+    const clock = fakeClock();
+    const per = estimateBytes('k00', str('x'.repeat(100)));
+    const e = new MemoryEngine({ clock, maxmemoryBytes: per * 10 });
+    for (let i = 0; i < 10; i++) e.put(`k${String(i).padStart(2, '0')}`, str('x'.repeat(100)), 0);
+    expect(() => e.put('k10', str('x'.repeat(100)), 0)).toThrow(OutOfMemoryError);
+
+    const lru = new MemoryEngine({ clock, maxmemoryBytes: per * 10, policy: 'allkeys-lru' });
+    for (let i = 0; i < 10; i++) lru.put(`k${String(i).padStart(2, '0')}`, str('x'.repeat(100)), 0);
+    lru.get('k00'); // k00 becomes most recent; k01 is now least recent
+    lru.put('k10', str('x'.repeat(100)), 0);
+    expect(lru.get('k01')).toBeUndefined();
+    expect(lru.get('k00')).toBeDefined();
+    expect(lru.stats().evictedKeys).toBe(1);
+
+    const vlru = new MemoryEngine({ clock, maxmemoryBytes: per * 10, policy: 'volatile-lru' });
+    for (let i = 0; i < 10; i++) vlru.put(`k${String(i).padStart(2, '0')}`, str('x'.repeat(100)), i === 7 ? clock.nowMs() + 1e6 : 0);
+    vlru.put('k10', str('x'.repeat(100)), 0);
+    expect(vlru.get('k07')).toBeUndefined();
+    expect(() => vlru.put('k11', str('x'.repeat(100)), 0)).toThrow(OutOfMemoryError);
+
+    const vttl = new MemoryEngine({ clock, maxmemoryBytes: per * 10, policy: 'volatile-ttl' });
+    for (let i = 0; i < 10; i++) vttl.put(`k${String(i).padStart(2, '0')}`, str('x'.repeat(100)), clock.nowMs() + 1000 * (i + 1));
+    vttl.put('k10', str('x'.repeat(100)), 0);
+    expect(vttl.size()).toBe(10);
+
+    const rnd = new MemoryEngine({ clock, maxmemoryBytes: per * 10, policy: 'allkeys-random' });
+    for (let i = 0; i < 50; i++) rnd.put(`k${String(i).padStart(2, '0')}`, str('x'.repeat(100)), 0);
+    expect(rnd.size()).toBe(10);
+    expect(rnd.stats().usedBytes).toBeLessThanOrEqual(per * 10);
+  });
+
+  it('SCAN returns every key present for the whole scan, despite deletes and inserts between calls', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.nat(), { maxLength: 100 }), fc.integer({ min: 1, max: 40 }), (n, ops, count) => {
+        const e = new MemoryEngine({ clock: fakeClock() });
+        for (let i = 0; i < n; i++) e.put(`k${i}`, str('v'), 0);
+        const stable = new Set(Array.from({ length: n }, (_, i) => `k${i}`));
+        const seen = new Set<string>();
+        let cursor = 0;
+        let step = 0;
+        do {
+          const r = e.scan(cursor, count);
+          r.keys.forEach((k) => seen.add(k));
+          cursor = r.cursor;
+          const op = ops[step++ % Math.max(1, ops.length)];
+          if (op !== undefined && n > 0) {
+            const victim = `k${op % n}`;
+            if (e.delete(victim)) stable.delete(victim);
+            e.put(`new${step}`, str('v'), 0);
+          }
+        } while (cursor !== 0 && step < 10_000);
+        for (const k of stable) expect(seen.has(k)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps its byte accounting and indexes consistent under random operations', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 50 })), { maxLength: 300 }), (ops) => {
+        const clock = fakeClock();
+        const e = new MemoryEngine({ clock, maxmemoryBytes: 3000, policy: 'allkeys-lru' });
+        for (const [op, k, n] of ops) {
+          const key = `k${k}`;
+          if (op === 0) e.put(key, str('x'.repeat(n)), n % 3 === 0 ? clock.nowMs() + n : 0);
+          else if (op === 1) e.delete(key);
+          else if (op === 2) e.setExpiry(key, n % 2 === 0 ? 0 : clock.nowMs() + n);
+          else if (op === 3) clock.advance(n);
+          else e.activeExpire();
+        }
+        let bytes = 0;
+        const all = e.scan(0, 10_000);
+        for (const key of all.keys) bytes += estimateBytes(key, e.get(key)!);
+        expect(e.stats().usedBytes).toBeGreaterThanOrEqual(bytes);
+        expect(e.stats().usedBytes).toBeLessThanOrEqual(3000);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
