@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { AtollError } from '../errors.js';
 import { registerRing } from './ring.js';
+import { registerStart } from './start.js';
 
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
 
@@ -24,6 +25,7 @@ export function buildProgram(io: CliIo): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerRing(program, io);
+  registerStart(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

@@ -1,0 +1,127 @@
+// `atoll start`: runs one node. Options come from flags and an optional JSON config file, validated with zod
+// (unknown keys and bad values are rejected naming the field). SIGTERM/SIGINT shut it down gracefully.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { EVICTION_POLICIES, systemClock } from '../storage/engine.js';
+import { MemoryEngine } from '../storage/memory.js';
+import { parseMemory } from '../server/dispatch.js';
+import { SERVER_DEFAULTS, startNodeServer } from '../server/server.js';
+import type { CliIo } from './main.js';
+
+const memory = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseMemory(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected bytes, e.g. 104857600 or "100mb"' });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** The node configuration. Engines other than memory arrive with the LMDB work; until then they are refused. */
+export const NodeConfigSchema = z
+  .object({
+    host: z.string().min(1).default(SERVER_DEFAULTS.host),
+    port: z.number().int().min(0).max(65535).default(SERVER_DEFAULTS.port),
+    engine: z.enum(['memory']).default('memory'),
+    maxmemory: memory.default(0),
+    maxmemoryPolicy: z.enum(EVICTION_POLICIES as [string, ...string[]]).default('noeviction'),
+    requirepass: z.string().default(''),
+    timeoutSeconds: z.number().int().nonnegative().default(0),
+    maxclients: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.config.maxclients),
+  })
+  .strict();
+
+export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+interface StartFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  engine?: string;
+  maxmemory?: string;
+  maxmemoryPolicy?: string;
+  requirepass?: string;
+  timeout?: string;
+  maxclients?: string;
+}
+
+function numberFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  return /^\d+$/.test(v) ? Number(v) : Number.NaN;
+}
+
+/** Merges the config file (if any) and flags (which win), then validates the whole. */
+export function resolveNodeConfig(flags: StartFlags): NodeConfig {
+  let fromFile: Record<string, unknown> = {};
+  if (flags.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read config file ${flags.config}: ${(e as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError(`config file ${flags.config} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const fromFlags = Object.fromEntries(
+    Object.entries({
+      host: flags.host,
+      port: numberFlag(flags.port),
+      engine: flags.engine,
+      maxmemory: flags.maxmemory,
+      maxmemoryPolicy: flags.maxmemoryPolicy,
+      requirepass: flags.requirepass,
+      timeoutSeconds: numberFlag(flags.timeout),
+      maxclients: numberFlag(flags.maxclients),
+    }).filter(([, v]) => v !== undefined),
+  );
+  const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(config)');
+    throw new UsageError(`invalid configuration: ${field}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export function registerStart(program: Command, io: CliIo): void {
+  program
+    .command('start')
+    .description('run an Atoll node serving the Redis protocol')
+    .option('--config <file>', 'JSON config file (flags override it)')
+    .option('--host <addr>', `address to bind (default ${SERVER_DEFAULTS.host})`)
+    .option('--port <n>', `client port (default ${SERVER_DEFAULTS.port}; 0 picks a free one)`)
+    .option('--engine <name>', 'storage engine: memory (LMDB is not built yet)')
+    .option('--maxmemory <bytes>', 'memory limit, e.g. 100mb (0 = none)')
+    .option('--maxmemory-policy <policy>', EVICTION_POLICIES.join(' | '))
+    .option('--requirepass <password>', 'require AUTH with this password')
+    .option('--timeout <seconds>', 'close idle clients after this many seconds (0 = never)')
+    .option('--maxclients <n>', 'most concurrent clients')
+    .action(async (flags: StartFlags) => {
+      const cfg = resolveNodeConfig(flags);
+      const engine = new MemoryEngine({ clock: systemClock, maxmemoryBytes: cfg.maxmemory, policy: cfg.maxmemoryPolicy as MemoryEngine['policy'] });
+      const server = await startNodeServer({
+        engine,
+        clock: systemClock,
+        host: cfg.host,
+        port: cfg.port,
+        config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
+      });
+      io.out(`atoll: node listening on ${cfg.host}:${server.port} (engine ${cfg.engine}, pid ${process.pid})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          void server.close().then(resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      io.out('atoll: node stopped\n');
+    });
+}

@@ -1,0 +1,374 @@
+// Command dispatch: arity and auth checks, connection and server commands (PING, HELLO, AUTH, INFO, CONFIG,
+// CLIENT, COMMAND, ...), and the data commands. Socket-free, so it is tested by feeding argument arrays.
+import type { Clock, EvictionPolicy, StorageEngine } from '../storage/engine.js';
+import { EVICTION_POLICIES, OutOfMemoryError } from '../storage/engine.js';
+import { MemoryEngine } from '../storage/memory.js';
+import { ERR, ReplyError, globToRegExp, intArg, isWord, wrongArity } from './args.js';
+import { DATA_COMMANDS, type DataContext } from './commands-data.js';
+import type { RespVersion, RespWriter } from './resp-writer.js';
+
+export const ATOLL_VERSION = '0.1.0';
+/** The Redis version Atoll reports: the command set and reply texts it follows. */
+export const REDIS_COMPAT_VERSION = '7.2.0';
+
+export interface Session {
+  readonly id: number;
+  readonly addr: string;
+  readonly createdMs: number;
+  name: string;
+  resp: RespVersion;
+  authenticated: boolean;
+  lastCommand: string;
+}
+
+/** Settings CONFIG GET/SET can see; the rest of the configuration is fixed at start. */
+export interface LiveConfig {
+  requirepass: string;
+  timeoutSeconds: number;
+  maxclients: number;
+  bulkBytesMax: number;
+  queryBufferBytesMax: number;
+  outputBufferBytesMax: number;
+}
+
+export interface ServerState {
+  readonly engine: StorageEngine;
+  readonly clock: Clock;
+  readonly config: LiveConfig;
+  readonly sessions: Map<number, Session>;
+  readonly startedMs: number;
+  readonly port: number;
+  readonly stats: { connectionsTotal: number; commandsTotal: number; rejectedConnections: number; calls: Map<string, number> };
+}
+
+type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => 'close' | void;
+
+interface CommandSpec {
+  readonly arity: number;
+  readonly flags: readonly string[];
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly run: ServerHandler;
+}
+
+const lower = (b: Buffer): string => b.toString('latin1').toLowerCase();
+
+function dataCommand(handler: (ctx: DataContext, args: Buffer[], w: RespWriter) => void): ServerHandler {
+  return (state, _session, args, w) => handler({ engine: state.engine, nowMs: () => state.clock.nowMs(), bulkBytesMax: state.config.bulkBytesMax }, args, w);
+}
+
+const ping: ServerHandler = (_s, session, args, w) => {
+  if (args.length > 2) throw new ReplyError(wrongArity('ping'));
+  if (args.length === 2) w.bulk(args[1]!);
+  else if (session.resp === 3) w.simple('PONG');
+  else w.simple('PONG');
+};
+
+function authenticate(state: ServerState, session: Session, user: Buffer | undefined, pass: Buffer): void {
+  if (state.config.requirepass === '') {
+    throw new ReplyError('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+  }
+  const userOk = user === undefined || user.toString() === 'default';
+  if (!userOk || pass.toString() !== state.config.requirepass) throw new ReplyError(ERR.wrongPass);
+  session.authenticated = true;
+}
+
+const auth: ServerHandler = (state, session, args, w) => {
+  if (args.length === 2) authenticate(state, session, undefined, args[1]!);
+  else if (args.length === 3) authenticate(state, session, args[1], args[2]!);
+  else throw new ReplyError(ERR.syntax);
+  w.ok();
+};
+
+/** HELLO [protover [AUTH user pass] [SETNAME name]] */
+const hello: ServerHandler = (state, session, args, w) => {
+  let version = session.resp;
+  if (args.length >= 2) {
+    const v = intArg(args[1], 'ERR Protocol version is not an integer or out of range');
+    if (v !== 2 && v !== 3) throw new ReplyError('NOPROTO unsupported protocol version');
+    version = v;
+  }
+  for (let i = 2; i < args.length; i++) {
+    if (isWord(args[i], 'AUTH') && i + 2 < args.length) {
+      authenticate(state, session, args[i + 1], args[i + 2]!);
+      i += 2;
+    } else if (isWord(args[i], 'SETNAME') && i + 1 < args.length) {
+      session.name = checkName(args[++i]!);
+    } else throw new ReplyError(`ERR Syntax error in HELLO option '${args[i]!.toString()}'`);
+  }
+  if (state.config.requirepass !== '' && !session.authenticated) throw new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+  session.resp = version;
+  w.version = version;
+  w.mapHeader(7);
+  w.bulk('server');
+  w.bulk('redis');
+  w.bulk('version');
+  w.bulk(REDIS_COMPAT_VERSION);
+  w.bulk('proto');
+  w.integer(version);
+  w.bulk('id');
+  w.integer(session.id);
+  w.bulk('mode');
+  w.bulk('standalone');
+  w.bulk('role');
+  w.bulk('master');
+  w.bulk('modules');
+  w.arrayHeader(0);
+};
+
+function checkName(name: Buffer): string {
+  const s = name.toString('latin1');
+  if (/[\s]/.test(s) || [...s].some((c) => c.charCodeAt(0) < 33 || c.charCodeAt(0) > 126)) {
+    throw new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
+  }
+  return s;
+}
+
+function clientLine(state: ServerState, s: Session): string {
+  const now = state.clock.nowMs();
+  return `id=${s.id} addr=${s.addr} laddr=127.0.0.1:${state.port} name=${s.name} age=${Math.floor((now - s.createdMs) / 1000)} db=0 resp=${s.resp} cmd=${s.lastCommand}`;
+}
+
+const client: ServerHandler = (state, session, args, w) => {
+  const sub = lower(args[1]!);
+  if (sub === 'setname' && args.length === 3) {
+    session.name = checkName(args[2]!);
+    return w.ok();
+  }
+  if (sub === 'getname' && args.length === 2) return session.name === '' ? w.nil() : w.bulk(session.name);
+  if (sub === 'id' && args.length === 2) return w.integer(session.id);
+  if (sub === 'info' && args.length === 2) return w.verbatim(`${clientLine(state, session)}\n`);
+  if (sub === 'list') return w.verbatim([...state.sessions.values()].map((s) => `${clientLine(state, s)}\n`).join(''));
+  // Client libraries announce themselves (Redis 7.2); accept and ignore.
+  if (sub === 'setinfo' && args.length === 4) return w.ok();
+  throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString()}'. Try CLIENT HELP.`);
+};
+
+const select: ServerHandler = (_s, _session, args, w) => {
+  if (intArg(args[1]) !== 0) throw new ReplyError(ERR.dbIndex);
+  w.ok();
+};
+
+const dbsize: ServerHandler = (state, _session, _args, w) => w.integer(state.engine.size());
+
+const flush: ServerHandler = (state, _session, args, w) => {
+  if (args.length > 2 || (args.length === 2 && !isWord(args[1], 'ASYNC') && !isWord(args[1], 'SYNC'))) throw new ReplyError(ERR.syntax);
+  state.engine.clear();
+  w.ok();
+};
+
+const time: ServerHandler = (state, _session, _args, w) => {
+  const ms = state.clock.nowMs();
+  w.arrayHeader(2);
+  w.bulk(String(Math.floor(ms / 1000)));
+  w.bulk(String((ms % 1000) * 1000));
+};
+
+const echo: ServerHandler = (_s, _session, args, w) => w.bulk(args[1]!);
+
+const quit: ServerHandler = (_s, _session, _args, w) => {
+  w.ok();
+  return 'close';
+};
+
+/** CONFIG GET pattern... / CONFIG SET name value [name value ...] / CONFIG RESETSTAT */
+const config: ServerHandler = (state, _session, args, w) => {
+  const sub = lower(args[1]!);
+  const params = configParams(state);
+  if (sub === 'get' && args.length >= 3) {
+    const found = new Map<string, string>();
+    for (let i = 2; i < args.length; i++) {
+      const re = globToRegExp(lower(args[i]!));
+      for (const [name, p] of Object.entries(params)) if (re.test(name)) found.set(name, p.get());
+    }
+    w.mapHeader(found.size);
+    for (const [name, value] of found) {
+      w.bulk(name);
+      w.bulk(value);
+    }
+    return;
+  }
+  if (sub === 'set' && args.length >= 4 && args.length % 2 === 0) {
+    for (let i = 2; i < args.length; i += 2) {
+      const name = lower(args[i]!);
+      const p = params[name];
+      if (p?.set === undefined) throw new ReplyError(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
+      p.set(args[i + 1]!.toString());
+    }
+    return w.ok();
+  }
+  if (sub === 'resetstat' && args.length === 2) {
+    state.stats.calls.clear();
+    state.stats.commandsTotal = 0;
+    return w.ok();
+  }
+  throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${args[1]!.toString()}'. Try CONFIG HELP.`);
+};
+
+function configParams(state: ServerState): Record<string, { get: () => string; set?: (v: string) => void }> {
+  const engine = state.engine instanceof MemoryEngine ? state.engine : undefined;
+  const num = (v: string, name: string, min: number): number => {
+    const n = parseMemory(v);
+    if (n === undefined || n < min) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${name}') - argument couldn't be parsed into an integer`);
+    return n;
+  };
+  return {
+    maxmemory: {
+      get: () => String(engine?.maxmemoryBytes ?? 0),
+      set: engine ? (v) => (engine.maxmemoryBytes = num(v, 'maxmemory', 0)) : undefined,
+    },
+    'maxmemory-policy': {
+      get: () => engine?.policy ?? 'noeviction',
+      set: engine
+        ? (v) => {
+            if (!(EVICTION_POLICIES as readonly string[]).includes(v)) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${EVICTION_POLICIES.join(', ')}`);
+            engine.policy = v as EvictionPolicy;
+          }
+        : undefined,
+    },
+    requirepass: { get: () => state.config.requirepass, set: (v) => (state.config.requirepass = v) },
+    timeout: { get: () => String(state.config.timeoutSeconds), set: (v) => (state.config.timeoutSeconds = num(v, 'timeout', 0)) },
+    maxclients: { get: () => String(state.config.maxclients) },
+    'proto-max-bulk-len': { get: () => String(state.config.bulkBytesMax) },
+    'client-query-buffer-limit': { get: () => String(state.config.queryBufferBytesMax) },
+    databases: { get: () => '1' },
+    appendonly: { get: () => 'no' },
+    save: { get: () => '' },
+    'cluster-enabled': { get: () => 'no' },
+  };
+}
+
+/** "100", "100mb", "1gb", "64kb" -> bytes, as redis.conf accepts them. */
+export function parseMemory(text: string): number | undefined {
+  const m = /^(\d+)\s*(b|k|kb|m|mb|g|gb)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const mult = { b: 1, k: 1000, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 }[unit]!;
+  const n = Number(m[1]) * mult;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function infoText(state: ServerState, section: string | undefined): string {
+  const s = state.engine.stats();
+  const policy = state.engine instanceof MemoryEngine ? state.engine.policy : 'noeviction';
+  const maxmemory = state.engine instanceof MemoryEngine ? state.engine.maxmemoryBytes : 0;
+  const sections: Record<string, [string, string | number][]> = {
+    server: [
+      ['redis_version', REDIS_COMPAT_VERSION],
+      ['atoll_version', ATOLL_VERSION],
+      ['redis_mode', 'standalone'],
+      ['os', `${process.platform} ${process.arch}`],
+      ['process_id', process.pid],
+      ['tcp_port', state.port],
+      ['uptime_in_seconds', Math.floor((state.clock.nowMs() - state.startedMs) / 1000)],
+      ['storage_engine', state.engine.kind],
+    ],
+    clients: [['connected_clients', state.sessions.size], ['maxclients', state.config.maxclients]],
+    memory: [['used_memory', s.usedBytes], ['used_memory_rss', process.memoryUsage().rss], ['maxmemory', maxmemory], ['maxmemory_policy', policy]],
+    stats: [
+      ['total_connections_received', state.stats.connectionsTotal],
+      ['total_commands_processed', state.stats.commandsTotal],
+      ['rejected_connections', state.stats.rejectedConnections],
+      ['expired_keys', s.expiredKeys],
+      ['evicted_keys', s.evictedKeys],
+      ['keyspace_hits', s.hits],
+      ['keyspace_misses', s.misses],
+    ],
+    replication: [['role', 'master'], ['connected_slaves', 0]],
+    cluster: [['cluster_enabled', 0]],
+    keyspace: s.keys > 0 ? [['db0', `keys=${s.keys},expires=${s.volatileKeys},avg_ttl=0`]] : [],
+  };
+  const wanted = section === undefined || section === 'default' || section === 'all' || section === 'everything' ? Object.keys(sections) : [section];
+  return wanted
+    .filter((name) => sections[name] !== undefined)
+    .map((name) => `# ${name[0]!.toUpperCase()}${name.slice(1)}\r\n${sections[name]!.map(([key, v]) => `${key}:${v}\r\n`).join('')}`)
+    .join('\r\n');
+}
+
+const info: ServerHandler = (state, _session, args, w) => w.verbatim(infoText(state, args[1] === undefined ? undefined : lower(args[1])));
+
+/** COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS [name...]: enough for redis-cli and clients. */
+const command: ServerHandler = (_state, _session, args, w) => {
+  const sub = args.length > 1 ? lower(args[1]!) : undefined;
+  const names = Object.keys(COMMANDS);
+  const infoOf = (name: string): void => {
+    const c = COMMANDS[name];
+    if (c === undefined) return w.nilArray();
+    w.arrayHeader(6);
+    w.bulk(name);
+    w.integer(c.arity);
+    w.setHeader(c.flags.length);
+    for (const f of c.flags) w.simple(f);
+    w.integer(c.firstKey);
+    w.integer(c.lastKey);
+    w.integer(c.firstKey === 0 ? 0 : 1);
+  };
+  if (sub === undefined) {
+    w.arrayHeader(names.length);
+    names.forEach(infoOf);
+  } else if (sub === 'count') w.integer(names.length);
+  else if (sub === 'info') {
+    const asked = args.length > 2 ? args.slice(2).map(lower) : names;
+    w.arrayHeader(asked.length);
+    asked.forEach(infoOf);
+  } else if (sub === 'docs') {
+    const asked = (args.length > 2 ? args.slice(2).map(lower) : names).filter((n) => COMMANDS[n] !== undefined);
+    w.mapHeader(asked.length);
+    for (const n of asked) {
+      w.bulk(n);
+      w.mapHeader(1);
+      w.bulk('summary');
+      w.bulk(`${n.toUpperCase()} (Atoll)`);
+    }
+  } else throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString()}'. Try COMMAND HELP.`);
+};
+
+function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0): CommandSpec {
+  return { arity, flags, run, firstKey, lastKey };
+}
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  ping: spec(-1, ['fast'], ping),
+  echo: spec(2, ['fast'], echo),
+  hello: spec(-1, ['noauth', 'fast'], hello),
+  auth: spec(-2, ['noauth', 'fast'], auth),
+  select: spec(2, ['fast'], select),
+  quit: spec(-1, ['noauth', 'fast'], quit),
+  command: spec(-1, ['loading'], command),
+  info: spec(-1, ['loading'], info),
+  config: spec(-2, ['admin'], config),
+  client: spec(-2, [], client),
+  dbsize: spec(1, ['readonly', 'fast'], dbsize),
+  flushall: spec(-1, ['write'], flush),
+  flushdb: spec(-1, ['write'], flush),
+  time: spec(1, ['fast'], time),
+  ...Object.fromEntries(Object.entries(DATA_COMMANDS).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last)])),
+};
+
+function unknownCommand(args: Buffer[]): string {
+  const name = args[0]!.toString().slice(0, 128);
+  const rest = args
+    .slice(1)
+    .map((a) => `'${a.toString().slice(0, 128)}' `)
+    .join('');
+  return `ERR unknown command '${name}', with args beginning with: ${rest}`;
+}
+
+/** Runs one command; replies go to `w`. Returns 'close' when the connection must close after the reply. */
+export function execute(state: ServerState, session: Session, args: Buffer[], w: RespWriter): 'close' | void {
+  const name = lower(args[0]!);
+  const cmd = COMMANDS[name];
+  state.stats.commandsTotal++;
+  if (cmd === undefined) return w.error(unknownCommand(args));
+  if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return w.error(wrongArity(name));
+  if (state.config.requirepass !== '' && !session.authenticated && !cmd.flags.includes('noauth')) return w.error(ERR.noAuth);
+  session.lastCommand = name;
+  state.stats.calls.set(name, (state.stats.calls.get(name) ?? 0) + 1);
+  try {
+    return cmd.run(state, session, args, w);
+  } catch (e) {
+    if (e instanceof ReplyError) return w.error(e.reply);
+    if (e instanceof OutOfMemoryError) return w.error(e.message);
+    throw e;
+  }
+}
