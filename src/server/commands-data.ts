@@ -62,6 +62,11 @@ function expiryWord(arg: Buffer): (typeof EXPIRY_WORDS)[number] | undefined {
 
 /** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL] */
 const set: DataHandler = (ctx, args, w) => {
+  if (args.length === 3) {
+    // Plain SET: the common case, with no option parsing and no existence check.
+    ctx.engine.put(k(args[1]!), str(Buffer.from(args[2]!)), 0);
+    return w.ok();
+  }
   let nx = false;
   let xx = false;
   let get = false;
@@ -79,7 +84,7 @@ const set: DataHandler = (ctx, args, w) => {
   }
   const key = k(args[1]!);
   const old = get ? getString(ctx, key) : undefined;
-  const exists = get ? old !== undefined : ctx.engine.expiresAt(key) !== undefined;
+  const exists = get ? old !== undefined : (nx || xx) && ctx.engine.expiresAt(key) !== undefined;
   if ((nx && exists) || (xx && !exists)) {
     if (get) w.bulkOrNil(old);
     else w.nil();

@@ -53,8 +53,27 @@ interface CommandSpec {
 
 const lower = (b: Buffer): string => b.toString('latin1').toLowerCase();
 
+/** One DataContext per server state, made on first use, so the hot path allocates nothing per command. */
+const dataContexts = new WeakMap<ServerState, DataContext>();
+
+function dataContextOf(state: ServerState): DataContext {
+  let ctx = dataContexts.get(state);
+  if (ctx === undefined) {
+    const created: DataContext = {
+      engine: state.engine,
+      nowMs: () => state.clock.nowMs(),
+      get bulkBytesMax() {
+        return state.config.bulkBytesMax;
+      },
+    };
+    dataContexts.set(state, created);
+    ctx = created;
+  }
+  return ctx;
+}
+
 function dataCommand(handler: (ctx: DataContext, args: Buffer[], w: RespWriter) => void): ServerHandler {
-  return (state, _session, args, w) => handler({ engine: state.engine, nowMs: () => state.clock.nowMs(), bulkBytesMax: state.config.bulkBytesMax }, args, w);
+  return (state, _session, args, w) => handler(dataContextOf(state), args, w);
 }
 
 const ping: ServerHandler = (_s, session, args, w) => {
@@ -355,9 +374,19 @@ function unknownCommand(args: Buffer[]): string {
 }
 
 /** Runs one command; replies go to `w`. Returns 'close' when the connection must close after the reply. */
+/** Lookup by the name as sent: exact, upper and lower case are found without lower-casing a copy. */
+const COMMAND_LOOKUP = new Map<string, [string, CommandSpec]>(
+  Object.entries(COMMANDS).flatMap(([name, c]) => [
+    [name, [name, c]],
+    [name.toUpperCase(), [name, c]],
+  ]),
+);
+
 export function execute(state: ServerState, session: Session, args: Buffer[], w: RespWriter): 'close' | void {
-  const name = lower(args[0]!);
-  const cmd = COMMANDS[name];
+  const sent = args[0]!.toString('latin1');
+  const found = COMMAND_LOOKUP.get(sent) ?? COMMAND_LOOKUP.get(sent.toLowerCase());
+  const name = found?.[0] ?? sent.toLowerCase();
+  const cmd = found?.[1];
   state.stats.commandsTotal++;
   if (cmd === undefined) return w.error(unknownCommand(args));
   if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return w.error(wrongArity(name));

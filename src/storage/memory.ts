@@ -80,9 +80,11 @@ export class MemoryEngine implements StorageEngine {
       return undefined;
     }
     this.counters.hits++;
-    // Refresh LRU position.
-    this.map.delete(key);
-    this.map.set(key, slot);
+    // Refresh the LRU position only when a policy reads it: re-inserting costs as much as the lookup.
+    if (this.tracksLru()) {
+      this.map.delete(key);
+      this.map.set(key, slot);
+    }
     return slot.value;
   }
 
@@ -94,6 +96,19 @@ export class MemoryEngine implements StorageEngine {
     const bytes = estimateBytes(key, value);
     const old = this.map.get(key);
     this.makeRoom(bytes - (old?.bytes ?? 0), key);
+    if (old !== undefined && !this.tracksLru()) {
+      // Overwrite in place: the key keeps its sampling slots, only value, size and expiry change.
+      if (old.expiresAtMs > 0 && expiresAtMs === 0) this.unlinkVolatile(old);
+      else if (old.expiresAtMs === 0 && expiresAtMs > 0) {
+        old.volatileIndex = this.volatile.length;
+        this.volatile.push(key);
+      }
+      this.usedBytes += bytes - old.bytes;
+      old.value = value;
+      old.bytes = bytes;
+      old.expiresAtMs = expiresAtMs;
+      return;
+    }
     if (old !== undefined) this.remove(key, old);
     const slot: Slot = { value, expiresAtMs, bytes, index: this.all.length, volatileIndex: -1 };
     this.all.push(key);
@@ -188,6 +203,11 @@ export class MemoryEngine implements StorageEngine {
 
   stats(): EngineStats {
     return { keys: this.map.size, volatileKeys: this.volatile.length, usedBytes: this.usedBytes, ...this.counters };
+  }
+
+  /** LRU order matters only under an LRU policy with a memory limit. */
+  private tracksLru(): boolean {
+    return this.maxmemoryBytes > 0 && (this.policy === 'allkeys-lru' || this.policy === 'volatile-lru');
   }
 
   private isExpired(slot: Slot): boolean {

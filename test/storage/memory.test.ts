@@ -100,8 +100,9 @@ describe('MemoryEngine', () => {
   it('keeps its byte accounting and indexes consistent under random operations', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 50 })), { maxLength: 300 }), (ops) => {
+        for (const limits of [{ maxmemoryBytes: 3000, policy: 'allkeys-lru' as const }, { maxmemoryBytes: 0 }]) {
         const clock = fakeClock();
-        const e = new MemoryEngine({ clock, maxmemoryBytes: 3000, policy: 'allkeys-lru' });
+        const e = new MemoryEngine({ clock, ...limits });
         for (const [op, k, n] of ops) {
           const key = `k${k}`;
           if (op === 0) e.put(key, str('x'.repeat(n)), n % 3 === 0 ? clock.nowMs() + n : 0);
@@ -114,7 +115,11 @@ describe('MemoryEngine', () => {
         const all = e.scan(0, 10_000);
         for (const key of all.keys) bytes += estimateBytes(key, e.get(key)!);
         expect(e.stats().usedBytes).toBeGreaterThanOrEqual(bytes);
-        expect(e.stats().usedBytes).toBeLessThanOrEqual(3000);
+        if (limits.maxmemoryBytes > 0) expect(e.stats().usedBytes).toBeLessThanOrEqual(3000);
+        // Every key the scan saw is readable, and the volatile count matches keys with an expiry.
+        const volatile = all.keys.filter((key) => (e.expiresAt(key) ?? 0) > 0).length;
+        expect(e.stats().volatileKeys).toBeGreaterThanOrEqual(volatile);
+        }
       }),
       { numRuns: 300 },
     );
