@@ -1,13 +1,18 @@
 // `atoll start`: runs one node. Options come from flags and an optional JSON config file, validated with zod
 // (unknown keys and bad values are rejected naming the field). SIGTERM/SIGINT shut it down gracefully.
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { EVICTION_POLICIES, systemClock } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
 import { parseMemory } from '../server/dispatch.js';
 import { SERVER_DEFAULTS, startNodeServer } from '../server/server.js';
+import { buildAdminApp } from '../server/admin.js';
+import { createNodeMetrics } from '../server/metrics.js';
 import type { CliIo } from './main.js';
 
 const memory = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
@@ -24,6 +29,10 @@ export const NodeConfigSchema = z
   .object({
     host: z.string().min(1).default(SERVER_DEFAULTS.host),
     port: z.number().int().min(0).max(65535).default(SERVER_DEFAULTS.port),
+    /** Admin HTTP port; default client port + 10000 (0 picks a free port). */
+    adminPort: z.number().int().min(0).max(65535).optional(),
+    admin: z.boolean().default(true),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     engine: z.enum(['memory']).default('memory'),
     maxmemory: memory.default(0),
     maxmemoryPolicy: z.enum(EVICTION_POLICIES as [string, ...string[]]).default('noeviction'),
@@ -39,6 +48,9 @@ interface StartFlags {
   config?: string;
   host?: string;
   port?: string;
+  adminPort?: string;
+  admin?: boolean;
+  logLevel?: string;
   engine?: string;
   maxmemory?: string;
   maxmemoryPolicy?: string;
@@ -72,6 +84,9 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
     Object.entries({
       host: flags.host,
       port: numberFlag(flags.port),
+      adminPort: numberFlag(flags.adminPort),
+      admin: flags.admin === false ? false : undefined,
+      logLevel: flags.logLevel,
       engine: flags.engine,
       maxmemory: flags.maxmemory,
       maxmemoryPolicy: flags.maxmemoryPolicy,
@@ -96,6 +111,9 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--config <file>', 'JSON config file (flags override it)')
     .option('--host <addr>', `address to bind (default ${SERVER_DEFAULTS.host})`)
     .option('--port <n>', `client port (default ${SERVER_DEFAULTS.port}; 0 picks a free one)`)
+    .option('--admin-port <n>', 'admin HTTP port (default: client port + 10000; 0 picks a free one)')
+    .option('--no-admin', 'do not serve the admin HTTP API')
+    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent (logs go to stderr)')
     .option('--engine <name>', 'storage engine: memory (LMDB is not built yet)')
     .option('--maxmemory <bytes>', 'memory limit, e.g. 100mb (0 = none)')
     .option('--maxmemory-policy <policy>', EVICTION_POLICIES.join(' | '))
@@ -104,6 +122,7 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--maxclients <n>', 'most concurrent clients')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
+      const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
       const engine = new MemoryEngine({ clock: systemClock, maxmemoryBytes: cfg.maxmemory, policy: cfg.maxmemoryPolicy as MemoryEngine['policy'] });
       const server = await startNodeServer({
         engine,
@@ -112,16 +131,37 @@ export function registerStart(program: Command, io: CliIo): void {
         port: cfg.port,
         config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
       });
-      io.out(`atoll: node listening on ${cfg.host}:${server.port} (engine ${cfg.engine}, pid ${process.pid})\n`);
+      let admin: FastifyInstance | undefined;
+      let adminPort = 0;
+      if (cfg.admin) {
+        const metrics = createNodeMetrics(server.state);
+        server.state.observe = metrics.observe;
+        admin = buildAdminApp(server.state, metrics);
+        const wanted = cfg.adminPort ?? (server.port + 10_000 <= 65_535 ? server.port + 10_000 : 0);
+        try {
+          await admin.listen({ host: cfg.host, port: wanted });
+        } catch (e) {
+          await server.close();
+          throw new UsageError(`cannot serve the admin API on ${cfg.host}:${wanted}: ${(e as Error).message}`);
+        }
+        adminPort = (admin.server.address() as AddressInfo).port;
+      }
+      const adminText = admin ? `admin http://${cfg.host}:${adminPort}, ` : '';
+      io.out(`atoll: node listening on ${cfg.host}:${server.port} (${adminText}engine ${cfg.engine}, pid ${process.pid})\n`);
+      log.info({ port: server.port, adminPort, engine: cfg.engine, maxmemory: cfg.maxmemory, policy: cfg.maxmemoryPolicy }, 'node started');
       await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          void server.close().then(resolve);
+        const stop = (signal: string): void => {
+          process.off('SIGTERM', onTerm);
+          process.off('SIGINT', onInt);
+          log.info({ signal }, 'shutting down');
+          void Promise.all([server.close(), admin?.close()]).then(() => resolve());
         };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
+        const onTerm = (): void => stop('SIGTERM');
+        const onInt = (): void => stop('SIGINT');
+        process.on('SIGTERM', onTerm);
+        process.on('SIGINT', onInt);
       });
+      log.info('node stopped');
       io.out('atoll: node stopped\n');
     });
 }

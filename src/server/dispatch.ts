@@ -39,6 +39,8 @@ export interface ServerState {
   readonly startedMs: number;
   readonly port: number;
   readonly stats: { connectionsTotal: number; commandsTotal: number; rejectedConnections: number; calls: Map<string, number> };
+  /** Called after every known command with its run time, when metrics are on. */
+  observe?: (command: string, seconds: number) => void;
 }
 
 type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => 'close' | void;
@@ -267,7 +269,8 @@ export function parseMemory(text: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-function infoText(state: ServerState, section: string | undefined): string {
+/** INFO's sections as data: INFO renders them as text, the admin API as JSON. */
+export function infoSections(state: ServerState): Record<string, [string, string | number][]> {
   const s = state.engine.stats();
   const policy = state.engine instanceof MemoryEngine ? state.engine.policy : 'noeviction';
   const maxmemory = state.engine instanceof MemoryEngine ? state.engine.maxmemoryBytes : 0;
@@ -297,6 +300,11 @@ function infoText(state: ServerState, section: string | undefined): string {
     cluster: [['cluster_enabled', 0]],
     keyspace: s.keys > 0 ? [['db0', `keys=${s.keys},expires=${s.volatileKeys},avg_ttl=0`]] : [],
   };
+  return sections;
+}
+
+function infoText(state: ServerState, section: string | undefined): string {
+  const sections = infoSections(state);
   const wanted = section === undefined || section === 'default' || section === 'all' || section === 'everything' ? Object.keys(sections) : [section];
   return wanted
     .filter((name) => sections[name] !== undefined)
@@ -393,11 +401,15 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
   if (state.config.requirepass !== '' && !session.authenticated && !cmd.flags.includes('noauth')) return w.error(ERR.noAuth);
   session.lastCommand = name;
   state.stats.calls.set(name, (state.stats.calls.get(name) ?? 0) + 1);
+  const observe = state.observe;
+  const started = observe === undefined ? 0 : performance.now();
   try {
     return cmd.run(state, session, args, w);
   } catch (e) {
     if (e instanceof ReplyError) return w.error(e.reply);
     if (e instanceof OutOfMemoryError) return w.error(e.message);
     throw e;
+  } finally {
+    if (observe !== undefined) observe(name, (performance.now() - started) / 1000);
   }
 }
