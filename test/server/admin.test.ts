@@ -29,15 +29,22 @@ describe('admin API (injected)', () => {
     await c.set('a', '1');
     await c.get('a');
     await c.get('missing');
+    const p = c.pipeline();
+    for (let i = 0; i < 64; i++) p.set(`k${i}`, 'v');
+    await p.exec();
     c.disconnect();
     expect((await app.inject({ url: '/healthz' })).json()).toMatchObject({ status: 'ok' });
     const info = (await app.inject({ url: '/info' })).json() as { keyspace: Record<string, string>; stats: Record<string, number> };
-    expect(info.keyspace.db0).toMatch(/^keys=1,/);
+    expect(info.keyspace.db0).toMatch(/^keys=65,/);
     expect(info.stats.keyspace_misses).toBe(1);
     const text = (await app.inject({ url: '/metrics' })).body;
     expect(text).toMatch(/atoll_commands_total\{command="get"\} 2/);
-    expect(text).toMatch(/atoll_command_duration_seconds_count\{command="set"\} 1/);
-    expect(text).toMatch(/atoll_keys 1/);
+    expect(text).toMatch(/atoll_commands_total\{command="set"\} 65/);
+    // One command in 16 is timed: 67 commands give 4 or 5 samples, most of them SETs.
+    const sampled = [...text.matchAll(/atoll_command_duration_seconds_count\{command="\w+"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(sampled).toBeGreaterThanOrEqual(4);
+    expect(sampled).toBeLessThanOrEqual(5);
+    expect(text).toMatch(/atoll_keys 65/);
     expect(text).toMatch(/atoll_keyspace_misses_total 1/);
     expect((await app.inject({ url: '/nope' })).statusCode).toBe(404);
     await app.close();
