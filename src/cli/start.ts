@@ -1,6 +1,6 @@
 // `atoll start`: runs one node. Options come from flags and an optional JSON config file, validated with zod
 // (unknown keys and bad values are rejected naming the field). SIGTERM/SIGINT shut it down gracefully.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { EVICTION_POLICIES, systemClock } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
+import { LmdbEngine } from '../storage/lmdb.js';
 import { parseMemory } from '../server/dispatch.js';
 import { SERVER_DEFAULTS, startNodeServer } from '../server/server.js';
 import { buildAdminApp } from '../server/admin.js';
@@ -33,7 +34,10 @@ export const NodeConfigSchema = z
     adminPort: z.number().int().min(0).max(65535).optional(),
     admin: z.boolean().default(true),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    engine: z.enum(['memory']).default('memory'),
+    engine: z.enum(['memory', 'lmdb']).default('memory'),
+    dataDir: z.string().min(1).default('./atoll-data'),
+    durability: z.enum(['every-write', 'batched', 'none']).default('every-write'),
+    partitions: z.number().int().min(1).max(1024).default(16),
     maxmemory: memory.default(0),
     maxmemoryPolicy: z.enum(EVICTION_POLICIES as [string, ...string[]]).default('noeviction'),
     requirepass: z.string().default(''),
@@ -52,6 +56,8 @@ interface StartFlags {
   admin?: boolean;
   logLevel?: string;
   engine?: string;
+  dataDir?: string;
+  durability?: string;
   maxmemory?: string;
   maxmemoryPolicy?: string;
   requirepass?: string;
@@ -88,6 +94,8 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       admin: flags.admin === false ? false : undefined,
       logLevel: flags.logLevel,
       engine: flags.engine,
+      dataDir: flags.dataDir,
+      durability: flags.durability,
       maxmemory: flags.maxmemory,
       maxmemoryPolicy: flags.maxmemoryPolicy,
       requirepass: flags.requirepass,
@@ -104,6 +112,16 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
   return parsed.data;
 }
 
+function openLmdb(cfg: NodeConfig): LmdbEngine {
+  if (cfg.maxmemory > 0) throw new UsageError('maxmemory applies to the memory engine only');
+  try {
+    mkdirSync(cfg.dataDir, { recursive: true });
+    return new LmdbEngine({ path: cfg.dataDir, clock: systemClock, durability: cfg.durability, partitions: cfg.partitions });
+  } catch (e) {
+    throw new UsageError(`cannot open data directory ${cfg.dataDir}: ${(e as Error).message}`);
+  }
+}
+
 export function registerStart(program: Command, io: CliIo): void {
   program
     .command('start')
@@ -114,7 +132,9 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--admin-port <n>', 'admin HTTP port (default: client port + 10000; 0 picks a free one)')
     .option('--no-admin', 'do not serve the admin HTTP API')
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent (logs go to stderr)')
-    .option('--engine <name>', 'storage engine: memory (LMDB is not built yet)')
+    .option('--engine <name>', 'storage engine: memory (cache) or lmdb (durable)')
+    .option('--data-dir <dir>', 'LMDB data directory (default ./atoll-data)')
+    .option('--durability <mode>', 'LMDB: every-write (fsync before reply) | batched | none')
     .option('--maxmemory <bytes>', 'memory limit, e.g. 100mb (0 = none)')
     .option('--maxmemory-policy <policy>', EVICTION_POLICIES.join(' | '))
     .option('--requirepass <password>', 'require AUTH with this password')
@@ -123,7 +143,10 @@ export function registerStart(program: Command, io: CliIo): void {
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
-      const engine = new MemoryEngine({ clock: systemClock, maxmemoryBytes: cfg.maxmemory, policy: cfg.maxmemoryPolicy as MemoryEngine['policy'] });
+      const engine =
+        cfg.engine === 'lmdb'
+          ? openLmdb(cfg)
+          : new MemoryEngine({ clock: systemClock, maxmemoryBytes: cfg.maxmemory, policy: cfg.maxmemoryPolicy as MemoryEngine['policy'] });
       const server = await startNodeServer({
         engine,
         clock: systemClock,
@@ -148,7 +171,7 @@ export function registerStart(program: Command, io: CliIo): void {
       }
       const adminText = admin ? `admin http://${cfg.host}:${adminPort}, ` : '';
       io.out(`atoll: node listening on ${cfg.host}:${server.port} (${adminText}engine ${cfg.engine}, pid ${process.pid})\n`);
-      log.info({ port: server.port, adminPort, engine: cfg.engine, maxmemory: cfg.maxmemory, policy: cfg.maxmemoryPolicy }, 'node started');
+      log.info({ port: server.port, adminPort, engine: cfg.engine, dataDir: cfg.engine === 'lmdb' ? cfg.dataDir : undefined, durability: cfg.engine === 'lmdb' ? cfg.durability : undefined, maxmemory: cfg.maxmemory, policy: cfg.maxmemoryPolicy }, 'node started');
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.off('SIGTERM', onTerm);

@@ -84,6 +84,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       const deadline = setTimeout(() => sockets.forEach((s) => s.destroy()), 2000);
       await closed;
       clearTimeout(deadline);
+      await options.engine.close?.();
     },
   };
 }
@@ -116,12 +117,19 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
       socket.end(writer.take());
       return;
     }
-    for (const args of commands) {
-      writer.version = session.resp;
-      if (execute(state, session, args, writer) === 'close') {
-        closing = true;
-        break;
+    const runAll = (): void => {
+      for (const args of commands) {
+        writer.version = session.resp;
+        if (execute(state, session, args, writer) === 'close') {
+          closing = true;
+          break;
+        }
       }
+    };
+    // A durable engine commits the whole batch before any of its replies leaves.
+    if (commands.length > 0) {
+      if (state.engine.batch) state.engine.batch(runAll);
+      else runAll();
     }
     if (writer.length > 0) {
       const ok = socket.write(writer.take());

@@ -56,4 +56,11 @@ export interface StorageEngine {
   /** One bounded round of active expiry; returns keys removed. */
   activeExpire(): number;
   stats(): EngineStats;
+  /**
+   * Durable engines run a client's batch of commands in one transaction and return only once it is
+   * committed (and flushed, if their durability setting says so). Engines without it run `run` directly.
+   */
+  batch?<T>(run: () => T): T;
+  /** Flushes and releases files; engines without files need not implement it. */
+  close?(): Promise<void>;
 }

@@ -1,0 +1,255 @@
+// Durable engine on LMDB (lmdb-js): one sub-database per partition (so a partition can later be streamed,
+// checksummed or dropped alone) plus a TTL index ordered by expiry time. Writes of one client batch run in
+// one synchronous write transaction; the reply is sent after it commits (and, in every-write mode, after
+// LMDB has flushed it to disk).
+import { open, TransactionFlags, type Database, type RootDatabase } from 'lmdb';
+import { SlotPartitioner } from '../partitioning/slots.js';
+import type { Clock, EngineStats, StorageEngine, StoredValue } from './engine.js';
+
+/**
+ * every-write: the batch's transaction is flushed (fsync) before any reply; nothing acknowledged is lost.
+ * batched: replies follow the commit; LMDB flushes right after, so a power failure can lose the last few
+ * milliseconds of acknowledged writes (a process crash loses nothing: the commit is in the OS page cache).
+ * none: no flush at all; a power failure can lose everything since the OS last wrote back.
+ */
+export type Durability = 'every-write' | 'batched' | 'none';
+
+export interface LmdbEngineOptions {
+  readonly path: string;
+  readonly clock: Clock;
+  readonly durability?: Durability;
+  /** Partitions (sub-databases) the keyspace is split into by Redis slot. Default 16. */
+  readonly partitions?: number;
+}
+
+export const LMDB_LIMITS = Object.freeze({
+  /** Expired keys removed per active-expiry round. */
+  activeExpireKeysMax: 200,
+  /** SCAN cursors remembered (a cursor names the last key returned); older ones answer "invalid cursor". */
+  scanCursorsMax: 10_000,
+  /** Address space reserved for the data file; LMDB grows into it. */
+  mapSizeBytes: 64 * 1024 ** 3,
+});
+
+interface Record_ {
+  /** 0 = string, 1 = hash */
+  t: 0 | 1;
+  v: Buffer | [string, Buffer][];
+  /** Expiry, ms since the epoch; 0 = none. */
+  x: number;
+}
+
+function toRecord(value: StoredValue, expiresAtMs: number): Record_ {
+  return value.type === 'string' ? { t: 0, v: value.value, x: expiresAtMs } : { t: 1, v: [...value.value], x: expiresAtMs };
+}
+
+function fromRecord(r: Record_): StoredValue {
+  return r.t === 0 ? { type: 'string', value: Buffer.from(r.v as Buffer) } : { type: 'hash', value: new Map((r.v as [string, Buffer][]).map(([f, v]) => [f, Buffer.from(v)])) };
+}
+
+function ttlKey(expiresAtMs: number, key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(8 + key.length);
+  out.writeBigUInt64BE(BigInt(expiresAtMs), 0);
+  key.copy(out, 8);
+  return out;
+}
+
+export class LmdbEngine implements StorageEngine {
+  readonly kind = 'lmdb';
+  readonly durability: Durability;
+  private readonly root: RootDatabase;
+  private readonly parts: Database<Record_, Buffer>[];
+  private readonly ttl: Database<boolean, Buffer>;
+  private readonly slots: SlotPartitioner;
+  private readonly clock: Clock;
+  /** Values handed out during the current batch, so in-place hash edits can be written back by touched(). */
+  private readonly handedOut = new Map<string, { value: StoredValue; expiresAtMs: number }>();
+  private inBatch = false;
+  private readonly cursors = new Map<number, { part: number; after: Buffer }>();
+  private nextCursor = 1;
+  private counters = { expiredKeys: 0, evictedKeys: 0, hits: 0, misses: 0 };
+
+  constructor(options: LmdbEngineOptions) {
+    this.durability = options.durability ?? 'every-write';
+    this.clock = options.clock;
+    const partitions = options.partitions ?? 16;
+    this.slots = new SlotPartitioner({ partitions });
+    this.root = open({ path: options.path, maxDbs: partitions + 4, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability === 'none' });
+    this.parts = Array.from({ length: partitions }, (_, p) => this.root.openDB<Record_, Buffer>({ name: `partition-${p}`, keyEncoding: 'binary' }));
+    this.ttl = this.root.openDB<boolean, Buffer>({ name: 'ttl-index', keyEncoding: 'binary' });
+  }
+
+  private db(key: Buffer): Database<Record_, Buffer> {
+    return this.parts[this.slots.partitionFor(key)]!;
+  }
+
+  /** Runs a batch of commands in one write transaction, committed (and flushed, per durability) on return. */
+  batch<T>(run: () => T): T {
+    if (this.inBatch) return run();
+    this.inBatch = true;
+    try {
+      const flags = this.durability === 'every-write' ? undefined : TransactionFlags.NO_SYNC_FLUSH;
+      return this.root.transactionSync(run, flags);
+    } finally {
+      this.inBatch = false;
+      this.handedOut.clear();
+    }
+  }
+
+  private write(fn: () => void): void {
+    if (this.inBatch) fn();
+    else this.batch(fn);
+  }
+
+  private record(kb: Buffer): Record_ | undefined {
+    const r = this.db(kb).get(kb);
+    if (r === undefined) return undefined;
+    if (r.x > 0 && r.x <= this.clock.nowMs()) return undefined;
+    return r;
+  }
+
+  get(key: string): StoredValue | undefined {
+    const kb = Buffer.from(key, 'latin1');
+    const r = this.record(kb);
+    if (r === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    const value = fromRecord(r);
+    if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs: r.x });
+    return value;
+  }
+
+  expiresAt(key: string): number | undefined {
+    return this.record(Buffer.from(key, 'latin1'))?.x;
+  }
+
+  put(key: string, value: StoredValue, expiresAtMs: number): void {
+    const kb = Buffer.from(key, 'latin1');
+    this.write(() => {
+      const old = this.db(kb).get(kb);
+      if (old !== undefined && old.x > 0) this.ttl.removeSync(ttlKey(old.x, kb));
+      this.db(kb).putSync(kb, toRecord(value, expiresAtMs));
+      if (expiresAtMs > 0) this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
+    });
+    if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs });
+  }
+
+  setExpiry(key: string, expiresAtMs: number): boolean {
+    const kb = Buffer.from(key, 'latin1');
+    const r = this.record(kb);
+    if (r === undefined) return false;
+    this.put(key, fromRecord(r), expiresAtMs);
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const kb = Buffer.from(key, 'latin1');
+    const r = this.record(kb);
+    if (r === undefined) return false;
+    this.write(() => {
+      this.db(kb).removeSync(kb);
+      if (r.x > 0) this.ttl.removeSync(ttlKey(r.x, kb));
+    });
+    this.handedOut.delete(key);
+    return true;
+  }
+
+  touched(key: string): void {
+    const held = this.handedOut.get(key);
+    if (held !== undefined) this.put(key, held.value, held.expiresAtMs);
+  }
+
+  size(): number {
+    let n = 0;
+    for (const db of this.parts) n += db.getCount();
+    return n;
+  }
+
+  randomKey(): string | undefined {
+    const nonEmpty = this.parts.filter((db) => db.getCount() > 0);
+    for (const db of nonEmpty) {
+      for (const { key, value } of db.getRange({ limit: 16 })) {
+        if (value.x === 0 || value.x > this.clock.nowMs()) return key.toString('latin1');
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Walks partitions in order and keys in byte order within each. A cursor remembers the last key returned,
+   * so keys added or removed meanwhile never make the scan skip a key that was there throughout.
+   */
+  scan(cursor: number, count: number): { cursor: number; keys: string[] } {
+    let part = 0;
+    let after: Buffer | undefined;
+    if (cursor !== 0) {
+      const saved = this.cursors.get(cursor);
+      if (saved === undefined) return { cursor: 0, keys: [] };
+      this.cursors.delete(cursor);
+      part = saved.part;
+      after = saved.after;
+    }
+    const keys: string[] = [];
+    const now = this.clock.nowMs();
+    let last: Buffer | undefined;
+    for (; part < this.parts.length && keys.length < count; part++, after = undefined) {
+      for (const { key, value } of this.parts[part]!.getRange({ start: after, limit: count - keys.length + 1 })) {
+        if (after !== undefined && Buffer.compare(key, after) === 0) continue;
+        if (keys.length >= count) break;
+        last = key;
+        if (value.x === 0 || value.x > now) keys.push(key.toString('latin1'));
+      }
+      if (keys.length >= count) break;
+    }
+    if (part >= this.parts.length || last === undefined) return { cursor: 0, keys };
+    const id = this.nextCursor++;
+    this.cursors.set(id, { part, after: Buffer.from(last) });
+    if (this.cursors.size > LMDB_LIMITS.scanCursorsMax) this.cursors.delete(this.cursors.keys().next().value!);
+    return { cursor: id, keys };
+  }
+
+  clear(): void {
+    this.write(() => {
+      for (const db of this.parts) db.clearSync();
+      this.ttl.clearSync();
+    });
+  }
+
+  /** Removes up to activeExpireKeysMax expired keys, oldest expiry first, in one transaction. */
+  activeExpire(): number {
+    const now = this.clock.nowMs();
+    const due: Buffer[] = [];
+    for (const { key } of this.ttl.getRange({ end: ttlKey(now + 1, Buffer.alloc(0)), limit: LMDB_LIMITS.activeExpireKeysMax })) due.push(Buffer.from(key));
+    if (due.length === 0) return 0;
+    let removed = 0;
+    this.write(() => {
+      for (const tk of due) {
+        const kb = tk.subarray(8);
+        const r = this.db(kb).get(kb);
+        this.ttl.removeSync(tk);
+        if (r !== undefined && r.x > 0 && r.x <= now) {
+          this.db(kb).removeSync(kb);
+          removed++;
+        }
+      }
+    });
+    this.counters.expiredKeys += removed;
+    return removed;
+  }
+
+  stats(): EngineStats {
+    return { keys: this.size(), volatileKeys: this.ttl.getCount(), usedBytes: 0, ...this.counters };
+  }
+
+  /** Waits until everything committed so far is on disk. */
+  async flushed(): Promise<void> {
+    await this.root.flushed;
+  }
+
+  async close(): Promise<void> {
+    await this.root.flushed;
+    await this.root.close();
+  }
+}
