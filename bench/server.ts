@@ -2,7 +2,8 @@
 // flags, alternated in one run. Reports ops/s, p50/p99 and server CPU per operation (utime+stime from /proc).
 // `npm run bench -- server [--quick]`
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { formatTable, progress, writeResults } from './lib.js';
@@ -56,7 +57,11 @@ async function startAtoll(engineArgs: string[]): Promise<Target> {
   const port = await freePort();
   const child = spawn(process.execPath, [ATOLL_BIN, 'start', '--port', String(port), ...engineArgs], { stdio: 'ignore' });
   await waitForPort(port);
-  return { name: `atoll ${engineArgs.join(' ') || 'memory'}`, port, pid: child.pid!, child };
+  return { name: `atoll ${engineLabel(engineArgs)}`, port, pid: child.pid!, child };
+}
+
+function engineLabel(args: string[]): string {
+  return args.includes('lmdb') ? 'lmdb batched' : 'memory';
 }
 
 function cpuSeconds(pid: number): number {
@@ -100,7 +105,8 @@ export async function run(args: string[]): Promise<void> {
     { pipeline: 1, size: 1024 },
     { pipeline: 16, size: 1024 },
   ];
-  const engines: string[][] = [[]];
+  const lmdbDir = mkdtempSync(join(tmpdir(), 'atoll-bench-lmdb-'));
+  const engines: string[][] = [[], ['--engine', 'lmdb', '--durability', 'batched', '--data-dir', lmdbDir]];
   const redis = await startRedis();
   const atolls = await Promise.all(engines.map((e) => startAtoll(e)));
   const results: { engine: string; pipeline: number; size: number; test: string; atoll: Measured; redis: Measured }[] = [];
@@ -117,11 +123,13 @@ export async function run(args: string[]): Promise<void> {
         const a2 = runBenchmark(atoll, flags, requests);
         const rs = pick(r1, r2);
         const as = pick(a1, a2);
-        rs.forEach((r, k) => results.push({ engine: engines[i]!.join(' ') || 'memory', pipeline: c.pipeline, size: c.size, test: r.test, atoll: as[k]!, redis: r }));
+        rs.forEach((r, k) => results.push({ engine: engineLabel(engines[i]!), pipeline: c.pipeline, size: c.size, test: r.test, atoll: as[k]!, redis: r }));
       }
     }
   } finally {
     for (const t of [redis, ...atolls]) t.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(lmdbDir, { recursive: true, force: true });
   }
   const table = formatTable(
     ['engine / test', 'P', 'd', 'atoll ops/s', 'redis ops/s', 'ratio', 'atoll p50/p99 ms', 'redis p50/p99 ms', 'atoll CPU us/op', 'redis CPU us/op', 'CPU ratio'],

@@ -1,0 +1,4 @@
+// Compatibility suite against the LMDB engine (batched durability).
+import { nodeSuite } from './node-suite.js';
+
+nodeSuite('lmdb');
