@@ -44,6 +44,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const sockets = new Set<net.Socket>();
   let nextId = 1;
   const server = net.createServer({ noDelay: true });
+  const engineBatch = options.engine.batch?.bind(options.engine);
+  const group = engineBatch === undefined ? undefined : new GroupCommit((run) => engineBatch(run));
   const state: ServerState = {
     engine: options.engine,
     clock: options.clock,
@@ -62,7 +64,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       return;
     }
     sockets.add(socket);
-    serveConnection(state, socket, nextId++, () => sockets.delete(socket));
+    serveConnection(state, socket, nextId++, () => sockets.delete(socket), group);
   });
 
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
@@ -78,6 +80,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     state,
     async close() {
       clearInterval(expiry);
+      group?.flush();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Commands run to completion synchronously, so every reply is already queued: end() flushes it.
       for (const s of sockets) s.end();
@@ -89,7 +92,56 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   };
 }
 
-function serveConnection(state: ServerState, socket: net.Socket, id: number, onGone: () => void): void {
+/** One client batch waiting for the group commit: run its commands, then send (or fail) its replies. */
+interface PendingBatch {
+  run(): void;
+  finish(failure?: Error): void;
+}
+
+/**
+ * Group commit for durable engines: batches from every client that arrive in one event-loop turn run in one
+ * transaction, and their replies go out after it commits. One commit (and one fsync under every-write) then
+ * serves many clients, instead of one per client.
+ */
+export class GroupCommit {
+  private pending: PendingBatch[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly batch: (run: () => void) => void,
+    private readonly batchesMax = GROUP_COMMIT_BATCHES_MAX,
+  ) {}
+
+  submit(b: PendingBatch): void {
+    this.pending.push(b);
+    if (this.pending.length >= this.batchesMax) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    const list = this.pending;
+    if (list.length === 0) return;
+    this.pending = [];
+    let failure: Error | undefined;
+    try {
+      this.batch(() => {
+        for (const b of list) b.run();
+      });
+    } catch (e) {
+      failure = e instanceof Error ? e : new Error(String(e));
+    }
+    for (const b of list) b.finish(failure);
+  }
+}
+
+/** Most client batches in one group commit; more start the commit at once. */
+export const GROUP_COMMIT_BATCHES_MAX = 1024;
+
+function serveConnection(state: ServerState, socket: net.Socket, id: number, onGone: () => void, group: GroupCommit | undefined): void {
   const session: Session = {
     id,
     addr: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
@@ -117,6 +169,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
       socket.end(writer.take());
       return;
     }
+    if (commands.length === 0) return;
     const runAll = (): void => {
       for (const args of commands) {
         writer.version = session.resp;
@@ -126,16 +179,24 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
         }
       }
     };
-    // A durable engine commits the whole batch before any of its replies leaves.
-    if (commands.length > 0) {
-      if (state.engine.batch) state.engine.batch(runAll);
-      else runAll();
+    const finish = (failure?: Error): void => {
+      if (failure !== undefined) {
+        // The transaction was rolled back: none of this batch's writes happened, so every command fails.
+        writer.take();
+        for (let i = 0; i < commands.length; i++) writer.error(`ERR storage failure, nothing written: ${failure.message}`);
+      }
+      if (socket.destroyed) return;
+      if (writer.length > 0) {
+        const ok = socket.write(writer.take());
+        if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
+      }
+      if (closing) socket.end();
+    };
+    if (group !== undefined) group.submit({ run: runAll, finish });
+    else {
+      runAll();
+      finish();
     }
-    if (writer.length > 0) {
-      const ok = socket.write(writer.take());
-      if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
-    }
-    if (closing) socket.end();
   });
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
