@@ -2,15 +2,16 @@
 // checksummed or dropped alone) plus a TTL index ordered by expiry time. Writes of one client batch run in
 // one synchronous write transaction; the reply is sent after it commits (and, in every-write mode, after
 // LMDB has flushed it to disk).
-import { open, TransactionFlags, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase } from 'lmdb';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import type { Clock, EngineStats, StorageEngine, StoredValue } from './engine.js';
 
 /**
  * every-write: the batch's transaction is flushed (fsync) before any reply; nothing acknowledged is lost.
- * batched: replies follow the commit; LMDB flushes right after, so a power failure can lose the last few
- * milliseconds of acknowledged writes (a process crash loses nothing: the commit is in the OS page cache).
- * none: no flush at all; a power failure can lose everything since the OS last wrote back.
+ * batched: commits are not flushed one by one; the environment is flushed every batchedSyncEveryMs, so a
+ * power failure can lose up to that much acknowledged data (a process crash loses nothing: each commit is
+ * in the OS page cache before its replies leave).
+ * none: never flushed by Atoll; a power failure can lose whatever the OS had not yet written back.
  */
 export type Durability = 'every-write' | 'batched' | 'none';
 
@@ -27,6 +28,8 @@ export const LMDB_LIMITS = Object.freeze({
   activeExpireKeysMax: 200,
   /** SCAN cursors remembered (a cursor names the last key returned); older ones answer "invalid cursor". */
   scanCursorsMax: 10_000,
+  /** How often `batched` durability flushes the environment to disk. */
+  batchedSyncEveryMs: 100,
   /** Address space reserved for the data file; LMDB grows into it. */
   mapSizeBytes: 64 * 1024 ** 3,
 });
@@ -68,13 +71,20 @@ export class LmdbEngine implements StorageEngine {
   private readonly cursors = new Map<number, { part: number; after: Buffer }>();
   private nextCursor = 1;
   private counters = { expiredKeys: 0, evictedKeys: 0, hits: 0, misses: 0 };
+  /** Commits since the last flush (batched durability). */
+  private dirty = false;
+  private syncTimer: NodeJS.Timeout | undefined;
 
   constructor(options: LmdbEngineOptions) {
     this.durability = options.durability ?? 'every-write';
     this.clock = options.clock;
     const partitions = options.partitions ?? 16;
     this.slots = new SlotPartitioner({ partitions });
-    this.root = open({ path: options.path, maxDbs: partitions + 4, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability === 'none' });
+    this.root = open({ path: options.path, maxDbs: partitions + 4, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability !== 'every-write' });
+    if (this.durability === 'batched') {
+      this.syncTimer = setInterval(() => this.syncIfDirty(), LMDB_LIMITS.batchedSyncEveryMs);
+      this.syncTimer.unref();
+    }
     this.parts = Array.from({ length: partitions }, (_, p) => this.root.openDB<Record_, Buffer>({ name: `partition-${p}`, keyEncoding: 'binary' }));
     this.ttl = this.root.openDB<boolean, Buffer>({ name: 'ttl-index', keyEncoding: 'binary' });
   }
@@ -88,8 +98,8 @@ export class LmdbEngine implements StorageEngine {
     if (this.inBatch) return run();
     this.inBatch = true;
     try {
-      const flags = this.durability === 'every-write' ? undefined : TransactionFlags.NO_SYNC_FLUSH;
-      return this.root.transactionSync(run, flags);
+      this.dirty = true;
+      return this.root.transactionSync(run);
     } finally {
       this.inBatch = false;
       this.handedOut.clear();
@@ -243,12 +253,21 @@ export class LmdbEngine implements StorageEngine {
     return { keys: this.size(), volatileKeys: this.ttl.getCount(), usedBytes: 0, ...this.counters };
   }
 
-  /** Waits until everything committed so far is on disk. */
-  async flushed(): Promise<void> {
-    await this.root.flushed;
+  private syncIfDirty(): Promise<void> {
+    if (!this.dirty) return Promise.resolve();
+    this.dirty = false;
+    // lmdb-js has RootDatabase.sync (mdb_env_sync on a worker thread) but its typings omit it.
+    const root = this.root as unknown as { sync(callback: (error?: Error) => void): void };
+    return new Promise((resolve, reject) => root.sync((error?: Error) => (error ? reject(error) : resolve())));
   }
 
+  /** Flushes (under batched durability) and closes the environment. */
   async close(): Promise<void> {
+    if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
+    if (this.durability !== 'none') {
+      this.dirty = true;
+      await this.syncIfDirty();
+    }
     await this.root.flushed;
     await this.root.close();
   }
