@@ -12,9 +12,17 @@ export interface RunningNode {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Every node a test started and has not seen exit: killed when the test process exits, even after a failure. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** Starts `atoll start --port 0 ...` and resolves once it prints its listening line. */
 export async function startNode(args: string[] = [], timeoutMs = 15_000): Promise<RunningNode> {
   const child = spawn(process.execPath, [ATOLL_BIN, 'start', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
