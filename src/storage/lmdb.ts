@@ -250,7 +250,17 @@ export class LmdbEngine implements StorageEngine {
   }
 
   stats(): EngineStats {
-    return { keys: this.size(), volatileKeys: this.ttl.getCount(), usedBytes: 0, ...this.counters };
+    return { keys: this.size(), volatileKeys: this.ttl.getCount(), usedBytes: this.usedBytes(), ...this.counters };
+  }
+
+  /** Bytes of B-tree pages (branch, leaf, overflow) the partitions and the TTL index occupy. */
+  private usedBytes(): number {
+    let bytes = 0;
+    for (const db of [...this.parts, this.ttl]) {
+      const s = db.getStats() as { pageSize?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
+      bytes += (s.pageSize ?? 0) * ((s.treeBranchPageCount ?? 0) + (s.treeLeafPageCount ?? 0) + (s.overflowPages ?? 0));
+    }
+    return bytes;
   }
 
   private syncIfDirty(): Promise<void> {

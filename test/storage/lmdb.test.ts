@@ -47,6 +47,9 @@ describe('LmdbEngine', () => {
     expect(again.stats().volatileKeys).toBe(1);
     expect(again.activeExpire()).toBe(1);
     expect(again.stats()).toMatchObject({ volatileKeys: 0, expiredKeys: 1, keys: 2 });
+    expect(again.stats().usedBytes).toBeGreaterThan(0);
+    for (let i = 0; i < 200; i++) again.put(`big${i}`, str('x'.repeat(1000)), 0);
+    expect(again.stats().usedBytes).toBeGreaterThan(200 * 1000);
     await again.close();
   });
 
