@@ -34,20 +34,73 @@ export const LMDB_LIMITS = Object.freeze({
   mapSizeBytes: 64 * 1024 ** 3,
 });
 
+/**
+ * Stored record layout (binary, no general-purpose encoder on the hot path):
+ *   byte 0      type: 0 = string, 1 = hash
+ *   bytes 1-8   expiry, ms since the epoch as a big-endian float64; 0 = none
+ *   string:     the value's bytes
+ *   hash:       repeated [u32 field length][field bytes][u32 value length][value bytes]
+ * The fixed header lets a write learn the old expiry without decoding the old value.
+ */
+const HEADER_BYTES = 9;
+
 interface Record_ {
-  /** 0 = string, 1 = hash */
   t: 0 | 1;
-  v: Buffer | [string, Buffer][];
-  /** Expiry, ms since the epoch; 0 = none. */
   x: number;
+  buf: Buffer;
 }
 
-function toRecord(value: StoredValue, expiresAtMs: number): Record_ {
-  return value.type === 'string' ? { t: 0, v: value.value, x: expiresAtMs } : { t: 1, v: [...value.value], x: expiresAtMs };
+function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
+  if (value.type === 'string') {
+    const out = Buffer.allocUnsafe(HEADER_BYTES + value.value.length);
+    out[0] = 0;
+    out.writeDoubleBE(expiresAtMs, 1);
+    value.value.copy(out, HEADER_BYTES);
+    return out;
+  }
+  let size = HEADER_BYTES;
+  for (const [f, v] of value.value) size += 8 + f.length + v.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 1;
+  out.writeDoubleBE(expiresAtMs, 1);
+  let at = HEADER_BYTES;
+  for (const [f, v] of value.value) {
+    out.writeUInt32BE(f.length, at);
+    at += 4 + out.write(f, at + 4, 'latin1');
+    out.writeUInt32BE(v.length, at);
+    v.copy(out, at + 4);
+    at += 4 + v.length;
+  }
+  return out;
 }
 
-function fromRecord(r: Record_): StoredValue {
-  return r.t === 0 ? { type: 'string', value: Buffer.from(r.v as Buffer) } : { type: 'hash', value: new Map((r.v as [string, Buffer][]).map(([f, v]) => [f, Buffer.from(v)])) };
+function readRecord(buf: Buffer): Record_ {
+  return { t: buf[0] === 1 ? 1 : 0, x: buf.readDoubleBE(1), buf };
+}
+
+function decodeValue(r: Record_): StoredValue {
+  const body = r.buf.subarray(HEADER_BYTES);
+  if (r.t === 0) return { type: 'string', value: Buffer.from(body) };
+  const map = new Map<string, Buffer>();
+  for (let at = 0; at < body.length; ) {
+    const fl = body.readUInt32BE(at);
+    const f = body.toString('latin1', at + 4, at + 4 + fl);
+    at += 4 + fl;
+    const vl = body.readUInt32BE(at);
+    map.set(f, Buffer.from(body.subarray(at + 4, at + 4 + vl)));
+    at += 4 + vl;
+  }
+  return { type: 'hash', value: map };
+}
+
+/**
+ * Keys are stored behind a one-byte prefix: Redis allows the empty key and LMDB does not allow
+ * zero-length keys. A constant prefix keeps byte order.
+ */
+const KEY_PREFIX = Buffer.from([0x6b]);
+
+function storedKey(key: Buffer): Buffer {
+  return Buffer.concat([KEY_PREFIX, key], key.length + 1);
 }
 
 function ttlKey(expiresAtMs: number, key: Buffer): Buffer {
@@ -61,7 +114,7 @@ export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb';
   readonly durability: Durability;
   private readonly root: RootDatabase;
-  private readonly parts: Database<Record_, Buffer>[];
+  private readonly parts: Database<Buffer, Buffer>[];
   private readonly ttl: Database<boolean, Buffer>;
   private readonly slots: SlotPartitioner;
   private readonly clock: Clock;
@@ -85,11 +138,11 @@ export class LmdbEngine implements StorageEngine {
       this.syncTimer = setInterval(() => this.syncIfDirty(), LMDB_LIMITS.batchedSyncEveryMs);
       this.syncTimer.unref();
     }
-    this.parts = Array.from({ length: partitions }, (_, p) => this.root.openDB<Record_, Buffer>({ name: `partition-${p}`, keyEncoding: 'binary' }));
+    this.parts = Array.from({ length: partitions }, (_, p) => this.root.openDB<Buffer, Buffer>({ name: `partition-${p}`, keyEncoding: 'binary', encoding: 'binary' }));
     this.ttl = this.root.openDB<boolean, Buffer>({ name: 'ttl-index', keyEncoding: 'binary' });
   }
 
-  private db(key: Buffer): Database<Record_, Buffer> {
+  private db(key: Buffer): Database<Buffer, Buffer> {
     return this.parts[this.slots.partitionFor(key)]!;
   }
 
@@ -112,8 +165,9 @@ export class LmdbEngine implements StorageEngine {
   }
 
   private record(kb: Buffer): Record_ | undefined {
-    const r = this.db(kb).get(kb);
-    if (r === undefined) return undefined;
+    const raw = this.db(kb).get(storedKey(kb));
+    if (raw === undefined) return undefined;
+    const r = readRecord(raw);
     if (r.x > 0 && r.x <= this.clock.nowMs()) return undefined;
     return r;
   }
@@ -126,7 +180,7 @@ export class LmdbEngine implements StorageEngine {
       return undefined;
     }
     this.counters.hits++;
-    const value = fromRecord(r);
+    const value = decodeValue(r);
     if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs: r.x });
     return value;
   }
@@ -138,9 +192,10 @@ export class LmdbEngine implements StorageEngine {
   put(key: string, value: StoredValue, expiresAtMs: number): void {
     const kb = Buffer.from(key, 'latin1');
     this.write(() => {
-      const old = this.db(kb).get(kb);
-      if (old !== undefined && old.x > 0) this.ttl.removeSync(ttlKey(old.x, kb));
-      this.db(kb).putSync(kb, toRecord(value, expiresAtMs));
+      const oldRaw = this.db(kb).getBinaryFast(storedKey(kb));
+      const oldExpiry = oldRaw === undefined ? 0 : oldRaw.readDoubleBE(1);
+      if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
+      this.db(kb).putSync(storedKey(kb), encodeRecord(value, expiresAtMs));
       if (expiresAtMs > 0) this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
     });
     if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs });
@@ -150,7 +205,7 @@ export class LmdbEngine implements StorageEngine {
     const kb = Buffer.from(key, 'latin1');
     const r = this.record(kb);
     if (r === undefined) return false;
-    this.put(key, fromRecord(r), expiresAtMs);
+    this.put(key, decodeValue(r), expiresAtMs);
     return true;
   }
 
@@ -159,7 +214,7 @@ export class LmdbEngine implements StorageEngine {
     const r = this.record(kb);
     if (r === undefined) return false;
     this.write(() => {
-      this.db(kb).removeSync(kb);
+      this.db(kb).removeSync(storedKey(kb));
       if (r.x > 0) this.ttl.removeSync(ttlKey(r.x, kb));
     });
     this.handedOut.delete(key);
@@ -181,7 +236,8 @@ export class LmdbEngine implements StorageEngine {
     const nonEmpty = this.parts.filter((db) => db.getCount() > 0);
     for (const db of nonEmpty) {
       for (const { key, value } of db.getRange({ limit: 16 })) {
-        if (value.x === 0 || value.x > this.clock.nowMs()) return key.toString('latin1');
+        const x = value.readDoubleBE(1);
+        if (x === 0 || x > this.clock.nowMs()) return key.toString('latin1', 1);
       }
     }
     return undefined;
@@ -209,7 +265,8 @@ export class LmdbEngine implements StorageEngine {
         if (after !== undefined && Buffer.compare(key, after) === 0) continue;
         if (keys.length >= count) break;
         last = key;
-        if (value.x === 0 || value.x > now) keys.push(key.toString('latin1'));
+        const x = value.readDoubleBE(1);
+        if (x === 0 || x > now) keys.push(key.toString('latin1', 1));
       }
       if (keys.length >= count) break;
     }
@@ -237,10 +294,11 @@ export class LmdbEngine implements StorageEngine {
     this.write(() => {
       for (const tk of due) {
         const kb = tk.subarray(8);
-        const r = this.db(kb).get(kb);
+        const raw = this.db(kb).getBinaryFast(storedKey(kb));
+        const x = raw === undefined ? 0 : raw.readDoubleBE(1);
         this.ttl.removeSync(tk);
-        if (r !== undefined && r.x > 0 && r.x <= now) {
-          this.db(kb).removeSync(kb);
+        if (x > 0 && x <= now) {
+          this.db(kb).removeSync(storedKey(kb));
           removed++;
         }
       }

@@ -53,6 +53,9 @@ export function nodeSuite(engine: 'memory' | 'lmdb'): void {
   describe(`atoll start (${engine} engine) with ioredis`, () => {
     it('strings', async () => {
       expect(await redis.set('s', 'v')).toBe('OK');
+      expect(await redis.set('', 'empty key')).toBe('OK');
+      expect(await redis.get('')).toBe('empty key');
+      expect(await redis.del('')).toBe(1);
       expect(await redis.get('s')).toBe('v');
       expect(await redis.set('s', 'w', 'NX')).toBeNull();
       expect(await redis.set('s', 'w', 'XX', 'GET')).toBe('v');

@@ -1,5 +1,6 @@
 // LMDB engine in-process: values, hashes edited in place, TTLs (lazy and active, across reopen), SCAN.
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,26 @@ describe('LmdbEngine', () => {
     for (let i = 0; i < 200; i++) again.put(`big${i}`, str('x'.repeat(1000)), 0);
     expect(again.stats().usedBytes).toBeGreaterThan(200 * 1000);
     await again.close();
+  });
+
+  it('round-trips any binary string or hash value and expiry', async () => {
+    const e = new LmdbEngine({ path: tempDir(), clock: clockAt(1) });
+    const latin1 = fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString('latin1'));
+    const value = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((b): StoredValue => ({ type: 'string', value: Buffer.from(b) })),
+      fc.array(fc.tuple(latin1, fc.uint8Array({ maxLength: 50 })), { maxLength: 8 }).map(
+        (pairs): StoredValue => ({ type: 'hash', value: new Map(pairs.map(([f, v]) => [f, Buffer.from(v)])) }),
+      ),
+    );
+    fc.assert(
+      fc.property(latin1, value, fc.oneof(fc.constant(0), fc.integer({ min: 2, max: 2 ** 48 })), (key, v, at) => {
+        e.put(key, v, at);
+        expect(e.get(key)).toEqual(v);
+        expect(e.expiresAt(key)).toBe(at);
+      }),
+      { numRuns: 300 },
+    );
+    await e.close();
   });
 
   it('replacing or persisting a key keeps the TTL index exact', async () => {
