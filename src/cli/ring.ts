@@ -12,7 +12,6 @@ import {
   REDIS_SLOT_COUNT,
   RendezvousLocator,
   SlotPartitioner,
-  keySlot,
   loadStats,
   normaliseNodes,
   planPlacement,
@@ -273,6 +272,3 @@ function idealMovedFraction(before: readonly NodeRow[], after: readonly NodeRow[
   }
   return Math.round(moved * keyCount) / keyCount;
 }
-
-// Exposed for tests: the slot of a key as `atoll ring --strategy slots` sees it.
-export const slotOf = keySlot;

@@ -80,10 +80,9 @@ function dataCommand(handler: (ctx: DataContext, args: Buffer[], w: RespWriter) 
   return (state, _session, args, w) => handler(dataContextOf(state), args, w);
 }
 
-const ping: ServerHandler = (_s, session, args, w) => {
+const ping: ServerHandler = (_s, _session, args, w) => {
   if (args.length > 2) throw new ReplyError(wrongArity('ping'));
   if (args.length === 2) w.bulk(args[1]!);
-  else if (session.resp === 3) w.simple('PONG');
   else w.simple('PONG');
 };
 
