@@ -13,6 +13,19 @@ export const ERROR_CODES = {
   BAD_BOUNDARY: 'Range boundaries must be strictly increasing and inside the key space.',
   NOT_NEIGHBOURS: 'Only adjacent range partitions can be merged.',
   CAPACITY_EXCEEDED: 'Every node is at its load bound; the key cannot be placed.',
+  // Cluster: the partition map, the coordinator and the node-to-node transport.
+  BAD_MAP: 'A partition map read from the coordinator or a peer is malformed.',
+  BAD_COORDINATOR_URL: 'The coordinator URL is neither "memory" nor "etcd://host:port[,host:port...]".',
+  COORDINATOR_UNAVAILABLE: 'The coordinator (etcd) could not be reached in time.',
+  NO_CLUSTER: 'The coordinator holds no cluster; create one first (atoll cluster create).',
+  CLUSTER_EXISTS: 'The coordinator already holds a cluster with other settings.',
+  WRONG_CLUSTER: 'The node, data directory or command belongs to a different cluster id.',
+  STALE_EPOCH: 'A map change was made against an epoch that is no longer current.',
+  NODE_ID_TAKEN: 'Another live node is registered under the same id.',
+  PEER_UNAVAILABLE: 'A peer node could not be reached.',
+  PEER_TIMEOUT: 'A peer node did not answer within the request timeout.',
+  QUEUE_FULL: 'A bounded queue (in-flight requests to a peer, held commands) is full.',
+  FRAME_TOO_LARGE: 'A node-to-node frame exceeds the frame size limit.',
   // Command-line usage.
   USAGE: 'The command line is malformed.',
 } as const;

@@ -1,0 +1,78 @@
+// The coordinator interface: cluster settings, node registry with leases, the partition map with
+// compare-and-set on its epoch, and controller election. Only implementations of this talk to etcd.
+import { AtollError } from '../errors.js';
+import type { ClusterMeta, ClusterNode, PartitionMap } from '../cluster/map.js';
+
+/** A node's live registration: held by a lease that the implementation keeps alive until close(). */
+export interface Registration {
+  readonly node: ClusterNode;
+  /** Called once if the lease is lost (expired while the process was paused, coordinator unreachable). */
+  onLost(handler: (reason: string) => void): void;
+  /** Revokes the lease: the node leaves the registry and gives up the controller role if it held it. */
+  close(): Promise<void>;
+}
+
+/** Everything a node or router needs to route and decide, read at one point in time. */
+export interface CoordinatorSnapshot {
+  readonly meta: ClusterMeta | undefined;
+  readonly nodes: readonly ClusterNode[];
+  readonly map: PartitionMap | undefined;
+  readonly controller: string | undefined;
+}
+
+export interface Coordinator {
+  /** "memory" or the etcd URL, as given. */
+  readonly url: string;
+  /** Creates the cluster, or returns the existing one if its settings match (CLUSTER_EXISTS otherwise). */
+  createCluster(meta: ClusterMeta): Promise<ClusterMeta>;
+  snapshot(): Promise<CoordinatorSnapshot>;
+  /** Registers a node under a lease of `leaseTtlMs`; NODE_ID_TAKEN if a live node holds the id. */
+  register(node: ClusterNode, leaseTtlMs: number): Promise<Registration>;
+  /** Writes `next` only if the stored map's epoch is `expectedEpoch` (0: no map yet). False if it was not. */
+  casMap(expectedEpoch: number, next: PartitionMap): Promise<boolean>;
+  /**
+   * Stands for controller with the registration's lease: takes the role if it is free now, and again
+   * whenever it falls free while the registration lives. The holder is visible in snapshot().controller.
+   */
+  campaign(registration: Registration): void;
+  /** Calls `onChange` (coalesced) after any change to settings, registry, map or controller. */
+  watch(onChange: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Lease time-to-live for node registrations: a node silent this long is declared gone. */
+export const LEASE_TTL_MS_DEFAULT = 5_000;
+
+/** Parses a --coordinator value: "memory" or "etcd://host:port[,host:port...]". */
+export function parseCoordinatorUrl(url: string): { kind: 'memory' } | { kind: 'etcd'; hosts: string[] } {
+  if (url === 'memory') return { kind: 'memory' };
+  const m = /^etcd:\/\/([^/]+)\/?$/.exec(url);
+  if (m) {
+    const hosts = m[1]!.split(',');
+    if (hosts.every((h) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(h) && Number(h.split(':')[1]) <= 65535)) return { kind: 'etcd', hosts };
+  }
+  throw new AtollError('BAD_COORDINATOR_URL', `coordinator URL must be "memory" or "etcd://host:port[,host:port...]", got "${url}"`);
+}
+
+/** Settings that must agree for an existing cluster to be joined by `createCluster` again. */
+export function sameClusterSettings(a: ClusterMeta, b: ClusterMeta): boolean {
+  return a.clusterId === b.clusterId && a.partitions === b.partitions && a.replicas === b.replicas;
+}
+
+/** Opens the coordinator a URL names; etcd is checked for reachability first so a bad address fails fast. */
+export async function openCoordinator(url: string, memory?: () => Coordinator): Promise<Coordinator> {
+  const parsed = parseCoordinatorUrl(url);
+  if (parsed.kind === 'memory') {
+    if (memory === undefined) throw new AtollError('BAD_COORDINATOR_URL', 'the memory coordinator lives inside one process (atoll demo); separate processes need etcd://');
+    return memory();
+  }
+  const { EtcdCoordinator } = await import('./etcd.js');
+  const c = new EtcdCoordinator(url, parsed.hosts);
+  try {
+    await c.connect();
+  } catch (e) {
+    await c.close();
+    throw e;
+  }
+  return c;
+}

@@ -1,0 +1,82 @@
+// Starts and stops a single-member etcd (Debian's etcd-server package) on loopback, for `atoll dev` and
+// tests. Waits until it answers; stops it by PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { AtollError } from '../errors.js';
+
+export interface EtcdProcess {
+  readonly url: string;
+  readonly clientPort: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export const ETCD_START_TIMEOUT_MS = 20_000;
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function startEtcd(options: { dataDir: string; clientPort?: number; peerPort?: number; binary?: string }): Promise<EtcdProcess> {
+  const clientPort = options.clientPort ?? (await freePort());
+  const peerPort = options.peerPort ?? (await freePort());
+  mkdirSync(options.dataDir, { recursive: true });
+  const client = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'atoll-dev', '--data-dir', options.dataDir,
+    '--listen-client-urls', client, '--advertise-client-urls', client,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `atoll-dev=${peer}`, '--log-level', 'error',
+  ];
+  let child: ChildProcess;
+  try {
+    child = spawn(options.binary ?? 'etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    throw new AtollError('COORDINATOR_UNAVAILABLE', `cannot run etcd (install Debian's etcd-server: npm run setup): ${(e as Error).message}`);
+  }
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const spawnError = new Promise<never>((_, reject) =>
+    child.once('error', (e) => reject(new AtollError('COORDINATOR_UNAVAILABLE', `cannot run etcd (install Debian's etcd-server: npm run setup): ${e.message}`))),
+  );
+  const deadline = Date.now() + ETCD_START_TIMEOUT_MS;
+  const ready = (async () => {
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new AtollError('COORDINATOR_UNAVAILABLE', `etcd exited with ${child.exitCode}: ${stderr}`);
+      try {
+        const res = await fetch(`${client}/health`);
+        if (res.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new AtollError('COORDINATOR_UNAVAILABLE', `etcd did not become healthy within ${ETCD_START_TIMEOUT_MS} ms: ${stderr}`);
+  })();
+  try {
+    await Promise.race([ready, spawnError]);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    url: `etcd://127.0.0.1:${clientPort}`,
+    clientPort,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,133 @@
+// In-process coordinator with the same semantics as the etcd one (leases that expire, epoch CAS, one
+// controller), for `atoll demo` and fast tests. Lease expiry runs off the injected clock, swept by a timer.
+import { AtollError } from '../errors.js';
+import type { ClusterMeta, ClusterNode, PartitionMap } from '../cluster/map.js';
+import type { Clock } from '../storage/engine.js';
+import { sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
+
+interface Lease {
+  readonly node: ClusterNode;
+  readonly ttlMs: number;
+  expiresMs: number;
+  lost: ((reason: string) => void)[];
+  closed: boolean;
+}
+
+/** How often leases are checked and kept alive. */
+export const MEMORY_COORDINATOR_TICK_MS = 200;
+
+export class MemoryCoordinator implements Coordinator {
+  readonly url = 'memory';
+  private meta: ClusterMeta | undefined;
+  private map: PartitionMap | undefined;
+  private readonly leases = new Map<string, Lease>();
+  private controllerId: string | undefined;
+  private readonly candidates = new Set<Lease>();
+  private readonly watchers = new Set<() => void>();
+  private notifyScheduled = false;
+  private readonly timer: NodeJS.Timeout;
+  /** Nodes whose keep-alive is withheld (a simulated pause): their leases run out. */
+  readonly paused = new Set<string>();
+
+  constructor(private readonly clock: Clock) {
+    this.timer = setInterval(() => this.tick(), MEMORY_COORDINATOR_TICK_MS);
+    this.timer.unref();
+  }
+
+  /** Keeps live leases alive, expires the rest, and hands a free controller role to a candidate. */
+  tick(): void {
+    const now = this.clock.nowMs();
+    for (const [id, lease] of this.leases) {
+      if (!this.paused.has(id)) lease.expiresMs = now + lease.ttlMs;
+      else if (lease.expiresMs <= now) this.expire(lease, 'lease expired');
+    }
+  }
+
+  async createCluster(meta: ClusterMeta): Promise<ClusterMeta> {
+    if (this.meta === undefined) {
+      this.meta = meta;
+      this.changed();
+      return meta;
+    }
+    if (!sameClusterSettings(this.meta, meta)) {
+      throw new AtollError('CLUSTER_EXISTS', `the coordinator already holds cluster ${this.meta.clusterId} (${this.meta.partitions} partitions, ${this.meta.replicas} replicas)`);
+    }
+    return this.meta;
+  }
+
+  async snapshot(): Promise<CoordinatorSnapshot> {
+    return { meta: this.meta, nodes: [...this.leases.values()].map((l) => l.node), map: this.map, controller: this.controllerId };
+  }
+
+  async register(node: ClusterNode, leaseTtlMs: number): Promise<Registration> {
+    if (this.leases.has(node.id)) throw new AtollError('NODE_ID_TAKEN', `a live node is already registered as ${node.id}`);
+    const lease: Lease = { node, ttlMs: leaseTtlMs, expiresMs: this.clock.nowMs() + leaseTtlMs, lost: [], closed: false };
+    this.leases.set(node.id, lease);
+    this.changed();
+    return {
+      node,
+      onLost: (h) => void lease.lost.push(h),
+      close: async () => {
+        if (lease.closed) return;
+        lease.closed = true;
+        this.drop(lease);
+      },
+    };
+  }
+
+  async casMap(expectedEpoch: number, next: PartitionMap): Promise<boolean> {
+    if ((this.map?.epoch ?? 0) !== expectedEpoch) return false;
+    this.map = next;
+    this.changed();
+    return true;
+  }
+
+  campaign(registration: Registration): void {
+    const lease = this.leases.get(registration.node.id);
+    if (lease === undefined) return;
+    this.candidates.add(lease);
+    this.elect();
+  }
+
+  watch(onChange: () => void): () => void {
+    this.watchers.add(onChange);
+    return () => this.watchers.delete(onChange);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.watchers.clear();
+  }
+
+  private expire(lease: Lease, reason: string): void {
+    this.drop(lease);
+    for (const h of lease.lost) h(reason);
+  }
+
+  private drop(lease: Lease): void {
+    if (this.leases.get(lease.node.id) !== lease) return;
+    this.leases.delete(lease.node.id);
+    this.candidates.delete(lease);
+    if (this.controllerId === lease.node.id) this.controllerId = undefined;
+    this.elect();
+    this.changed();
+  }
+
+  private elect(): void {
+    if (this.controllerId !== undefined) return;
+    // First come, first served, as etcd's create-if-absent race is in practice.
+    const next = this.candidates.values().next();
+    if (next.done === true) return;
+    this.controllerId = next.value.node.id;
+    this.changed();
+  }
+
+  private changed(): void {
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    queueMicrotask(() => {
+      this.notifyScheduled = false;
+      for (const w of [...this.watchers]) w();
+    });
+  }
+}
