@@ -21,6 +21,34 @@ export interface Session {
   resp: RespVersion;
   authenticated: boolean;
   lastCommand: string;
+  /** READONLY: reads may be served by a follower of the key's partition. */
+  readonly?: boolean;
+  /** ASKING: the next command may touch a slot being imported here. */
+  asking?: boolean;
+  /** Commands on this session were forwarded by a peer: answer them here or redirect, never forward again. */
+  readonly fromPeer?: boolean;
+}
+
+/** Where a keyed command runs in cluster mode: here (undefined), nowhere (an error reply), or remotely. */
+export type RouteResult = undefined | { readonly error: string } | Promise<Buffer>;
+
+/** A command as routing sees it: its name, arguments and where its keys are. */
+export interface RoutedCommand {
+  readonly name: string;
+  readonly args: Buffer[];
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly keyStep: number;
+  readonly write: boolean;
+  /** The connection sent ASKING just before this command. */
+  readonly asking: boolean;
+}
+
+/** Cluster mode: key routing and the CLUSTER command. Absent on a standalone node. */
+export interface ClusterHooks {
+  route(session: Session, command: RoutedCommand): RouteResult;
+  clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void;
+  infoSection(): [string, string | number][];
 }
 
 /** Settings CONFIG GET/SET can see; the rest of the configuration is fixed at start. */
@@ -43,15 +71,23 @@ export interface ServerState {
   readonly stats: { connectionsTotal: number; commandsTotal: number; rejectedConnections: number; calls: Map<string, number> };
   /** Called with the run time of a sample of commands (one in LATENCY_SAMPLE_EVERY), when metrics are on. */
   observe?: (command: string, seconds: number) => void;
+  /** Set in cluster mode. */
+  cluster?: ClusterHooks;
 }
 
 type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => 'close' | void;
+
+/** What execute() returns: nothing, 'close' after the reply, or a reply that another node will send. */
+export type ExecuteResult = 'close' | void | Promise<Buffer>;
 
 interface CommandSpec {
   readonly arity: number;
   readonly flags: readonly string[];
   readonly firstKey: number;
   readonly lastKey: number;
+  readonly keyStep: number;
+  /** A data command (reads or writes keys), routed in cluster mode. */
+  readonly data: boolean;
   readonly run: ServerHandler;
 }
 
@@ -131,7 +167,7 @@ const hello: ServerHandler = (state, session, args, w) => {
   w.bulk('id');
   w.integer(session.id);
   w.bulk('mode');
-  w.bulk('standalone');
+  w.bulk(state.cluster === undefined ? 'standalone' : 'cluster');
   w.bulk('role');
   w.bulk('master');
   w.bulk('modules');
@@ -256,7 +292,7 @@ function configParams(state: ServerState): Record<string, { get: () => string; s
     databases: { get: () => '1' },
     appendonly: { get: () => 'no' },
     save: { get: () => '' },
-    'cluster-enabled': { get: () => 'no' },
+    'cluster-enabled': { get: () => (state.cluster === undefined ? 'no' : 'yes') },
   };
 }
 
@@ -279,7 +315,7 @@ export function infoSections(state: ServerState): Record<string, [string, string
     server: [
       ['redis_version', REDIS_COMPAT_VERSION],
       ['atoll_version', ATOLL_VERSION],
-      ['redis_mode', 'standalone'],
+      ['redis_mode', state.cluster === undefined ? 'standalone' : 'cluster'],
       ['os', `${process.platform} ${process.arch}`],
       ['process_id', process.pid],
       ['tcp_port', state.port],
@@ -298,7 +334,7 @@ export function infoSections(state: ServerState): Record<string, [string, string
       ['keyspace_misses', s.misses],
     ],
     replication: [['role', 'master'], ['connected_slaves', 0]],
-    cluster: [['cluster_enabled', 0]],
+    cluster: state.cluster?.infoSection() ?? [['cluster_enabled', 0]],
     keyspace: s.keys > 0 ? [['db0', `keys=${s.keys},expires=${s.volatileKeys},avg_ttl=0`]] : [],
   };
   return sections;
@@ -351,9 +387,27 @@ const command: ServerHandler = (_state, _session, args, w) => {
   } else throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString()}'. Try COMMAND HELP.`);
 };
 
-function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0): CommandSpec {
-  return { arity, flags, run, firstKey, lastKey };
+function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false): CommandSpec {
+  return { arity, flags, run, firstKey, lastKey, keyStep, data };
 }
+
+/** Commands whose keys alternate with values. */
+const KEY_STEP: Record<string, number> = { mset: 2, msetnx: 2 };
+
+const clusterCmd: ServerHandler = (state, session, args, w) => {
+  if (state.cluster === undefined) throw new ReplyError('ERR This instance has cluster support disabled');
+  state.cluster.clusterCommand(state, session, args, w);
+};
+
+/** READONLY / READWRITE / ASKING: per-connection cluster flags. */
+const sessionFlag =
+  (flag: 'readonly' | 'readwrite' | 'asking'): ServerHandler =>
+  (state, session, _args, w) => {
+    if (state.cluster === undefined) throw new ReplyError('ERR This instance has cluster support disabled');
+    if (flag === 'asking') session.asking = true;
+    else session.readonly = flag === 'readonly';
+    w.ok();
+  };
 
 export const COMMANDS: Record<string, CommandSpec> = {
   ping: spec(-1, ['fast'], ping),
@@ -370,7 +424,13 @@ export const COMMANDS: Record<string, CommandSpec> = {
   flushall: spec(-1, ['write'], flush),
   flushdb: spec(-1, ['write'], flush),
   time: spec(1, ['fast'], time),
-  ...Object.fromEntries(Object.entries(DATA_COMMANDS).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last)])),
+  cluster: spec(-2, [], clusterCmd),
+  readonly: spec(1, ['fast'], sessionFlag('readonly')),
+  readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
+  asking: spec(1, ['fast'], sessionFlag('asking')),
+  ...Object.fromEntries(
+    Object.entries(DATA_COMMANDS).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true)]),
+  ),
 };
 
 function unknownCommand(args: Buffer[]): string {
@@ -391,7 +451,7 @@ const COMMAND_LOOKUP = new Map<string, [string, CommandSpec]>(
   ]),
 );
 
-export function execute(state: ServerState, session: Session, args: Buffer[], w: RespWriter): 'close' | void {
+export function execute(state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult {
   const sent = args[0]!.toString('latin1');
   const found = COMMAND_LOOKUP.get(sent) ?? COMMAND_LOOKUP.get(sent.toLowerCase());
   const name = found?.[0] ?? sent.toLowerCase();
@@ -402,6 +462,15 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
   if (state.config.requirepass !== '' && !session.authenticated && !cmd.flags.includes('noauth')) return w.error(ERR.noAuth);
   session.lastCommand = name;
   state.stats.calls.set(name, (state.stats.calls.get(name) ?? 0) + 1);
+  if (state.cluster !== undefined && cmd.data) {
+    const asking = session.asking === true;
+    session.asking = false;
+    const routed = state.cluster.route(session, { name, args, firstKey: cmd.firstKey, lastKey: cmd.lastKey, keyStep: cmd.keyStep, write: cmd.flags.includes('write'), asking });
+    if (routed !== undefined) {
+      if (routed instanceof Promise) return routed;
+      return w.error(routed.error);
+    }
+  }
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();

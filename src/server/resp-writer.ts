@@ -43,6 +43,11 @@ export class RespWriter {
     this.len += b.length;
   }
 
+  /** Appends an already encoded reply (one a peer node produced in this client's RESP version). */
+  raw(b: Buffer): void {
+    this.bytes(b);
+  }
+
   /** `+OK` style status. The text must not contain CR or LF. */
   simple(text: string): void {
     this.ascii(`+${text}${CRLF}`);

@@ -3,7 +3,9 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Clock, StorageEngine } from '../storage/engine.js';
-import { execute, type LiveConfig, type ServerState, type Session } from './dispatch.js';
+import { execute, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
+import { PEER_MAGIC } from '../transport/frames.js';
+import { servePeer } from '../transport/peer.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
 import { RespWriter } from './resp-writer.js';
 
@@ -16,6 +18,10 @@ export interface NodeServerOptions {
   readonly config?: Partial<LiveConfig>;
   /** Active expiry period; each tick does one bounded round. Default 100 ms (Redis hz 10). */
   readonly activeExpireEveryMs?: number;
+  /** Cluster mode: routing of keyed commands and the CLUSTER command. */
+  readonly cluster?: ClusterHooks;
+  /** Serves node-to-node requests arriving on the client port (connections opening with PEER_MAGIC). */
+  readonly onPeerRequest?: (body: unknown) => unknown;
 }
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -36,6 +42,11 @@ export const SERVER_DEFAULTS = Object.freeze({
 export interface NodeServer {
   readonly port: number;
   readonly state: ServerState;
+  /**
+   * Runs commands a peer forwarded, as the owner, in one (group-committed) batch; resolves with each reply
+   * encoded in RESP `version`. The session is marked as coming from a peer so it is never forwarded again.
+   */
+  runForPeer(commands: Buffer[][], version: 2 | 3): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 
@@ -54,9 +65,56 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     startedMs: options.clock.nowMs(),
     port: 0,
     stats: { connectionsTotal: 0, commandsTotal: 0, rejectedConnections: 0, calls: new Map() },
+    cluster: options.cluster,
   };
 
+  const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
+  const runForPeer = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> =>
+    new Promise((resolve, reject) => {
+      const writer = new RespWriter();
+      writer.version = version;
+      const replies: Buffer[] = [];
+      const waits: (Promise<Buffer> | undefined)[] = [];
+      const run = (): void => {
+        for (const args of commands) {
+          peerSession.resp = version;
+          const r = execute(state, peerSession, args, writer);
+          waits.push(r instanceof Promise ? r : undefined);
+          replies.push(writer.take());
+        }
+      };
+      const finish = (failure?: Error): void => {
+        if (failure !== undefined) return reject(failure);
+        Promise.all(waits.map((w, i) => w ?? replies[i]!)).then(resolve, reject);
+      };
+      if (group !== undefined) group.submit({ run, finish });
+      else {
+        run();
+        finish();
+      }
+    });
+
   server.on('connection', (socket) => {
+    if (options.onPeerRequest !== undefined) {
+      const onPeer = options.onPeerRequest;
+      // Peers open with a magic that no RESP client sends; sniff the first bytes, then hand the socket over.
+      socket.once('data', (first: Buffer) => {
+        if (first[0] === PEER_MAGIC[0]) {
+          if (first.length < PEER_MAGIC.length || !first.subarray(0, PEER_MAGIC.length).equals(PEER_MAGIC)) return socket.destroy();
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          servePeer(socket, first.subarray(PEER_MAGIC.length), onPeer);
+          return;
+        }
+        acceptClient(socket);
+        socket.emit('data', first);
+      });
+      return;
+    }
+    acceptClient(socket);
+  });
+
+  const acceptClient = (socket: net.Socket): void => {
     state.stats.connectionsTotal++;
     if (state.sessions.size >= config.maxclients) {
       state.stats.rejectedConnections++;
@@ -65,7 +123,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     }
     sockets.add(socket);
     serveConnection(state, socket, nextId++, () => sockets.delete(socket), group);
-  });
+  };
 
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
   await once(server, 'listening');
@@ -78,6 +136,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   return {
     port,
     state,
+    runForPeer,
     async close() {
       clearInterval(expiry);
       group?.flush();
@@ -157,6 +216,71 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
   let closing = false;
   if (state.config.timeoutSeconds > 0) socket.setTimeout(state.config.timeoutSeconds * 1000, () => socket.destroy());
 
+  /** Commands parsed but not yet run; a command answered by another node holds back those after it. */
+  let queued: Buffer[][] = [];
+  let running = false;
+
+  const pump = (): void => {
+    if (running || closing || queued.length === 0) return;
+    running = true;
+    const commands = queued;
+    queued = [];
+    let next = 0;
+    let remote: Promise<Buffer> | undefined;
+    const runAll = (): void => {
+      while (next < commands.length) {
+        writer.version = session.resp;
+        const result = execute(state, session, commands[next++]!, writer);
+        if (result === 'close') {
+          closing = true;
+          break;
+        }
+        if (result instanceof Promise) {
+          remote = result;
+          break;
+        }
+      }
+    };
+    const finish = (failure?: Error): void => {
+      if (failure !== undefined) {
+        // The transaction was rolled back: none of this batch's writes happened, so every command fails.
+        writer.take();
+        for (let i = 0; i < next; i++) writer.error(`ERR storage failure, nothing written: ${failure.message}`);
+      }
+      if (socket.destroyed) return;
+      if (writer.length > 0) {
+        const ok = socket.write(writer.take());
+        if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
+      }
+      if (closing) {
+        socket.end();
+        return;
+      }
+      const rest = next < commands.length ? commands.slice(next) : undefined;
+      const resume = (): void => {
+        if (rest !== undefined) queued = queued.length === 0 ? rest : rest.concat(queued);
+        running = false;
+        pump();
+      };
+      if (remote === undefined) return resume();
+      remote.then(
+        (bytes) => {
+          if (!socket.destroyed) socket.write(bytes);
+          resume();
+        },
+        (e: unknown) => {
+          if (!socket.destroyed) socket.write(`-${remoteFailure(e)}\r\n`);
+          resume();
+        },
+      );
+    };
+    if (group !== undefined) group.submit({ run: runAll, finish });
+    else {
+      runAll();
+      finish();
+    }
+  };
+
   socket.on('data', (chunk: Buffer) => {
     if (closing) return;
     let commands: Buffer[][];
@@ -166,41 +290,23 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
       if (!(e instanceof ProtocolError)) throw e;
       writer.error(`ERR ${e.reply}`);
       closing = true;
-      socket.end(writer.take());
+      if (!running) socket.end(writer.take());
       return;
     }
     if (commands.length === 0) return;
-    const runAll = (): void => {
-      for (const args of commands) {
-        writer.version = session.resp;
-        if (execute(state, session, args, writer) === 'close') {
-          closing = true;
-          break;
-        }
-      }
-    };
-    const finish = (failure?: Error): void => {
-      if (failure !== undefined) {
-        // The transaction was rolled back: none of this batch's writes happened, so every command fails.
-        writer.take();
-        for (let i = 0; i < commands.length; i++) writer.error(`ERR storage failure, nothing written: ${failure.message}`);
-      }
-      if (socket.destroyed) return;
-      if (writer.length > 0) {
-        const ok = socket.write(writer.take());
-        if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
-      }
-      if (closing) socket.end();
-    };
-    if (group !== undefined) group.submit({ run: runAll, finish });
-    else {
-      runAll();
-      finish();
-    }
+    if (queued.length === 0) queued = commands;
+    else for (const c of commands) queued.push(c);
+    pump();
   });
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
     state.sessions.delete(id);
     onGone();
   });
+}
+
+/** The error text sent when a command another node should answer could not be forwarded. */
+function remoteFailure(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.startsWith('MOVED ') || text.startsWith('CLUSTERDOWN ') || text.startsWith('TRYAGAIN ') ? text : `ERR ${text}`.replace(/[\r\n]+/g, ' ');
 }
