@@ -4,6 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { AtollError } from '../errors.js';
 import { registerRing } from './ring.js';
 import { registerStart } from './start.js';
+import { registerCluster } from './cluster.js';
+import { registerDev } from './dev.js';
 
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
 
@@ -26,8 +28,14 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerRing(program, io);
   registerStart(program, io);
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  registerCluster(program, io);
+  registerDev(program, io);
+  for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
+}
+
+function allCommands(c: Command): Command[] {
+  return c.commands.flatMap((sub) => [sub, ...allCommands(sub)]);
 }
 
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {

@@ -7,11 +7,13 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { EVICTION_POLICIES, systemClock } from '../storage/engine.js';
+import { EVICTION_POLICIES, systemClock, type StorageEngine } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
 import { LmdbEngine } from '../storage/lmdb.js';
 import { parseMemory } from '../server/dispatch.js';
-import { SERVER_DEFAULTS, startNodeServer } from '../server/server.js';
+import { SERVER_DEFAULTS, startNodeServer, type NodeServer } from '../server/server.js';
+import { startClusterNode, type ClusterNodeHandle } from '../server/cluster-node.js';
+import { LEASE_TTL_MS_DEFAULT, openCoordinator, type Coordinator } from '../coordinator/coordinator.js';
 import { buildAdminApp } from '../server/admin.js';
 import { createNodeMetrics } from '../server/metrics.js';
 import type { CliIo } from './main.js';
@@ -43,8 +45,22 @@ export const NodeConfigSchema = z
     requirepass: z.string().default(''),
     timeoutSeconds: z.number().int().nonnegative().default(0),
     maxclients: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.config.maxclients),
+    /** Join a cluster through the coordinator instead of running standalone. */
+    cluster: z.boolean().default(false),
+    coordinator: z.string().optional(),
+    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'node ids are 1-64 letters, digits, _ . or -').optional(),
+    clusterId: z.string().optional(),
+    zone: z.string().min(1).max(64).default('default'),
+    weight: z.number().positive().finite().default(1),
+    /** Forward requests for keys owned elsewhere instead of answering -MOVED (for non-cluster clients). */
+    forward: z.boolean().default(false),
+    leaseTtlMs: z.number().int().min(500).max(600_000).default(LEASE_TTL_MS_DEFAULT),
   })
-  .strict();
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.cluster && cfg.coordinator === undefined) ctx.addIssue({ code: 'custom', path: ['coordinator'], message: 'cluster mode needs --coordinator etcd://host:port' });
+    if (!cfg.cluster && cfg.coordinator !== undefined) ctx.addIssue({ code: 'custom', path: ['cluster'], message: '--coordinator is given without --cluster' });
+  });
 
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 
@@ -63,6 +79,14 @@ interface StartFlags {
   requirepass?: string;
   timeout?: string;
   maxclients?: string;
+  cluster?: boolean;
+  coordinator?: string;
+  id?: string;
+  clusterId?: string;
+  zone?: string;
+  weight?: string;
+  forward?: boolean;
+  leaseTtlMs?: string;
 }
 
 function numberFlag(v: string | undefined): number | undefined {
@@ -101,6 +125,14 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       requirepass: flags.requirepass,
       timeoutSeconds: numberFlag(flags.timeout),
       maxclients: numberFlag(flags.maxclients),
+      cluster: flags.cluster === true ? true : undefined,
+      coordinator: flags.coordinator,
+      id: flags.id,
+      clusterId: flags.clusterId,
+      zone: flags.zone,
+      weight: flags.weight === undefined ? undefined : /^\d+(\.\d+)?$/.test(flags.weight) ? Number(flags.weight) : Number.NaN,
+      forward: flags.forward === true ? true : undefined,
+      leaseTtlMs: numberFlag(flags.leaseTtlMs),
     }).filter(([, v]) => v !== undefined),
   );
   const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
@@ -112,11 +144,12 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
   return parsed.data;
 }
 
-function openLmdb(cfg: NodeConfig): LmdbEngine {
+function openEngine(cfg: NodeConfig, partitions: number): StorageEngine {
+  if (cfg.engine === 'memory') return new MemoryEngine({ clock: systemClock, maxmemoryBytes: cfg.maxmemory, policy: cfg.maxmemoryPolicy as MemoryEngine['policy'] });
   if (cfg.maxmemory > 0) throw new UsageError('maxmemory applies to the memory engine only');
   try {
     mkdirSync(cfg.dataDir, { recursive: true });
-    return new LmdbEngine({ path: cfg.dataDir, clock: systemClock, durability: cfg.durability, partitions: cfg.partitions });
+    return new LmdbEngine({ path: cfg.dataDir, clock: systemClock, durability: cfg.durability, partitions });
   } catch (e) {
     throw new UsageError(`cannot open data directory ${cfg.dataDir}: ${(e as Error).message}`);
   }
@@ -140,23 +173,21 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--requirepass <password>', 'require AUTH with this password')
     .option('--timeout <seconds>', 'close idle clients after this many seconds (0 = never)')
     .option('--maxclients <n>', 'most concurrent clients')
+    .option('--cluster', 'join a cluster (needs --coordinator)')
+    .option('--coordinator <url>', 'etcd://host:port[,host:port...]')
+    .option('--id <id>', 'node id in the cluster (default: node-<port>)')
+    .option('--cluster-id <id>', 'refuse to join unless the cluster has this id')
+    .option('--zone <zone>', 'failure zone (rack, availability zone) for replica placement')
+    .option('--weight <w>', 'relative capacity for placement (default 1)')
+    .option('--forward', 'forward requests for keys owned elsewhere instead of answering -MOVED')
+    .option('--lease-ttl-ms <ms>', 'coordinator lease: a node silent this long is declared gone')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
-      const engine =
-        cfg.engine === 'lmdb'
-          ? openLmdb(cfg)
-          : new MemoryEngine({ clock: systemClock, maxmemoryBytes: cfg.maxmemory, policy: cfg.maxmemoryPolicy as MemoryEngine['policy'] });
-      const server = await startNodeServer({
-        engine,
-        clock: systemClock,
-        host: cfg.host,
-        port: cfg.port,
-        config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
-      });
       let admin: FastifyInstance | undefined;
       let adminPort = 0;
-      if (cfg.admin) {
+      const startAdmin = async (server: NodeServer): Promise<number> => {
+        if (!cfg.admin) return 0;
         const metrics = createNodeMetrics(server.state);
         server.state.observe = metrics.observe;
         admin = buildAdminApp(server.state, metrics);
@@ -164,20 +195,69 @@ export function registerStart(program: Command, io: CliIo): void {
         try {
           await admin.listen({ host: cfg.host, port: wanted });
         } catch (e) {
-          await server.close();
           throw new UsageError(`cannot serve the admin API on ${cfg.host}:${wanted}: ${(e as Error).message}`);
         }
         adminPort = (admin.server.address() as AddressInfo).port;
+        return adminPort;
+      };
+      let server: NodeServer;
+      let clusterNode: ClusterNodeHandle | undefined;
+      let coordinator: Coordinator | undefined;
+      if (cfg.cluster) {
+        coordinator = await openCoordinator(cfg.coordinator!);
+        const id = cfg.id ?? (cfg.port !== 0 ? `node-${cfg.port}` : undefined);
+        if (id === undefined) throw new UsageError('a cluster node on a random port needs --id');
+        try {
+          clusterNode = await startClusterNode({
+            id,
+            host: cfg.host,
+            port: cfg.port,
+            adminPort: 0,
+            zone: cfg.zone,
+            weight: cfg.weight,
+            coordinator,
+            engine: (meta) => openEngine(cfg, meta.partitions),
+            clock: systemClock,
+            mode: cfg.forward ? 'forward' : 'redirect',
+            clusterId: cfg.clusterId,
+            dataDir: cfg.engine === 'lmdb' ? cfg.dataDir : undefined,
+            leaseTtlMs: cfg.leaseTtlMs,
+            config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
+            log,
+            beforeRegister: startAdmin,
+          });
+        } catch (e) {
+          await admin?.close();
+          await coordinator.close();
+          throw e;
+        }
+        server = clusterNode.server;
+      } else {
+        server = await startNodeServer({
+          engine: openEngine(cfg, cfg.partitions),
+          clock: systemClock,
+          host: cfg.host,
+          port: cfg.port,
+          config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
+        });
+        try {
+          await startAdmin(server);
+        } catch (e) {
+          await server.close();
+          throw e;
+        }
       }
       const adminText = admin ? `admin http://${cfg.host}:${adminPort}, ` : '';
-      io.out(`atoll: node listening on ${cfg.host}:${server.port} (${adminText}engine ${cfg.engine}, pid ${process.pid})\n`);
+      const clusterText = clusterNode !== undefined ? `, cluster ${clusterNode.meta.clusterId} as ${clusterNode.id}` : '';
+      io.out(`atoll: node listening on ${cfg.host}:${server.port} (${adminText}engine ${cfg.engine}${clusterText}, pid ${process.pid})\n`);
       log.info({ port: server.port, adminPort, engine: cfg.engine, dataDir: cfg.engine === 'lmdb' ? cfg.dataDir : undefined, durability: cfg.engine === 'lmdb' ? cfg.durability : undefined, maxmemory: cfg.maxmemory, policy: cfg.maxmemoryPolicy }, 'node started');
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.off('SIGTERM', onTerm);
           process.off('SIGINT', onInt);
           log.info({ signal }, 'shutting down');
-          void Promise.all([server.close(), admin?.close()]).then(() => resolve());
+          const closing = clusterNode !== undefined ? clusterNode.close().then(() => coordinator?.close()) : server.close();
+          void Promise.all([closing, admin?.close()]).then(() => resolve());
         };
         const onTerm = (): void => stop('SIGTERM');
         const onInt = (): void => stop('SIGINT');

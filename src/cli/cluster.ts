@@ -1,0 +1,125 @@
+// `atoll cluster create|status|nodes`: administers a cluster through its coordinator (etcd).
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { CLUSTER_LIMITS, ClusterMetaSchema, DEFAULT_PARTITIONS, RoutingTable, type ClusterMeta } from '../cluster/map.js';
+import { openCoordinator, type Coordinator, type CoordinatorSnapshot } from '../coordinator/coordinator.js';
+import { UsageError } from '../errors.js';
+import type { CliIo } from './main.js';
+
+export interface CreateFlags {
+  partitions?: string;
+  replicas?: string;
+  nodes?: string;
+  clusterId?: string;
+}
+
+function intFlag(v: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+/** Cluster settings from `create` flags (shared with `atoll dev` and `atoll demo`). */
+export function clusterMetaFromFlags(flags: CreateFlags, nowMs: number): ClusterMeta {
+  const meta = {
+    clusterId: flags.clusterId ?? `atoll-${randomBytes(4).toString('hex')}`,
+    partitions: intFlag(flags.partitions, 'partitions', DEFAULT_PARTITIONS, 1, CLUSTER_LIMITS.partitionsMax),
+    replicas: intFlag(flags.replicas, 'replicas', 1, 1, CLUSTER_LIMITS.replicasMax),
+    initialNodes: intFlag(flags.nodes, 'nodes', 1, 1, CLUSTER_LIMITS.nodesMax),
+    createdMs: nowMs,
+  };
+  const parsed = ClusterMetaSchema.safeParse(meta);
+  if (!parsed.success) throw new UsageError(`invalid cluster settings: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+/** A summary of the cluster for people and scripts. */
+export function clusterStatus(snap: CoordinatorSnapshot): Record<string, unknown> {
+  const live = new Set(snap.nodes.map((n) => n.id));
+  const table = snap.map === undefined ? undefined : new RoutingTable(snap.map);
+  const ids = [...new Set([...snap.nodes.map((n) => n.id), ...Object.keys(snap.map?.nodes ?? {})])].sort();
+  return {
+    clusterId: snap.meta?.clusterId,
+    partitions: snap.meta?.partitions,
+    replicas: snap.meta?.replicas,
+    epoch: snap.map?.epoch ?? 0,
+    controller: snap.controller ?? null,
+    state: table !== undefined && table.leaders.every((id) => live.has(id)) ? 'ok' : 'fail',
+    nodes: ids.map((id) => {
+      const n = snap.nodes.find((x) => x.id === id) ?? snap.map?.nodes[id];
+      const counts = table?.partitionsOf(id) ?? { led: 0, followed: 0 };
+      return { id, host: n?.host, port: n?.port, adminPort: n?.adminPort, zone: n?.zone, weight: n?.weight, up: live.has(id), led: counts.led, followed: counts.followed };
+    }),
+  };
+}
+
+async function withCoordinator<T>(url: string | undefined, run: (c: Coordinator) => Promise<T>): Promise<T> {
+  if (url === undefined) throw new UsageError('--coordinator etcd://host:port is required');
+  const c = await openCoordinator(url);
+  try {
+    return await run(c);
+  } finally {
+    await c.close();
+  }
+}
+
+export function registerCluster(program: Command, io: CliIo): void {
+  const cluster = program.command('cluster').description('administer a cluster through its coordinator');
+  cluster
+    .command('create')
+    .description('create the cluster settings in the coordinator (nodes then join with atoll start --cluster)')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--partitions <n>', `partitions (contiguous slot ranges; default ${DEFAULT_PARTITIONS})`)
+    .option('--replicas <n>', 'replicas per partition (default 1)')
+    .option('--nodes <n>', 'nodes to wait for before the first placement (default 1)')
+    .option('--cluster-id <id>', 'cluster id (default: random)')
+    .option('--json', 'print JSON')
+    .action(async (flags: CreateFlags & { coordinator: string; json?: boolean }) => {
+      const meta = clusterMetaFromFlags(flags, Date.now());
+      const created = await withCoordinator(flags.coordinator, (c) => c.createCluster(meta));
+      io.out(flags.json ? `${JSON.stringify(created)}\n` : `cluster ${created.clusterId}: ${created.partitions} partitions, ${created.replicas} replica(s), first placement after ${created.initialNodes} node(s)\n`);
+    });
+  cluster
+    .command('status')
+    .description('show the cluster: epoch, controller, nodes and the partitions they hold')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--json', 'print JSON')
+    .action(async (flags: { coordinator: string; json?: boolean }) => {
+      const snap = await withCoordinator(flags.coordinator, (c) => c.snapshot());
+      if (snap.meta === undefined) throw new UsageError(`no cluster at ${flags.coordinator}; create one with atoll cluster create`);
+      const status = clusterStatus(snap);
+      if (flags.json) return void io.out(`${JSON.stringify(status)}\n`);
+      io.out(`cluster ${String(status.clusterId)}  state ${String(status.state)}  epoch ${String(status.epoch)}  controller ${String(status.controller)}\n`);
+      io.out(nodesTable(status.nodes as NodeRow[]));
+    });
+  cluster
+    .command('nodes')
+    .description('list the nodes: address, zone, weight, up/down, partitions led and followed')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--json', 'print JSON')
+    .action(async (flags: { coordinator: string; json?: boolean }) => {
+      const snap = await withCoordinator(flags.coordinator, (c) => c.snapshot());
+      const rows = clusterStatus(snap).nodes as NodeRow[];
+      io.out(flags.json ? `${JSON.stringify(rows)}\n` : nodesTable(rows));
+    });
+}
+
+interface NodeRow {
+  id: string;
+  host?: string;
+  port?: number;
+  adminPort?: number;
+  zone?: string;
+  weight?: number;
+  up: boolean;
+  led: number;
+  followed: number;
+}
+
+function nodesTable(rows: NodeRow[]): string {
+  const lines = [['id', 'address', 'admin', 'zone', 'weight', 'state', 'led', 'followed']];
+  for (const r of rows) lines.push([r.id, `${r.host ?? '?'}:${r.port ?? '?'}`, String(r.adminPort ?? ''), r.zone ?? '', String(r.weight ?? ''), r.up ? 'up' : 'down', String(r.led), String(r.followed)]);
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines.map((l) => `${l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`).join('');
+}

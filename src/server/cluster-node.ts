@@ -1,0 +1,198 @@
+// A cluster node: a RESP server in cluster mode whose routing follows the coordinator's partition map, which
+// registers under a lease, stands for controller, and (when elected) writes map changes with an epoch CAS.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { nextMap } from '../cluster/controller.js';
+import type { ClusterMeta, ClusterNode } from '../cluster/map.js';
+import type { Coordinator, Registration } from '../coordinator/coordinator.js';
+import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
+import { AtollError } from '../errors.js';
+import { keySlot } from '../partitioning/hash.js';
+import type { Clock, StorageEngine } from '../storage/engine.js';
+import { ClusterRouting, servePeerRequest, type RoutingMode } from './cluster.js';
+import type { LiveConfig } from './dispatch.js';
+import { startNodeServer, type NodeServer } from './server.js';
+
+export interface ClusterNodeOptions {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly zone: string;
+  readonly weight: number;
+  readonly coordinator: Coordinator;
+  /** Makes the engine once the cluster's partition count is known (LMDB keeps one namespace per partition). */
+  readonly engine: (meta: ClusterMeta) => StorageEngine;
+  readonly clock: Clock;
+  readonly mode: RoutingMode;
+  /** Refuse to join unless the cluster has this id. */
+  readonly clusterId?: string;
+  /** Data directory to stamp with the cluster and node id, so it is never opened by another cluster. */
+  readonly dataDir?: string;
+  readonly leaseTtlMs?: number;
+  readonly config?: Partial<LiveConfig>;
+  readonly log?: Logger;
+  /** Runs after the server listens and before the node registers (e.g. starts the admin API); returns the admin port. */
+  readonly beforeRegister?: (server: NodeServer) => Promise<number>;
+}
+
+export const CLUSTER_NODE_LIMITS = Object.freeze({
+  /** Re-read the coordinator this often even without a watch event (a missed event cannot strand a node). */
+  pollEveryMs: 2_000,
+  /** A restarted node waits this long past its old lease for the id to free up before giving up. */
+  idWaitSlackMs: 2_000,
+  idRetryEveryMs: 250,
+  /** Keys scanned per CLUSTER COUNTKEYSINSLOT step. */
+  scanBatch: 1_000,
+});
+
+export interface ClusterNodeHandle {
+  readonly id: string;
+  readonly server: NodeServer;
+  readonly routing: ClusterRouting;
+  readonly meta: ClusterMeta;
+  readonly node: ClusterNode;
+  /** Resolves once the node has a map that covers every slot. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Checks (and on first use writes) the data directory's cluster stamp. */
+function stampDataDir(dir: string, clusterId: string, nodeId: string): void {
+  const file = join(dir, 'atoll-cluster.json');
+  if (existsSync(file)) {
+    const stamp = JSON.parse(readFileSync(file, 'utf8')) as { clusterId?: string; nodeId?: string };
+    if (stamp.clusterId !== clusterId) throw new AtollError('WRONG_CLUSTER', `data directory ${dir} belongs to cluster ${stamp.clusterId}, not ${clusterId}`);
+    if (stamp.nodeId !== nodeId) throw new AtollError('WRONG_CLUSTER', `data directory ${dir} belongs to node ${stamp.nodeId}, not ${nodeId}`);
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ clusterId, nodeId })}\n`);
+}
+
+export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNodeHandle> {
+  const coordinator = o.coordinator;
+  const first = await coordinator.snapshot();
+  const meta = first.meta;
+  if (meta === undefined) throw new AtollError('NO_CLUSTER', `the coordinator at ${coordinator.url} holds no cluster; run "atoll cluster create --coordinator ${coordinator.url}" first`);
+  if (o.clusterId !== undefined && o.clusterId !== meta.clusterId) throw new AtollError('WRONG_CLUSTER', `the coordinator holds cluster ${meta.clusterId}, not ${o.clusterId}`);
+  if (o.dataDir !== undefined) stampDataDir(o.dataDir, meta.clusterId, o.id);
+
+  const engine = o.engine(meta);
+  let server: NodeServer | undefined;
+  const runLocal = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> => server!.runForPeer(commands, version);
+  let refreshing: Promise<void> | undefined;
+  const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
+  const routing = new ClusterRouting({
+    mode: o.mode,
+    selfId: o.id,
+    runLocal,
+    refresh,
+    keysInSlot: (slot, count) => keysInSlot(engine, slot, count),
+  });
+  server = await startNodeServer({
+    engine,
+    clock: o.clock,
+    host: o.host,
+    port: o.port,
+    config: o.config,
+    cluster: routing,
+    onPeerRequest: (body) => servePeerRequest(body, runLocal),
+  });
+  let adminPort = o.adminPort;
+  try {
+    if (o.beforeRegister !== undefined) adminPort = await o.beforeRegister(server);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  const node: ClusterNode = { id: o.id, host: o.host, port: server.port, adminPort, zone: o.zone, weight: o.weight };
+  const leaseTtlMs = o.leaseTtlMs ?? LEASE_TTL_MS_DEFAULT;
+
+  let registration: Registration;
+  try {
+    registration = await registerWithRetry(coordinator, node, leaseTtlMs);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  registration.onLost((reason) => o.log?.error({ reason }, 'coordinator lease lost; this node is no longer registered'));
+
+  let readyResolve: () => void = () => undefined;
+  const readyPromise = new Promise<void>((resolve) => (readyResolve = resolve));
+  let closed = false;
+
+  async function sync(): Promise<void> {
+    if (closed) return;
+    const snap = await coordinator.snapshot();
+    routing.setLive(snap.nodes);
+    routing.controller = snap.controller;
+    if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
+    if (snap.controller === o.id) {
+      const next = nextMap(snap);
+      if (next !== undefined && (await coordinator.casMap(snap.map?.epoch ?? 0, next))) {
+        o.log?.info({ epoch: next.epoch }, 'controller published partition map');
+        routing.setMap(next);
+      }
+    }
+    if (routing.map !== undefined) readyResolve();
+  }
+  const onChange = (): void => {
+    refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'coordinator read failed; will retry'));
+  };
+  const unwatch = coordinator.watch(onChange);
+  const poll = setInterval(onChange, CLUSTER_NODE_LIMITS.pollEveryMs);
+  poll.unref();
+  coordinator.campaign(registration);
+  onChange();
+
+  return {
+    id: o.id,
+    server,
+    routing,
+    meta,
+    node,
+    ready: () => readyPromise,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(poll);
+      unwatch();
+      await registration.close().catch(() => undefined);
+      routing.close();
+      await server!.close();
+    },
+  };
+}
+
+async function registerWithRetry(coordinator: Coordinator, node: ClusterNode, leaseTtlMs: number): Promise<Registration> {
+  const deadline = Date.now() + leaseTtlMs + CLUSTER_NODE_LIMITS.idWaitSlackMs;
+  for (;;) {
+    try {
+      return await coordinator.register(node, leaseTtlMs);
+    } catch (e) {
+      // A node restarted after kill -9 finds its old registration until that lease runs out.
+      if (!(e instanceof AtollError) || e.code !== 'NODE_ID_TAKEN' || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.idRetryEveryMs));
+    }
+  }
+}
+
+/** Keys of one slot, by a full scan of the engine: O(keys), meant for tools and tests, not the hot path. */
+function keysInSlot(engine: StorageEngine, slot: number, count: number): { keys: string[]; total: number } {
+  const keys: string[] = [];
+  let total = 0;
+  let cursor = 0;
+  do {
+    const page = engine.scan(cursor, CLUSTER_NODE_LIMITS.scanBatch);
+    cursor = page.cursor;
+    for (const k of page.keys) {
+      // Engine keys are the client's bytes held as latin1 strings.
+      if (keySlot(Buffer.from(k, 'latin1')) !== slot) continue;
+      total++;
+      if (keys.length < count) keys.push(k);
+    }
+  } while (cursor !== 0);
+  return { keys, total };
+}

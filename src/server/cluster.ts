@@ -1,0 +1,397 @@
+// Cluster mode of a node or router: routes each keyed command by the partition map (answer here, -MOVED, or
+// forward to the owner and relay its reply), splits multi-key commands across owners, and answers CLUSTER.
+import { keySlot } from '../partitioning/hash.js';
+import { RoutingTable, type ClusterNode, type PartitionMap } from '../cluster/map.js';
+import { AtollError } from '../errors.js';
+import { PeerClient } from '../transport/peer.js';
+import { ReplyError, intArg } from './args.js';
+import type { ClusterHooks, RouteResult, RoutedCommand, ServerState, Session } from './dispatch.js';
+import type { RespWriter } from './resp-writer.js';
+
+/**
+ * redirect: a key owned elsewhere gets -MOVED (Redis Cluster behaviour; cluster-aware clients).
+ * forward: the node forwards it to the owner and relays the answer (any client works against any node).
+ * proxy: the router, which owns nothing and forwards everything keyed.
+ */
+export type RoutingMode = 'redirect' | 'forward' | 'proxy';
+
+/** The peer messages this module sends and serves. */
+export interface CommandsRequest {
+  readonly op: 'cmds';
+  readonly cmds: Buffer[][];
+  readonly resp: 2 | 3;
+}
+
+export const ROUTING_LIMITS = Object.freeze({
+  /** Times a forwarded command follows a -MOVED (after refreshing the map) before giving the error back. */
+  forwardRedirectsMax: 3,
+  /** CLUSTER GETKEYSINSLOT count bound. */
+  keysInSlotMax: 100_000,
+});
+
+const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
+const NOT_SERVED = 'CLUSTERDOWN Hash slot not served';
+
+/** Multi-key commands the forwarder splits per key and gathers: how to re-ask for one key, how to join. */
+const SPLITTABLE: Record<string, 'array' | 'sum' | 'ok'> = { mget: 'array', del: 'sum', unlink: 'sum', exists: 'sum', mset: 'ok' };
+
+export interface ClusterRoutingOptions {
+  readonly mode: RoutingMode;
+  /** This node's id; undefined for the router. */
+  readonly selfId?: string;
+  /** Runs commands here, as the owner (the node's runForPeer); absent on the router. */
+  readonly runLocal?: (commands: Buffer[][], version: 2 | 3) => Promise<Buffer[]>;
+  /** Re-reads the map from the coordinator (after a peer said -MOVED). */
+  readonly refresh: () => Promise<void>;
+  /** Counts keys in a slot (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT); absent on the router. */
+  readonly keysInSlot?: (slot: number, count: number) => { keys: string[]; total: number };
+}
+
+export class ClusterRouting implements ClusterHooks {
+  private table: RoutingTable | undefined;
+  private live = new Set<string>();
+  private readonly peers = new Map<string, PeerClient>();
+  controller: string | undefined;
+  forwarded = 0;
+  redirected = 0;
+
+  constructor(private readonly options: ClusterRoutingOptions) {}
+
+  get map(): PartitionMap | undefined {
+    return this.table?.map;
+  }
+
+  get routingTable(): RoutingTable | undefined {
+    return this.table;
+  }
+
+  /** Adopts a map if it is newer than the one in use; returns whether it did. */
+  setMap(map: PartitionMap): boolean {
+    if (this.table !== undefined && map.epoch <= this.table.epoch) return false;
+    this.table = new RoutingTable(map);
+    // Drop connections to nodes whose address changed or that left the map.
+    for (const [id, peer] of this.peers) {
+      const n = map.nodes[id];
+      if (n === undefined || n.host !== peer.host || n.port !== peer.port) {
+        peer.close();
+        this.peers.delete(id);
+      }
+    }
+    return true;
+  }
+
+  setLive(nodes: readonly ClusterNode[]): void {
+    this.live = new Set(nodes.map((n) => n.id));
+  }
+
+  isLive(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  close(): void {
+    for (const p of this.peers.values()) p.close();
+    this.peers.clear();
+  }
+
+  route(session: Session, cmd: RoutedCommand): RouteResult {
+    const table = this.table;
+    if (cmd.firstKey === 0) {
+      // Keyless data commands (KEYS, SCAN, DBSIZE, RANDOMKEY) act on this node's keys, as in Redis Cluster.
+      if (this.options.mode === 'proxy') return { error: `ERR ${cmd.name.toUpperCase()} is not supported by the router; send it to a node` };
+      return undefined;
+    }
+    if (table === undefined) return { error: NOT_SERVED };
+    const { args } = cmd;
+    const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+    const slot = keySlot(args[cmd.firstKey]!);
+    let sameSlot = true;
+    for (let i = cmd.firstKey + cmd.keyStep; i <= last; i += cmd.keyStep) {
+      if (keySlot(args[i]!) !== slot) {
+        sameSlot = false;
+        break;
+      }
+    }
+    const forwarding = this.options.mode !== 'redirect' && session.fromPeer !== true;
+    if (!sameSlot) {
+      if (forwarding && SPLITTABLE[cmd.name] !== undefined) return this.splitAndGather(session, cmd, last);
+      return { error: CROSSSLOT };
+    }
+    const owner = table.leaderIdOfSlot(slot);
+    if (owner === this.options.selfId) return undefined;
+    if (!forwarding) {
+      this.redirected++;
+      const n = table.leaderOfSlot(slot);
+      return { error: `MOVED ${slot} ${n.host}:${n.port}` };
+    }
+    this.forwarded++;
+    return this.forward([args], slot, session.resp).then((r) => r[0]!);
+  }
+
+  /** Sends commands (all for `slot`) to its owner; follows -MOVED a bounded number of times. */
+  private async forward(cmds: Buffer[][], slot: number, resp: 2 | 3): Promise<Buffer[]> {
+    for (let attempt = 0; ; attempt++) {
+      const table = this.table;
+      if (table === undefined) throw new Error(NOT_SERVED);
+      const owner = table.leaderIdOfSlot(slot);
+      let replies: Buffer[];
+      if (owner === this.options.selfId && this.options.runLocal !== undefined) replies = await this.options.runLocal(cmds, resp);
+      else {
+        const body = await this.peer(table.leaderOfSlot(slot)).request({ op: 'cmds', cmds, resp } satisfies CommandsRequest);
+        replies = (body as { replies: Buffer[] }).replies;
+      }
+      const moved = replies.some((r) => r.length > 6 && r.subarray(0, 6).toString('latin1') === '-MOVED');
+      if (!moved || attempt >= ROUTING_LIMITS.forwardRedirectsMax) return replies;
+      await this.options.refresh();
+    }
+  }
+
+  private peer(node: ClusterNode): PeerClient {
+    let p = this.peers.get(node.id);
+    if (p === undefined) {
+      p = new PeerClient(node.host, node.port);
+      this.peers.set(node.id, p);
+    }
+    return p;
+  }
+
+  /** MGET/MSET/DEL/UNLINK/EXISTS across slots: one sub-command per key, sent to its owner, joined in order. */
+  private async splitAndGather(session: Session, cmd: RoutedCommand, last: number): Promise<Buffer> {
+    const name = Buffer.from(cmd.name);
+    const subs: { slot: number; args: Buffer[] }[] = [];
+    for (let i = cmd.firstKey; i <= last; i += cmd.keyStep) {
+      subs.push({ slot: keySlot(cmd.args[i]!), args: [name, ...cmd.args.slice(i, i + cmd.keyStep)] });
+    }
+    const bySlot = new Map<number, number[]>();
+    subs.forEach((s, i) => {
+      const list = bySlot.get(s.slot);
+      if (list === undefined) bySlot.set(s.slot, [i]);
+      else list.push(i);
+    });
+    const replies: Buffer[] = new Array<Buffer>(subs.length);
+    await Promise.all(
+      [...bySlot].map(async ([slot, idx]) => {
+        const r = await this.forward(
+          idx.map((i) => subs[i]!.args),
+          slot,
+          session.resp,
+        );
+        idx.forEach((i, k) => (replies[i] = r[k]!));
+      }),
+    );
+    const error = replies.find((r) => r[0] === 0x2d); // '-'
+    if (error !== undefined) return error;
+    const how = SPLITTABLE[cmd.name]!;
+    if (how === 'ok') return Buffer.from('+OK\r\n');
+    if (how === 'sum') return Buffer.from(`:${replies.reduce((n, r) => n + Number(r.subarray(1, r.length - 2).toString('latin1')), 0)}\r\n`);
+    // MGET of one key answers "*1\r\n<element>": strip the header and join the elements.
+    return Buffer.concat([Buffer.from(`*${replies.length}\r\n`), ...replies.map((r) => r.subarray(4))]);
+  }
+
+  infoSection(): [string, string | number][] {
+    return [['cluster_enabled', 1]];
+  }
+
+  clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void {
+    const sub = args[1]!.toString('latin1').toLowerCase();
+    const table = this.table;
+    switch (sub) {
+      case 'info':
+        return w.verbatim(this.infoText());
+      case 'myid':
+        if (this.options.selfId === undefined) throw new ReplyError('ERR the router is not a cluster node');
+        return w.bulk(this.options.selfId);
+      case 'keyslot':
+        if (args.length !== 3) throw arity(sub);
+        return w.integer(keySlot(args[2]!));
+      case 'slots':
+        return this.slotsReply(w);
+      case 'shards':
+        return this.shardsReply(w);
+      case 'nodes':
+        return w.verbatim(this.nodesText());
+      case 'replicas':
+      case 'slaves': {
+        if (args.length !== 3) throw arity(sub);
+        const id = args[2]!.toString();
+        if (table?.map.nodes[id] === undefined) throw new ReplyError(`ERR Unknown node ${id}`);
+        const lines = this.nodeLines().filter((l) => l.followerOf === id);
+        w.arrayHeader(lines.length);
+        for (const l of lines) w.bulk(l.text);
+        return;
+      }
+      case 'countkeysinslot': {
+        if (args.length !== 3) throw arity(sub);
+        const slot = slotArg(args[2]!);
+        return w.integer(this.keysIn(slot, 0).total);
+      }
+      case 'getkeysinslot': {
+        if (args.length !== 4) throw arity(sub);
+        const slot = slotArg(args[2]!);
+        const count = intArg(args[3]);
+        if (count < 0 || count > ROUTING_LIMITS.keysInSlotMax) throw new ReplyError('ERR Invalid number of keys');
+        const { keys } = this.keysIn(slot, count);
+        w.arrayHeader(keys.length);
+        for (const k of keys) w.bulk(Buffer.from(k, 'latin1'));
+        return;
+      }
+      case 'help':
+        w.arrayHeader(CLUSTER_HELP.length);
+        for (const line of CLUSTER_HELP) w.simple(line);
+        return;
+      default:
+        void state;
+        void session;
+        throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString()}'. Try CLUSTER HELP.`);
+    }
+  }
+
+  private keysIn(slot: number, count: number): { keys: string[]; total: number } {
+    if (this.options.keysInSlot === undefined) throw new ReplyError('ERR the router holds no keys');
+    return this.options.keysInSlot(slot, count);
+  }
+
+  private infoText(): string {
+    const table = this.table;
+    const assigned = table === undefined ? 0 : 16384;
+    const down = table === undefined ? 0 : table.map.partitions.filter((e) => !this.live.has(e.replicas[0]!)).length;
+    const slotsFail = table === undefined ? 0 : Math.round((down / table.map.partitions.length) * 16384);
+    const myEpoch = table === undefined || this.options.selfId === undefined ? 0 : Math.max(0, ...table.map.partitions.filter((e) => e.replicas[0] === this.options.selfId).map((e) => e.epoch));
+    const fields: [string, string | number][] = [
+      ['cluster_state', table !== undefined && down === 0 ? 'ok' : 'fail'],
+      ['cluster_slots_assigned', assigned],
+      ['cluster_slots_ok', assigned - slotsFail],
+      ['cluster_slots_pfail', 0],
+      ['cluster_slots_fail', slotsFail],
+      ['cluster_known_nodes', table === undefined ? 0 : table.nodeIds.length],
+      ['cluster_size', table === undefined ? 0 : new Set(table.leaders).size],
+      ['cluster_current_epoch', table?.epoch ?? 0],
+      ['cluster_my_epoch', myEpoch],
+      ['cluster_partitions', table?.map.partitions.length ?? 0],
+      ['cluster_controller', this.controller ?? ''],
+      ['cluster_stats_forwarded', this.forwarded],
+      ['cluster_stats_redirected', this.redirected],
+    ];
+    return fields.map(([k, v]) => `${k}:${v}\r\n`).join('');
+  }
+
+  private slotsReply(w: RespWriter): void {
+    const table = this.table;
+    if (table === undefined) return w.arrayHeader(0);
+    const runs = table.slotRuns();
+    w.arrayHeader(runs.length);
+    for (const run of runs) {
+      w.arrayHeader(2 + run.replicas.length);
+      w.integer(run.first);
+      w.integer(run.last);
+      for (const id of run.replicas) {
+        const n = table.map.nodes[id]!;
+        w.arrayHeader(4);
+        w.bulk(n.host);
+        w.integer(n.port);
+        w.bulk(id);
+        w.mapHeader(0);
+      }
+    }
+  }
+
+  private shardsReply(w: RespWriter): void {
+    const table = this.table;
+    if (table === undefined) return w.arrayHeader(0);
+    // A shard is a set of nodes with the same replica list; its slots are the ranges they hold.
+    const shards = new Map<string, { replicas: readonly string[]; ranges: { first: number; last: number }[] }>();
+    for (const run of table.slotRuns()) {
+      const key = run.replicas.join(' ');
+      const s = shards.get(key) ?? { replicas: run.replicas, ranges: [] };
+      s.ranges.push({ first: run.first, last: run.last });
+      shards.set(key, s);
+    }
+    w.arrayHeader(shards.size);
+    for (const s of shards.values()) {
+      w.mapHeader(2);
+      w.bulk('slots');
+      w.arrayHeader(s.ranges.length * 2);
+      for (const r of s.ranges) {
+        w.integer(r.first);
+        w.integer(r.last);
+      }
+      w.bulk('nodes');
+      w.arrayHeader(s.replicas.length);
+      s.replicas.forEach((id, i) => {
+        const n = table.map.nodes[id]!;
+        w.mapHeader(7);
+        w.bulk('id');
+        w.bulk(id);
+        w.bulk('port');
+        w.integer(n.port);
+        w.bulk('ip');
+        w.bulk(n.host);
+        w.bulk('endpoint');
+        w.bulk(n.host);
+        w.bulk('role');
+        w.bulk(i === 0 ? 'master' : 'replica');
+        w.bulk('replication-offset');
+        w.integer(0);
+        w.bulk('health');
+        w.bulk(this.live.has(id) ? 'online' : 'failed');
+      });
+    }
+  }
+
+  /** CLUSTER NODES lines: `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slots...>`. */
+  private nodeLines(): { id: string; followerOf: string | undefined; text: string }[] {
+    const table = this.table;
+    if (table === undefined) return [];
+    return table.nodeIds.map((id) => {
+      const n = table.map.nodes[id]!;
+      const ranges = table.rangesLedBy(id);
+      // A node that leads nothing but follows partitions is shown as a replica of the leader it follows most.
+      const counts = new Map<string, number>();
+      for (const e of table.map.partitions) if (e.replicas[0] !== id && e.replicas.includes(id)) counts.set(e.replicas[0]!, (counts.get(e.replicas[0]!) ?? 0) + 1);
+      const followerOf = ranges.length === 0 && counts.size > 0 ? [...counts].sort((a, b) => b[1] - a[1])[0]![0] : undefined;
+      const flags = [id === this.options.selfId ? 'myself' : undefined, followerOf === undefined ? 'master' : 'slave', this.live.has(id) ? undefined : 'fail'].filter((f) => f !== undefined).join(',');
+      const epoch = Math.max(0, ...table.map.partitions.filter((e) => e.replicas.includes(id)).map((e) => e.epoch));
+      const slots = ranges.map((r) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`));
+      const link = this.live.has(id) ? 'connected' : 'disconnected';
+      const text = [id, `${n.host}:${n.port}@${n.port}`, flags, followerOf ?? '-', 0, 0, epoch, link, ...slots].join(' ');
+      return { id, followerOf, text };
+    });
+  }
+
+  private nodesText(): string {
+    return this.nodeLines()
+      .map((l) => `${l.text}\n`)
+      .join('');
+  }
+}
+
+const CLUSTER_HELP = [
+  'CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'INFO, MYID, NODES, SLOTS, SHARDS, REPLICAS <node-id>, KEYSLOT <key>,',
+  'COUNTKEYSINSLOT <slot>, GETKEYSINSLOT <slot> <count>, HELP',
+];
+
+function arity(sub: string): ReplyError {
+  return new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${sub}'. Try CLUSTER HELP.`);
+}
+
+function slotArg(b: Buffer): number {
+  const text = b.toString();
+  const n = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n >= 16384) throw new ReplyError('ERR Invalid or out of range slot');
+  return n;
+}
+
+/** Answers a peer's request against this node (or throws for an unknown op). */
+export function servePeerRequest(body: unknown, runLocal: (commands: Buffer[][], version: 2 | 3) => Promise<Buffer[]>, onMap?: (map: unknown) => void): Promise<unknown> | unknown {
+  const req = body as { op?: string };
+  if (req.op === 'cmds') {
+    const r = body as CommandsRequest;
+    if (!Array.isArray(r.cmds) || !r.cmds.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => Buffer.isBuffer(a)))) throw new AtollError('BAD_ARGUMENT', 'cmds must be arrays of byte strings');
+    return runLocal(r.cmds, r.resp === 3 ? 3 : 2).then((replies) => ({ replies }));
+  }
+  if (req.op === 'map' && onMap !== undefined) {
+    onMap((body as { map: unknown }).map);
+    return { ok: true };
+  }
+  throw new AtollError('BAD_ARGUMENT', `unknown peer op ${String(req.op)}`);
+}
