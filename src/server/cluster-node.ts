@@ -80,8 +80,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   if (o.dataDir !== undefined) stampDataDir(o.dataDir, meta.clusterId, o.id);
 
   const engine = o.engine(meta);
-  let server: NodeServer | undefined;
-  const runLocal = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> => server!.runForPeer(commands, version);
+  // The routing hooks need the server, and the server needs the hooks: the hooks reach it through this cell.
+  const cell: { server?: NodeServer } = {};
+  const runLocal = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> => cell.server!.runForPeer(commands, version);
   let refreshing: Promise<void> | undefined;
   const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
   const routing = new ClusterRouting({
@@ -91,7 +92,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     refresh,
     keysInSlot: (slot, count) => keysInSlot(engine, slot, count),
   });
-  server = await startNodeServer({
+  const server = await startNodeServer({
     engine,
     clock: o.clock,
     host: o.host,
@@ -100,6 +101,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     cluster: routing,
     onPeerRequest: (body) => servePeerRequest(body, runLocal),
   });
+  cell.server = server;
   let adminPort = o.adminPort;
   try {
     if (o.beforeRegister !== undefined) adminPort = await o.beforeRegister(server);
@@ -161,7 +163,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       unwatch();
       await registration.close().catch(() => undefined);
       routing.close();
-      await server!.close();
+      await server.close();
     },
   };
 }
