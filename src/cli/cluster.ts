@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { CLUSTER_LIMITS, ClusterMetaSchema, DEFAULT_PARTITIONS, RoutingTable, type ClusterMeta } from '../cluster/map.js';
 import { openCoordinator, type Coordinator, type CoordinatorSnapshot } from '../coordinator/coordinator.js';
 import { UsageError } from '../errors.js';
+import { keySlot } from '../partitioning/hash.js';
+import { PeerClient } from '../transport/peer.js';
 import type { CliIo } from './main.js';
 
 export interface CreateFlags {
@@ -80,6 +82,7 @@ export function registerCluster(program: Command, io: CliIo): void {
       const created = await withCoordinator(flags.coordinator, (c) => c.createCluster(meta));
       io.out(flags.json ? `${JSON.stringify(created)}\n` : `cluster ${created.clusterId}: ${created.partitions} partitions, ${created.replicas} replica(s), first placement after ${created.initialNodes} node(s)\n`);
     });
+  registerMove(cluster, io);
   cluster
     .command('status')
     .description('show the cluster: epoch, controller, nodes and the partitions they hold')
@@ -102,6 +105,45 @@ export function registerCluster(program: Command, io: CliIo): void {
       const snap = await withCoordinator(flags.coordinator, (c) => c.snapshot());
       const rows = clusterStatus(snap).nodes as NodeRow[];
       io.out(flags.json ? `${JSON.stringify(rows)}\n` : nodesTable(rows));
+    });
+}
+
+/** Longest a hand-off may take before the CLI gives up waiting (the move itself continues or aborts on the node). */
+export const MOVE_TIMEOUT_MS = 300_000;
+
+function registerMove(cluster: Command, io: CliIo): void {
+  cluster
+    .command('move')
+    .description('hand one partition to another node: its commands pause while its keys are copied, then the map switches')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--partition <n>', 'partition number')
+    .option('--key <key>', 'the partition holding this key')
+    .requiredOption('--to <id>', 'node that takes the partition')
+    .option('--json', 'print JSON')
+    .action(async (flags: { coordinator: string; partition?: string; key?: string; to: string; json?: boolean }) => {
+      const result = await withCoordinator(flags.coordinator, async (c) => {
+        const snap = await c.snapshot();
+        if (snap.map === undefined) throw new UsageError('the cluster has no partition map yet');
+        const table = new RoutingTable(snap.map);
+        let partition: number;
+        if (flags.key !== undefined) partition = table.partitionOfSlot(keySlot(flags.key));
+        else if (flags.partition !== undefined && /^\d+$/.test(flags.partition)) partition = Number(flags.partition);
+        else throw new UsageError('give --partition <n> or --key <key>');
+        const entry = snap.map.partitions[partition];
+        if (entry === undefined) throw new UsageError(`partition ${partition} does not exist (the map has ${snap.map.partitions.length})`);
+        const leader = snap.map.nodes[entry.replicas[0]!]!;
+        const peer = new PeerClient(leader.host, leader.port);
+        try {
+          return (await peer.request({ op: 'handoff', partition, to: flags.to }, MOVE_TIMEOUT_MS)) as Record<string, unknown>;
+        } finally {
+          peer.close();
+        }
+      });
+      io.out(
+        flags.json
+          ? `${JSON.stringify(result)}\n`
+          : `partition ${String(result.partition)}: ${String(result.from)} -> ${String(result.to)}, ${String(result.keys)} keys, ${String(result.bytes)} bytes, commands held ${String(result.pauseMs)} ms, epoch ${String(result.epoch)}\n`,
+      );
     });
 }
 

@@ -6,6 +6,8 @@ import { registerRing } from './ring.js';
 import { registerStart } from './start.js';
 import { registerCluster } from './cluster.js';
 import { registerDev } from './dev.js';
+import { registerRouter } from './router.js';
+import { registerDemo } from './demo.js';
 
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
 
@@ -30,6 +32,8 @@ export function buildProgram(io: CliIo): Command {
   registerStart(program, io);
   registerCluster(program, io);
   registerDev(program, io);
+  registerRouter(program, io);
+  registerDemo(program, io);
   for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap } from '../cluster/controller.js';
-import type { ClusterMeta, ClusterNode } from '../cluster/map.js';
+import { parseMap, type ClusterMeta, type ClusterNode } from '../cluster/map.js';
+import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
 import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
@@ -78,6 +79,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   if (meta === undefined) throw new AtollError('NO_CLUSTER', `the coordinator at ${coordinator.url} holds no cluster; run "atoll cluster create --coordinator ${coordinator.url}" first`);
   if (o.clusterId !== undefined && o.clusterId !== meta.clusterId) throw new AtollError('WRONG_CLUSTER', `the coordinator holds cluster ${meta.clusterId}, not ${o.clusterId}`);
   if (o.dataDir !== undefined) stampDataDir(o.dataDir, meta.clusterId, o.id);
+  const partitionCount = meta.partitions;
 
   const engine = o.engine(meta);
   // The routing hooks need the server, and the server needs the hooks: the hooks reach it through this cell.
@@ -85,6 +87,30 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const runLocal = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> => cell.server!.runForPeer(commands, version);
   let refreshing: Promise<void> | undefined;
   const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
+  /** Live nodes as last read from the coordinator (a hand-off target may not be in the map yet). */
+  let knownNodes: readonly ClusterNode[] = first.nodes;
+  /** Peer operations beyond forwarded commands: map pushes and partition hand-off. */
+  function peerOp(op: string, body: Record<string, unknown>): unknown {
+    switch (op) {
+      case 'map':
+        routing.setMap(parseMap(body.map));
+        return { ok: true, epoch: routing.map?.epoch };
+      case 'load':
+        return { loaded: loadEntries(engine, body.entries) };
+      case 'drop': {
+        const partition = Number(body.partition);
+        // Only drop a partition this node does not lead: the copy of an aborted hand-off.
+        if (routing.routingTable?.leaders[partition] === o.id) return { dropped: 0 };
+        const keys = partitionKeys(engine, partitionCount, partition);
+        dropKeys(engine, keys);
+        return { dropped: keys.length };
+      }
+      case 'handoff':
+        return handOff(handoffContext, Number(body.partition), String(body.to));
+      default:
+        throw new AtollError('BAD_ARGUMENT', `unknown peer op ${op}`);
+    }
+  }
   const routing = new ClusterRouting({
     mode: o.mode,
     selfId: o.id,
@@ -99,9 +125,23 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     port: o.port,
     config: o.config,
     cluster: routing,
-    onPeerRequest: (body) => servePeerRequest(body, runLocal),
+    onPeerRequest: (body) => servePeerRequest(body, runLocal, peerOp),
   });
   cell.server = server;
+  const handoffContext: HandoffContext = {
+    selfId: o.id,
+    engine,
+    coordinator,
+    currentMap: () => routing.map,
+    adoptMap: (m) => void routing.setMap(m),
+    hold: (p) => routing.hold(p),
+    peerOf: (id) => {
+      const n = routing.map?.nodes[id] ?? knownNodes.find((x) => x.id === id);
+      if (n === undefined) throw new AtollError('UNKNOWN_NODE', `node ${id} is not known`);
+      return routing.peer(n);
+    },
+    nowMs: () => o.clock.nowMs(),
+  };
   let adminPort = o.adminPort;
   try {
     if (o.beforeRegister !== undefined) adminPort = await o.beforeRegister(server);
@@ -129,6 +169,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     if (closed) return;
     const snap = await coordinator.snapshot();
     routing.setLive(snap.nodes);
+    knownNodes = snap.nodes;
     routing.controller = snap.controller;
     if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
     if (snap.controller === o.id) {

@@ -27,6 +27,8 @@ export const ROUTING_LIMITS = Object.freeze({
   forwardRedirectsMax: 3,
   /** CLUSTER GETKEYSINSLOT count bound. */
   keysInSlotMax: 100_000,
+  /** Commands held while their partition is handed off; more are refused with -TRYAGAIN. */
+  heldMax: 100_000,
 });
 
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -52,6 +54,9 @@ export class ClusterRouting implements ClusterHooks {
   private live = new Set<string>();
   private readonly peers = new Map<string, PeerClient>();
   controller: string | undefined;
+  /** Partitions whose commands are held (during a hand-off), with the promise that releases them. */
+  private readonly held = new Map<number, Promise<void>>();
+  private heldCount = 0;
   forwarded = 0;
   redirected = 0;
 
@@ -117,7 +122,17 @@ export class ClusterRouting implements ClusterHooks {
       return { error: CROSSSLOT };
     }
     const owner = table.leaderIdOfSlot(slot);
-    if (owner === this.options.selfId) return undefined;
+    if (owner === this.options.selfId) {
+      if (this.held.size === 0) return undefined;
+      const release = this.held.get(table.partitionOfSlot(slot));
+      if (release === undefined) return undefined;
+      if (this.heldCount >= ROUTING_LIMITS.heldMax) return { error: 'TRYAGAIN the partition is being moved; retry shortly' };
+      this.heldCount++;
+      return release.then(() => {
+        this.heldCount--;
+        return this.reroute(session, cmd);
+      });
+    }
     if (!forwarding) {
       this.redirected++;
       const n = table.leaderOfSlot(slot);
@@ -125,6 +140,27 @@ export class ClusterRouting implements ClusterHooks {
     }
     this.forwarded++;
     return this.forward([args], slot, session.resp).then((r) => r[0]!);
+  }
+
+  /** Holds commands for `partition` until the returned function is called; they are then routed afresh. */
+  hold(partition: number): () => void {
+    let release: () => void = () => undefined;
+    this.held.set(partition, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.held.delete(partition);
+      release();
+    };
+  }
+
+  /** Routes a held command again once its partition is released: here, -MOVED, or forwarded. */
+  private async reroute(session: Session, cmd: RoutedCommand): Promise<Buffer> {
+    const again = this.route(session, cmd);
+    if (again === undefined) {
+      if (this.options.runLocal === undefined) throw new Error(NOT_SERVED);
+      return (await this.options.runLocal([cmd.args], session.resp))[0]!;
+    }
+    if (again instanceof Promise) return again;
+    return Buffer.from(`-${again.error}\r\n`);
   }
 
   /** Sends commands (all for `slot`) to its owner; follows -MOVED a bounded number of times. */
@@ -145,7 +181,7 @@ export class ClusterRouting implements ClusterHooks {
     }
   }
 
-  private peer(node: ClusterNode): PeerClient {
+  peer(node: ClusterNode): PeerClient {
     let p = this.peers.get(node.id);
     if (p === undefined) {
       p = new PeerClient(node.host, node.port);
@@ -382,16 +418,13 @@ function slotArg(b: Buffer): number {
 }
 
 /** Answers a peer's request against this node (or throws for an unknown op). */
-export function servePeerRequest(body: unknown, runLocal: (commands: Buffer[][], version: 2 | 3) => Promise<Buffer[]>, onMap?: (map: unknown) => void): Promise<unknown> | unknown {
+export function servePeerRequest(body: unknown, runLocal: (commands: Buffer[][], version: 2 | 3) => Promise<Buffer[]>, other?: (op: string, body: Record<string, unknown>) => unknown): Promise<unknown> | unknown {
   const req = body as { op?: string };
   if (req.op === 'cmds') {
     const r = body as CommandsRequest;
     if (!Array.isArray(r.cmds) || !r.cmds.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => Buffer.isBuffer(a)))) throw new AtollError('BAD_ARGUMENT', 'cmds must be arrays of byte strings');
     return runLocal(r.cmds, r.resp === 3 ? 3 : 2).then((replies) => ({ replies }));
   }
-  if (req.op === 'map' && onMap !== undefined) {
-    onMap((body as { map: unknown }).map);
-    return { ok: true };
-  }
+  if (typeof req.op === 'string' && other !== undefined) return other(req.op, body as Record<string, unknown>);
   throw new AtollError('BAD_ARGUMENT', `unknown peer op ${String(req.op)}`);
 }

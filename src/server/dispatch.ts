@@ -420,9 +420,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
   info: spec(-1, ['loading'], info),
   config: spec(-2, ['admin'], config),
   client: spec(-2, [], client),
-  dbsize: spec(1, ['readonly', 'fast'], dbsize),
-  flushall: spec(-1, ['write'], flush),
-  flushdb: spec(-1, ['write'], flush),
+  // Keyless but acting on this node's keys: routed (the router refuses them) like KEYS and SCAN.
+  dbsize: spec(1, ['readonly', 'fast'], dbsize, 0, 0, 1, true),
+  flushall: spec(-1, ['write'], flush, 0, 0, 1, true),
+  flushdb: spec(-1, ['write'], flush, 0, 0, 1, true),
   time: spec(1, ['fast'], time),
   cluster: spec(-2, [], clusterCmd),
   readonly: spec(1, ['fast'], sessionFlag('readonly')),

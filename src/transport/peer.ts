@@ -1,7 +1,7 @@
 // Node-to-node connections: a multiplexed request/reply client with bounded in-flight requests, timeouts,
 // and reconnect with exponential backoff; and the serving side, attached to sockets that open with the magic.
 import net from 'node:net';
-import { AtollError } from '../errors.js';
+import { AtollError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { FRAME_KIND, FrameDecoder, PEER_MAGIC, TRANSPORT_LIMITS, encodeFrame, type Frame } from './frames.js';
 
 interface Waiting {
@@ -106,7 +106,9 @@ export class PeerClient {
         clearTimeout(w.timer);
         if (f.kind === FRAME_KIND.failure) {
           const body = f.body as { code?: string; message?: string };
-          w.reject(new AtollError('PEER_UNAVAILABLE', `peer ${this.host}:${this.port} failed the request: ${body.message ?? 'unknown'}`));
+          // A typed failure on the peer keeps its code here; anything else is the peer failing.
+          if (typeof body.code === 'string' && body.code in ERROR_CODES) w.reject(new AtollError(body.code as ErrorCode, body.message ?? ''));
+          else w.reject(new AtollError('PEER_UNAVAILABLE', `peer ${this.host}:${this.port} failed the request: ${body.message ?? 'unknown'}`));
         } else w.resolve(f.body);
       }
     });
@@ -168,13 +170,13 @@ export function servePeer(socket: net.Socket, first: Buffer, handle: (body: unkn
       try {
         result = handle(f.body);
       } catch (e) {
-        reply({ kind: FRAME_KIND.failure, id: f.id, body: { message: (e as Error).message } });
+        reply({ kind: FRAME_KIND.failure, id: f.id, body: failureBody(e) });
         continue;
       }
       if (result instanceof Promise) {
         result.then(
           (body: unknown) => reply({ kind: FRAME_KIND.reply, id: f.id, body }),
-          (e: unknown) => reply({ kind: FRAME_KIND.failure, id: f.id, body: { message: e instanceof Error ? e.message : String(e) } }),
+          (e: unknown) => reply({ kind: FRAME_KIND.failure, id: f.id, body: failureBody(e) }),
         );
       } else reply({ kind: FRAME_KIND.reply, id: f.id, body: result });
     }
@@ -182,4 +184,9 @@ export function servePeer(socket: net.Socket, first: Buffer, handle: (body: unkn
   socket.on('data', onData);
   socket.on('error', () => socket.destroy());
   if (first.length > 0) onData(first);
+}
+
+function failureBody(e: unknown): { code?: string; message: string } {
+  if (e instanceof AtollError) return { code: e.code, message: e.message };
+  return { message: e instanceof Error ? e.message : String(e) };
 }

@@ -1,0 +1,146 @@
+// `atoll demo`: the embedded default. N cluster nodes in this one process with the in-memory coordinator,
+// LMDB data in a temporary (or given) directory, admin APIs, a small live workload and a status line.
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { RoutingTable } from '../cluster/map.js';
+import { MemoryCoordinator } from '../coordinator/memory.js';
+import { keySlot } from '../partitioning/hash.js';
+import { buildAdminApp } from '../server/admin.js';
+import { startClusterNode, type ClusterNodeHandle } from '../server/cluster-node.js';
+import { createNodeMetrics } from '../server/metrics.js';
+import { LmdbEngine } from '../storage/lmdb.js';
+import { MemoryEngine } from '../storage/memory.js';
+import { systemClock } from '../storage/engine.js';
+import { UsageError } from '../errors.js';
+import { clusterMetaFromFlags } from './cluster.js';
+import { adminPortFor, contractLine, parseBasePort, parseNodeCount, untilSignal, waitForCluster } from './dev.js';
+import type { CliIo } from './main.js';
+
+export const DEMO_LIMITS = Object.freeze({ workloadEveryMs: 100, workloadOpsPerTick: 20, workloadKeys: 10_000, statusEveryMs: 2_000 });
+
+interface DemoFlags {
+  nodes?: string;
+  basePort?: string;
+  dataDir?: string;
+  engine?: string;
+  partitions?: string;
+  workload?: boolean;
+  json?: boolean;
+}
+
+export function registerDemo(program: Command, io: CliIo): void {
+  program
+    .command('demo')
+    .description('run an N-node cluster inside this process (memory coordinator, LMDB data) with a live workload')
+    .option('--nodes <n>', 'nodes (default 3)')
+    .option('--base-port <port>', 'client port of the first node; the others follow (default 7000)')
+    .option('--data-dir <dir>', 'keep data here (default: a temporary directory, removed on exit)')
+    .option('--engine <name>', 'lmdb (default) or memory')
+    .option('--partitions <n>', 'partitions (default 2048)')
+    .option('--no-workload', 'do not run the background workload')
+    .option('--json', 'print one JSON line describing the cluster once it serves every slot')
+    .action(async (flags: DemoFlags) => {
+      const nodes = parseNodeCount(flags.nodes);
+      const basePort = parseBasePort(flags.basePort, nodes);
+      const engineKind = flags.engine ?? 'lmdb';
+      if (engineKind !== 'lmdb' && engineKind !== 'memory') throw new UsageError(`--engine must be lmdb or memory, got "${engineKind}"`);
+      const temporary = flags.dataDir === undefined;
+      const dataDir = flags.dataDir ?? mkdtempSync(join(tmpdir(), 'atoll-demo-'));
+      const log = pino({ name: 'atoll-demo', level: 'warn' }, pino.destination(2));
+      const meta = clusterMetaFromFlags({ partitions: flags.partitions, nodes: String(nodes), clusterId: 'atoll-demo' }, Date.now());
+      const coordinator = new MemoryCoordinator(systemClock);
+      await coordinator.createCluster(meta);
+      const handles: ClusterNodeHandle[] = [];
+      const admins: FastifyInstance[] = [];
+      const stopAll = async (): Promise<void> => {
+        await Promise.all(handles.map((h) => h.close()));
+        await Promise.all(admins.map((a) => a.close()));
+        await coordinator.close();
+        if (temporary) rmSync(dataDir, { recursive: true, force: true });
+      };
+      try {
+        for (let i = 0; i < nodes; i++) {
+          const id = `n${i + 1}`;
+          const port = basePort + i;
+          const dir = join(dataDir, id);
+          handles.push(
+            await startClusterNode({
+              id,
+              host: '127.0.0.1',
+              port,
+              adminPort: 0,
+              zone: 'default',
+              weight: 1,
+              coordinator,
+              engine: (m) => {
+                if (engineKind === 'memory') return new MemoryEngine({ clock: systemClock });
+                mkdirSync(dir, { recursive: true });
+                return new LmdbEngine({ path: dir, clock: systemClock, durability: 'batched', partitions: m.partitions });
+              },
+              clock: systemClock,
+              mode: 'redirect',
+              dataDir: engineKind === 'lmdb' ? dir : undefined,
+              log,
+              beforeRegister: async (server) => {
+                const metrics = createNodeMetrics(server.state);
+                server.state.observe = metrics.observe;
+                const admin = buildAdminApp(server.state, metrics);
+                admins.push(admin);
+                await admin.listen({ host: '127.0.0.1', port: adminPortFor(port) });
+                return (admin.server.address() as AddressInfo).port;
+              },
+            }),
+          );
+        }
+        const snap = await waitForCluster(coordinator, nodes);
+        if (flags.json) io.out(contractLine('memory', snap, new Map()));
+        else {
+          io.out(`atoll demo: ${nodes} nodes in process ${process.pid}, ${meta.partitions} partitions, data in ${dataDir}${temporary ? ' (removed on exit)' : ''}\n`);
+          for (const n of snap.nodes) io.out(`  ${n.id}  redis-cli -c -p ${n.port}   admin http://127.0.0.1:${n.adminPort}/\n`);
+          io.out('Ctrl-C stops the demo.\n');
+        }
+      } catch (e) {
+        await stopAll();
+        throw e;
+      }
+      const workload = flags.workload === false ? undefined : startWorkload(handles);
+      let lastCommands = 0;
+      const status = setInterval(() => {
+        const commands = handles.reduce((n, h) => n + h.server.state.stats.commandsTotal, 0);
+        const keys = handles.reduce((n, h) => n + h.server.state.engine.size(), 0);
+        const map = handles[0]!.routing.map;
+        const rate = Math.round(((commands - lastCommands) * 1000) / DEMO_LIMITS.statusEveryMs);
+        lastCommands = commands;
+        const line = `atoll demo: epoch ${map?.epoch ?? 0} · ${handles.length} nodes · ${keys} keys · ${rate} commands/s\n`;
+        if (flags.json) io.err(line);
+        else io.out(line);
+      }, DEMO_LIMITS.statusEveryMs);
+      await untilSignal();
+      clearInterval(status);
+      if (workload !== undefined) clearInterval(workload);
+      await stopAll();
+    });
+}
+
+/** A small steady load: SETs and GETs of demo keys, each run on the node that owns the key. */
+function startWorkload(handles: ClusterNodeHandle[]): NodeJS.Timeout {
+  let n = 0;
+  const timer = setInterval(() => {
+    const map = handles[0]!.routing.map;
+    if (map === undefined) return;
+    const table = new RoutingTable(map);
+    for (let i = 0; i < DEMO_LIMITS.workloadOpsPerTick; i++) {
+      const key = `demo:${(n++ * 7919) % DEMO_LIMITS.workloadKeys}`;
+      const owner = handles.find((h) => h.id === table.leaderIdOfSlot(keySlot(key)));
+      const args = i % 4 === 0 ? [Buffer.from('SET'), Buffer.from(key), Buffer.from(String(n))] : [Buffer.from('GET'), Buffer.from(key)];
+      void owner?.server.runForPeer([args], 2).catch(() => undefined);
+    }
+  }, DEMO_LIMITS.workloadEveryMs);
+  timer.unref();
+  return timer;
+}

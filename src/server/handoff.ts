@@ -1,0 +1,150 @@
+// Hand-off of one partition from its leader to another node (`atoll cluster move`): hold the partition's
+// commands, copy its keys in bounded chunks, switch the map with one epoch CAS, then release the held
+// commands, which now follow -MOVED (or are forwarded) to the new owner. The pause is measured.
+import { reassign, type PartitionMap } from '../cluster/map.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { AtollError } from '../errors.js';
+import { keySlot } from '../partitioning/hash.js';
+import { SlotPartitioner } from '../partitioning/slots.js';
+import type { StorageEngine, StoredValue } from '../storage/engine.js';
+import type { PeerClient } from '../transport/peer.js';
+
+export const HANDOFF_LIMITS = Object.freeze({ chunkKeysMax: 1_000, chunkBytesMax: 1024 * 1024, scanBatch: 1_000 });
+
+/** One key as it travels: key bytes, type, value, expiry (ms since the epoch, 0 = none). */
+export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number];
+
+export interface HandoffResult {
+  readonly partition: number;
+  readonly from: string;
+  readonly to: string;
+  readonly keys: number;
+  readonly bytes: number;
+  /** How long the partition's commands were held (copy + map switch). */
+  readonly pauseMs: number;
+  readonly epoch: number;
+}
+
+/** Keys of one partition (engine keys are latin1 strings of the client's bytes). Full scan: O(all keys). */
+export function partitionKeys(engine: StorageEngine, partitions: number, partition: number): string[] {
+  const slots = new SlotPartitioner({ partitions });
+  const out: string[] = [];
+  let cursor = 0;
+  do {
+    const page = engine.scan(cursor, HANDOFF_LIMITS.scanBatch);
+    cursor = page.cursor;
+    for (const k of page.keys) if (slots.partitionForSlot(keySlot(Buffer.from(k, 'latin1'))) === partition) out.push(k);
+  } while (cursor !== 0);
+  return out;
+}
+
+export function toWire(key: string, value: StoredValue, expiresAtMs: number): WireEntry {
+  const k = Buffer.from(key, 'latin1');
+  if (value.type === 'string') return [k, 's', value.value, expiresAtMs];
+  const flat: Buffer[] = [];
+  for (const [f, v] of value.value) flat.push(Buffer.from(f, 'latin1'), v);
+  return [k, 'h', flat, expiresAtMs];
+}
+
+export function fromWire(e: unknown): { key: string; value: StoredValue; expiresAtMs: number } {
+  if (!Array.isArray(e) || e.length !== 4 || !Buffer.isBuffer(e[0]) || typeof e[3] !== 'number') throw new AtollError('BAD_ARGUMENT', 'malformed hand-off entry');
+  const key = e[0].toString('latin1');
+  if (e[1] === 's' && Buffer.isBuffer(e[2])) return { key, value: { type: 'string', value: e[2] }, expiresAtMs: e[3] };
+  if (e[1] === 'h' && Array.isArray(e[2]) && e[2].length % 2 === 0) {
+    const m = new Map<string, Buffer>();
+    const flat = e[2] as Buffer[];
+    for (let i = 0; i < flat.length; i += 2) m.set(flat[i]!.toString('latin1'), flat[i + 1]!);
+    return { key, value: { type: 'hash', value: m }, expiresAtMs: e[3] };
+  }
+  throw new AtollError('BAD_ARGUMENT', 'malformed hand-off entry');
+}
+
+/** Writes received entries in one transaction (durable engines) or directly. */
+export function loadEntries(engine: StorageEngine, entries: unknown): number {
+  if (!Array.isArray(entries)) throw new AtollError('BAD_ARGUMENT', 'entries must be an array');
+  const decoded = entries.map(fromWire);
+  const run = (): void => {
+    for (const d of decoded) engine.put(d.key, d.value, d.expiresAtMs);
+  };
+  if (engine.batch !== undefined) engine.batch(run);
+  else run();
+  return decoded.length;
+}
+
+export function dropKeys(engine: StorageEngine, keys: readonly string[]): void {
+  const run = (): void => {
+    for (const k of keys) engine.delete(k);
+  };
+  if (engine.batch !== undefined) engine.batch(run);
+  else run();
+}
+
+export interface HandoffContext {
+  readonly selfId: string;
+  readonly engine: StorageEngine;
+  readonly coordinator: Coordinator;
+  readonly currentMap: () => PartitionMap | undefined;
+  readonly adoptMap: (map: PartitionMap) => void;
+  /** Holds the partition's commands until the returned release() is called. */
+  readonly hold: (partition: number) => () => void;
+  readonly peerOf: (id: string) => PeerClient;
+  readonly nowMs: () => number;
+}
+
+export async function handOff(ctx: HandoffContext, partition: number, to: string): Promise<HandoffResult> {
+  const map = ctx.currentMap();
+  if (map === undefined) throw new AtollError('NO_CLUSTER', 'this node has no partition map yet');
+  const entry = map.partitions[partition];
+  if (entry === undefined) throw new AtollError('UNKNOWN_PARTITION', `partition ${partition} does not exist (the map has ${map.partitions.length})`);
+  if (entry.replicas[0] !== ctx.selfId) throw new AtollError('STALE_EPOCH', `node ${ctx.selfId} does not lead partition ${partition} at epoch ${map.epoch} (${entry.replicas[0]} does)`);
+  if (to === ctx.selfId) throw new AtollError('BAD_ARGUMENT', `partition ${partition} is already on ${to}`);
+  const snap = await ctx.coordinator.snapshot();
+  const target = snap.nodes.find((n) => n.id === to);
+  if (target === undefined) throw new AtollError('UNKNOWN_NODE', `node ${to} is not registered (live) in the cluster`);
+  const next = reassign(map, partition, [to, ...entry.replicas.slice(1).filter((id) => id !== to)], snap.nodes);
+
+  const started = ctx.nowMs();
+  const release = ctx.hold(partition);
+  let switched = false;
+  let keys: string[] = [];
+  let bytes = 0;
+  try {
+    // Let commands already run in this event-loop turn commit (group commit) before reading the partition.
+    await new Promise((r) => setImmediate(r));
+    keys = partitionKeys(ctx.engine, map.partitions.length, partition);
+    const peer = ctx.peerOf(to);
+    let chunk: WireEntry[] = [];
+    let chunkBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (chunk.length === 0) return;
+      await peer.request({ op: 'load', partition, entries: chunk });
+      chunk = [];
+      chunkBytes = 0;
+    };
+    for (const k of keys) {
+      const value = ctx.engine.get(k);
+      if (value === undefined) continue;
+      const wire = toWire(k, value, ctx.engine.expiresAt(k) ?? 0);
+      const size = wire[0].length + (wire[1] === 's' ? wire[2].length : wire[2].reduce((n, b) => n + b.length, 0));
+      chunk.push(wire);
+      chunkBytes += size;
+      bytes += size;
+      if (chunk.length >= HANDOFF_LIMITS.chunkKeysMax || chunkBytes >= HANDOFF_LIMITS.chunkBytesMax) await flush();
+    }
+    await flush();
+    if (!(await ctx.coordinator.casMap(map.epoch, next))) throw new AtollError('STALE_EPOCH', `the map changed during the move (was epoch ${map.epoch}); nothing was switched`);
+    switched = true;
+    // The target must route by the new map before clients are sent to it, or it would send them back.
+    await peer.request({ op: 'map', map: next });
+    ctx.adoptMap(next);
+  } catch (e) {
+    if (!switched) await ctx.peerOf(to).request({ op: 'drop', partition, partitions: map.partitions.length }).catch(() => undefined);
+    throw e;
+  } finally {
+    release();
+  }
+  const pauseMs = ctx.nowMs() - started;
+  dropKeys(ctx.engine, keys);
+  return { partition, from: ctx.selfId, to, keys: keys.length, bytes, pauseMs, epoch: next.epoch };
+}
+
