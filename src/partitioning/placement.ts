@@ -61,7 +61,7 @@ export interface PlacementPlan {
   readonly stats: PlacementStats;
 }
 
-export const PLACEMENT_LIMITS = Object.freeze({ partitionsMax: 1 << 20, nodesMax: 10_000, replicasMax: 16, repairPassesMax: 8, leaderPassesMax: 32 });
+export const PLACEMENT_LIMITS = Object.freeze({ partitionsMax: 1 << 20, nodesMax: 10_000, replicasMax: 16, repairPassesMax: 8, leaderPassesMax: 32, leaderChainRoundsMax: 4096 });
 
 /** Plans a placement (fresh, or from `current` to balanced for the given nodes). */
 export function planPlacement(input: PlacementInput): PlacementPlan {
@@ -424,6 +424,48 @@ class PlacementState {
         changed++;
       }
       if (changed === 0) break;
+    }
+    this.balanceLeadersByChains(leads);
+  }
+
+  /**
+   * When the busiest leader has no direct heir under its load, leadership can still shift along a chain:
+   * A hands p1 to B, B hands p2 to C, and so on, until a node that can take one more. Every node in the
+   * middle keeps its count; only the ends change. Breadth-first, so chains are as short as possible.
+   */
+  private balanceLeadersByChains(leads: Map<NodeId, number>): void {
+    const load = (id: NodeId): number => leads.get(id)! / this.byId.get(id)!.weight;
+    for (let round = 0; round < PLACEMENT_LIMITS.leaderChainRoundsMax; round++) {
+      const led = new Map<NodeId, PartitionId[]>(this.nodes.map((n) => [n.id, []]));
+      for (let p = 0; p < this.P; p++) led.get(this.assignment[p]![0]!)!.push(p);
+      const source = [...this.nodes].sort((a, b) => load(b.id) - load(a.id) || cmp(a.id, b.id))[0]!.id;
+      // via: node -> [previous node, partition handed from previous to it]
+      const via = new Map<NodeId, [NodeId, PartitionId]>();
+      const queue: NodeId[] = [source];
+      let end: NodeId | undefined;
+      for (let qi = 0; qi < queue.length && end === undefined; qi++) {
+        const a = queue[qi]!;
+        for (const p of led.get(a)!) {
+          for (const b of this.assignment[p]!.slice(1)) {
+            if (b === source || via.has(b)) continue;
+            via.set(b, [a, p]);
+            if ((leads.get(b)! + 1) / this.byId.get(b)!.weight < load(source)) {
+              end = b;
+              break;
+            }
+            queue.push(b);
+          }
+          if (end !== undefined) break;
+        }
+      }
+      if (end === undefined) return;
+      leads.set(end, leads.get(end)! + 1);
+      leads.set(source, leads.get(source)! - 1);
+      for (let at = end; at !== source; ) {
+        const [prev, p] = via.get(at)!;
+        this.setLeader(p, at);
+        at = prev;
+      }
     }
   }
 
