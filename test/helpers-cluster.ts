@@ -1,0 +1,52 @@
+// Cluster test helpers: a real etcd (Debian's package) per test file, cluster node processes, and polling.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEtcd, type EtcdProcess } from '../src/coordinator/etcd-process.js';
+import { startNode, type RunningNode } from './helpers-process.js';
+
+const etcds = new Set<EtcdProcess>();
+process.on('exit', () => {
+  for (const e of etcds) {
+    try {
+      process.kill(e.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export interface TestEtcd extends EtcdProcess {
+  readonly dir: string;
+}
+
+/** Starts etcd on free loopback ports with a fresh data directory. */
+export async function startTestEtcd(): Promise<TestEtcd> {
+  const dir = mkdtempSync(join(tmpdir(), 'atoll-test-etcd-'));
+  const etcd = await startEtcd({ dataDir: dir });
+  etcds.add(etcd);
+  return {
+    ...etcd,
+    dir,
+    stop: async () => {
+      await etcd.stop();
+      etcds.delete(etcd);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts `atoll start --cluster` as a child process on a free port. */
+export function startClusterNodeProcess(coordinator: string, id: string, extra: string[] = []): Promise<RunningNode> {
+  return startNode(['--cluster', '--coordinator', coordinator, '--id', id, '--admin-port', '0', '--log-level', 'warn', ...extra], 30_000);
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
