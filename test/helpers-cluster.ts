@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, type EtcdProcess } from '../src/coordinator/etcd-process.js';
-import { startNode, type RunningNode } from './helpers-process.js';
+import { spawn } from 'node:child_process';
+import { keySlot } from '../src/partitioning/hash.js';
+import { ATOLL_BIN, startNode, type RunningNode } from './helpers-process.js';
 
 const etcds = new Set<EtcdProcess>();
 process.on('exit', () => {
@@ -49,4 +51,35 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Runs the atoll CLI as a child process without blocking this one. */
+export function runAtoll(args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ATOLL_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out, err });
+    });
+  });
+}
+
+/** A key for every one of the 16384 slots (found by trying short keys), so tests can cover all slots. */
+export function keyPerSlot(prefix = 'k'): string[] {
+  const keys = new Array<string>(16384);
+  let found = 0;
+  for (let i = 0; found < 16384; i++) {
+    const k = `${prefix}:${i}`;
+    const s = keySlot(k);
+    if (keys[s] === undefined) {
+      keys[s] = k;
+      found++;
+    }
+  }
+  return keys;
 }
