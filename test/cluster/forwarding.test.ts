@@ -1,0 +1,97 @@
+// Plain (non-cluster) clients: a cluster of --forward nodes answers any key at any node, multi-key commands
+// are split and gathered; `atoll router` does the same as a separate proxy. Also `atoll demo`'s contract.
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningNode } from '../helpers-process.js';
+import { ATOLL_BIN } from '../helpers-process.js';
+import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
+
+let etcd: TestEtcd;
+const nodes: RunningNode[] = [];
+let router: { port: number; stop: () => Promise<void> };
+
+async function startRouter(url: string): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [ATOLL_BIN, 'router', '--coordinator', url, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const port = await until('router', () => {
+    const m = /listening on [\d.]+:(\d+)/.exec(out);
+    return m ? Number(m[1]) : undefined;
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return { port, stop: async () => (child.kill('SIGTERM'), await exited) };
+}
+
+beforeAll(async () => {
+  etcd = await startTestEtcd();
+  expect((await runAtoll(['cluster', 'create', '--coordinator', etcd.url, '--nodes', '3', '--partitions', '128'])).code).toBe(0);
+  for (const id of ['f1', 'f2', 'f3']) nodes.push(await startClusterNodeProcess(etcd.url, id, ['--forward']));
+  router = await startRouter(etcd.url);
+  await until('map everywhere', async () => {
+    for (const port of [...nodes.map((n) => n.port), router.port]) {
+      const r = new Redis({ port, lazyConnect: true });
+      const info = await r.cluster('INFO').catch(() => '');
+      r.disconnect();
+      if (!String(info).includes('cluster_state:ok')) return undefined;
+    }
+    return true;
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await router?.stop();
+  await Promise.all(nodes.map((n) => n.stop()));
+  await etcd?.stop();
+});
+
+async function roundTrip(port: number, prefix: string): Promise<void> {
+  const keys = keyPerSlot(prefix).filter((_, i) => i % 4 === 0);
+  const r = new Redis({ port });
+  await Promise.all(keys.map((k) => r.set(k, k.toUpperCase())));
+  expect(await Promise.all(keys.map((k) => r.get(k)))).toEqual(keys.map((k) => k.toUpperCase()));
+  // Multi-key commands across slots: split per owner, gathered in order.
+  expect(await r.mget(keys[0]!, 'missing-key', keys[1]!, keys[2]!)).toEqual([keys[0]!.toUpperCase(), null, keys[1]!.toUpperCase(), keys[2]!.toUpperCase()]);
+  expect(await r.mset(`${prefix}-a`, '1', `${prefix}-b`, '2', `${prefix}-c`, '3')).toBe('OK');
+  expect(await r.exists(`${prefix}-a`, `${prefix}-b`, `${prefix}-c`, 'nope')).toBe(3);
+  expect(await r.del(`${prefix}-a`, `${prefix}-b`, 'nope')).toBe(2);
+  await r.hset(`${prefix}-h`, 'f', 'v');
+  expect(await r.hgetall(`${prefix}-h`)).toEqual({ f: 'v' });
+  r.disconnect();
+}
+
+describe('forwarding and the router', () => {
+  it('a plain client reads and writes every key through any --forward node', async () => {
+    for (const [i, n] of nodes.entries()) await roundTrip(n.port, `fw${i}`);
+  }, 60_000);
+
+  it('a plain client does the same through atoll router; keyless commands get a clear error there', async () => {
+    await roundTrip(router.port, 'rt');
+    const r = new Redis({ port: router.port });
+    await expect(r.keys('*')).rejects.toThrow(/not supported by the router/);
+    await expect(r.dbsize()).rejects.toThrow(/not supported by the router/);
+    r.disconnect();
+  }, 60_000);
+});
+
+describe('atoll demo', () => {
+  it('prints the contract line once every slot is served, serves redis clients, stops on SIGTERM', async () => {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const child = spawn(process.execPath, [ATOLL_BIN, 'demo', '--nodes', '3', '--base-port', String(base), '--partitions', '64', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const line = await until('demo contract line', () => (out.includes('\n') ? out.split('\n')[0]! : undefined), 30_000);
+    const info = JSON.parse(line) as { coordinator: string; nodes: { id: string; port: number; adminPort: number; pid: number }[] };
+    expect(info.coordinator).toBe('memory');
+    expect(info.nodes.map((n) => n.port)).toEqual([base, base + 1, base + 2]);
+    expect(info.nodes.every((n) => n.pid === child.pid && n.adminPort > 0)).toBe(true);
+    const r = new Redis({ port: base + 1 });
+    expect(String(await r.cluster('INFO'))).toContain('cluster_state:ok');
+    r.disconnect();
+    const health = await fetch(`http://127.0.0.1:${info.nodes[0]!.adminPort}/healthz`);
+    expect(health.ok).toBe(true);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+});
