@@ -71,7 +71,7 @@ describe('3-node cluster on etcd', () => {
     const t = await table();
     for (const n of nodes) {
       const r = new Redis({ port: n.port });
-      const slots = (await r.cluster('SLOTS')) as [number, number, [string, number, string]][];
+      const slots = (await r.cluster('SLOTS')) as unknown as [number, number, [string, number, string]][];
       const owner = new Array<string>(16384);
       for (const [first, last, leader] of slots) for (let s = first; s <= last; s++) owner[s] = leader[2];
       for (let s = 0; s < 16384; s++) expect(owner[s]).toBe(t.leaderIdOfSlot(s));
