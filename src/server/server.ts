@@ -226,7 +226,15 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     const commands = queued;
     queued = [];
     let next = 0;
-    let remote: Promise<Buffer> | undefined;
+    /**
+     * Replies in command order: encoded bytes, or promises of bytes another node will send. Commands after a
+     * forwarded one keep running (a later command for the same key goes to the same owner over the same
+     * ordered peer connection), so a pipeline through a router or forwarding node is not serialised.
+     */
+    const parts: (Buffer | Promise<Buffer>)[] = [];
+    /** Local replies in each Buffer part (by index), and since the last part: to fail them on rollback. */
+    const localCounts: number[] = [];
+    let localSince = 0;
     const runAll = (): void => {
       while (next < commands.length) {
         writer.version = session.resp;
@@ -236,43 +244,47 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
           break;
         }
         if (result instanceof Promise) {
-          remote = result;
-          break;
-        }
+          if (writer.length > 0) {
+            localCounts[parts.length] = localSince;
+            parts.push(writer.take());
+          }
+          localSince = 0;
+          parts.push(result.catch((e: unknown) => Buffer.from(`-${remoteFailure(e)}\r\n`)));
+        } else localSince++;
       }
+    };
+    const send = (bytes: Buffer): void => {
+      if (socket.destroyed) return;
+      const ok = socket.write(bytes);
+      if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
     };
     const finish = (failure?: Error): void => {
       if (failure !== undefined) {
-        // The transaction was rolled back: none of this batch's writes happened, so every command fails.
+        // The transaction was rolled back: none of this batch's local writes happened, so they fail.
+        // (Forwarded commands ran on their owners; their replies are still relayed.)
+        const text = `-ERR storage failure, nothing written: ${failure.message}\r\n`.replace(/[\r\n]+(?=.)/g, ' ');
         writer.take();
-        for (let i = 0; i < next; i++) writer.error(`ERR storage failure, nothing written: ${failure.message}`);
+        for (let i = 0; i < parts.length; i++) if (Buffer.isBuffer(parts[i])) parts[i] = Buffer.from(text.repeat(localCounts[i] ?? 0));
+        for (let i = 0; i < localSince; i++) writer.raw(Buffer.from(text));
       }
-      if (socket.destroyed) return;
-      if (writer.length > 0) {
-        const ok = socket.write(writer.take());
-        if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
-      }
-      if (closing) {
-        socket.end();
-        return;
-      }
-      const rest = next < commands.length ? commands.slice(next) : undefined;
-      const resume = (): void => {
-        if (rest !== undefined) queued = queued.length === 0 ? rest : rest.concat(queued);
+      if (writer.length > 0) parts.push(writer.take());
+      const done = (): void => {
+        if (socket.destroyed) return;
+        if (closing) {
+          socket.end();
+          return;
+        }
         running = false;
         pump();
       };
-      if (remote === undefined) return resume();
-      remote.then(
-        (bytes) => {
-          if (!socket.destroyed) socket.write(bytes);
-          resume();
-        },
-        (e: unknown) => {
-          if (!socket.destroyed) socket.write(`-${remoteFailure(e)}\r\n`);
-          resume();
-        },
-      );
+      if (parts.every((x) => Buffer.isBuffer(x))) {
+        for (const x of parts) send(x);
+        return done();
+      }
+      void (async () => {
+        for (const x of parts) send(await x);
+        done();
+      })();
     };
     if (group !== undefined) group.submit({ run: runAll, finish });
     else {
