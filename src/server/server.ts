@@ -69,9 +69,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   };
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
+  const peerWriter = new RespWriter();
   const runForPeer = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> =>
     new Promise((resolve, reject) => {
-      const writer = new RespWriter();
+      // One writer serves every peer batch: run() is synchronous and never re-entered, and take() copies.
+      const writer = peerWriter;
       writer.version = version;
       const replies: Buffer[] = [];
       const waits: (Promise<Buffer> | undefined)[] = [];
