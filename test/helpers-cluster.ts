@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, type EtcdProcess } from '../src/coordinator/etcd-process.js';
 import { spawn } from 'node:child_process';
+import { respOnce } from '../src/client/resp-client.js';
 import { keySlot } from '../src/partitioning/hash.js';
 import { ATOLL_BIN, startNode, type RunningNode } from './helpers-process.js';
 
@@ -82,4 +83,19 @@ export function keyPerSlot(prefix = 'k'): string[] {
     }
   }
   return keys;
+}
+
+/** Waits until every port answers CLUSTER INFO with cluster_state:ok. */
+export function untilClusterOk(ports: readonly number[], timeoutMs = 20_000): Promise<true> {
+  return until(
+    'cluster_state:ok on every port',
+    async () => {
+      for (const port of ports) {
+        const info = await respOnce('127.0.0.1', port, ['CLUSTER', 'INFO']).catch(() => undefined);
+        if (!Buffer.isBuffer(info) || !info.toString().includes('cluster_state:ok')) return undefined;
+      }
+      return true as const;
+    },
+    timeoutMs,
+  );
 }

@@ -40,8 +40,6 @@ export interface RoutedCommand {
   readonly lastKey: number;
   readonly keyStep: number;
   readonly write: boolean;
-  /** The connection sent ASKING just before this command. */
-  readonly asking: boolean;
 }
 
 /** Cluster mode: key routing and the CLUSTER command. Absent on a standalone node. */
@@ -464,9 +462,9 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
   session.lastCommand = name;
   state.stats.calls.set(name, (state.stats.calls.get(name) ?? 0) + 1);
   if (state.cluster !== undefined && cmd.data) {
-    const asking = session.asking === true;
+    // ASKING covers only the next command. No slot is ever importing (moves are stop-and-copy), so it changes nothing yet.
     session.asking = false;
-    const routed = state.cluster.route(session, { name, args, firstKey: cmd.firstKey, lastKey: cmd.lastKey, keyStep: cmd.keyStep, write: cmd.flags.includes('write'), asking });
+    const routed = state.cluster.route(session, { name, args, firstKey: cmd.firstKey, lastKey: cmd.lastKey, keyStep: cmd.keyStep, write: cmd.flags.includes('write') });
     if (routed !== undefined) {
       if (routed instanceof Promise) return routed;
       return w.error(routed.error);

@@ -10,7 +10,7 @@ import { RoutingTable } from '../../src/cluster/map.js';
 import { openCoordinator } from '../../src/coordinator/coordinator.js';
 import { keySlot } from '../../src/partitioning/hash.js';
 import type { RunningNode } from '../helpers-process.js';
-import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
+import { keyPerSlot, untilClusterOk, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
 
 let etcd: TestEtcd;
 const nodes: RunningNode[] = [];
@@ -31,15 +31,7 @@ beforeAll(async () => {
   const created = await runAtoll(['cluster', 'create', '--coordinator', etcd.url, '--nodes', '3', '--partitions', '256', '--cluster-id', 'test-cluster']);
   expect(created.code, created.err).toBe(0);
   for (const id of ['n1', 'n2', 'n3']) nodes.push(await startClusterNodeProcess(etcd.url, id, ['--engine', 'lmdb', '--data-dir', join(dataRoot, id)]));
-  await until('every node serving the map', async () => {
-    for (const n of nodes) {
-      const r = new Redis({ port: n.port, lazyConnect: true });
-      const info = await r.cluster('INFO').catch(() => '');
-      r.disconnect();
-      if (!String(info).includes('cluster_state:ok')) return undefined;
-    }
-    return true;
-  });
+  await untilClusterOk(nodes.map((n) => n.port));
 }, 90_000);
 
 afterAll(async () => {

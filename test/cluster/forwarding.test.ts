@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../helpers-process.js';
 import { ATOLL_BIN } from '../helpers-process.js';
-import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
+import { keyPerSlot, untilClusterOk, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
 
 let etcd: TestEtcd;
 const nodes: RunningNode[] = [];
@@ -28,15 +28,7 @@ beforeAll(async () => {
   expect((await runAtoll(['cluster', 'create', '--coordinator', etcd.url, '--nodes', '3', '--partitions', '128'])).code).toBe(0);
   for (const id of ['f1', 'f2', 'f3']) nodes.push(await startClusterNodeProcess(etcd.url, id, ['--forward']));
   router = await startRouter(etcd.url);
-  await until('map everywhere', async () => {
-    for (const port of [...nodes.map((n) => n.port), router.port]) {
-      const r = new Redis({ port, lazyConnect: true });
-      const info = await r.cluster('INFO').catch(() => '');
-      r.disconnect();
-      if (!String(info).includes('cluster_state:ok')) return undefined;
-    }
-    return true;
-  });
+  await untilClusterOk([...nodes.map((n) => n.port), router.port]);
 }, 90_000);
 
 afterAll(async () => {
