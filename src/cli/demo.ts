@@ -3,19 +3,18 @@
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { RoutingTable } from '../cluster/map.js';
 import { MemoryCoordinator } from '../coordinator/memory.js';
 import { keySlot } from '../partitioning/hash.js';
-import { buildAdminApp } from '../server/admin.js';
+import { startAdmin, type AdminHandle } from '../server/admin.js';
 import { startClusterNode, type ClusterNodeHandle } from '../server/cluster-node.js';
-import { createNodeMetrics } from '../server/metrics.js';
 import { LmdbEngine } from '../storage/lmdb.js';
 import { MemoryEngine } from '../storage/memory.js';
 import { systemClock } from '../storage/engine.js';
+import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { UsageError } from '../errors.js';
 import { clusterMetaFromFlags } from './cluster.js';
 import { adminPortFor, contractLine, parseBasePort, parseNodeCount, untilSignal, waitForCluster } from './dev.js';
@@ -56,10 +55,10 @@ export function registerDemo(program: Command, io: CliIo): void {
       const coordinator = new MemoryCoordinator(systemClock);
       await coordinator.createCluster(meta);
       const handles: ClusterNodeHandle[] = [];
-      const admins: FastifyInstance[] = [];
+      const admins = new Map<string, AdminHandle>();
       const stopAll = async (): Promise<void> => {
         await Promise.all(handles.map((h) => h.close()));
-        await Promise.all(admins.map((a) => a.close()));
+        await Promise.all([...admins.values()].map((a) => a.close()));
         await coordinator.close();
         if (temporary) rmSync(dataDir, { recursive: true, force: true });
       };
@@ -86,13 +85,20 @@ export function registerDemo(program: Command, io: CliIo): void {
               mode: 'redirect',
               dataDir: engineKind === 'lmdb' ? dir : undefined,
               log,
-              beforeRegister: async (server) => {
-                const metrics = createNodeMetrics(server.state);
-                server.state.observe = metrics.observe;
-                const admin = buildAdminApp(server.state, metrics);
-                admins.push(admin);
-                await admin.listen({ host: '127.0.0.1', port: adminPortFor(port) });
-                return (admin.server.address() as AddressInfo).port;
+              beforeRegister: async (server, routing, m) => {
+                const admin = await startAdmin(server.state, {
+                  host: '127.0.0.1',
+                  port: adminPortFor(port),
+                  selfId: id,
+                  zone: 'default',
+                  routing,
+                  clusterId: m.clusterId,
+                  replicas: m.replicas,
+                  partitions: m.partitions,
+                  log,
+                });
+                admins.set(id, admin);
+                return admin.port;
               },
             }),
           );
@@ -102,13 +108,21 @@ export function registerDemo(program: Command, io: CliIo): void {
         else {
           io.out(`atoll demo: ${nodes} nodes in process ${process.pid}, ${meta.partitions} partitions, data in ${dataDir}${temporary ? ' (removed on exit)' : ''}\n`);
           for (const n of snap.nodes) io.out(`  ${n.id}  redis-cli -c -p ${n.port}   admin http://127.0.0.1:${n.adminPort}/\n`);
-          io.out('Ctrl-C stops the demo.\n');
+          io.out('Type "kill <id>" to crash a node (its lease lapses, as a dead process\'s would). Ctrl-C stops the demo.\n');
         }
       } catch (e) {
         await stopAll();
         throw e;
       }
       const workload = flags.workload === false ? undefined : startWorkload(handles);
+      const commands = demoConsole(io, async (id) => {
+        const h = handles.find((x) => x.id === id);
+        if (h === undefined) return `no node ${id} (nodes: ${handles.map((x) => x.id).join(', ')})`;
+        coordinator.paused.add(id);
+        await Promise.all([h.halt(), admins.get(id)?.close()]);
+        admins.delete(id);
+        return `node ${id} crashed: its clients are cut off and its lease lapses within ${LEASE_TTL_MS_DEFAULT} ms`;
+      });
       let lastCommands = 0;
       const status = setInterval(() => {
         const commands = handles.reduce((n, h) => n + h.server.state.stats.commandsTotal, 0);
@@ -121,10 +135,29 @@ export function registerDemo(program: Command, io: CliIo): void {
         else io.out(line);
       }, DEMO_LIMITS.statusEveryMs);
       await untilSignal();
+      commands.close();
       clearInterval(status);
       if (workload !== undefined) clearInterval(workload);
       await stopAll();
     });
+}
+
+/** Reads commands from stdin while the demo runs (when stdin is a pipe or terminal): `kill <id>`. */
+function demoConsole(io: CliIo, kill: (id: string) => Promise<string>): { close(): void } {
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  rl.on('line', (line) => {
+    const [verb, arg] = line.trim().split(/\s+/);
+    if (verb === undefined || verb === '') return;
+    if (verb === 'kill' && arg !== undefined) {
+      kill(arg).then(
+        (msg) => io.err(`atoll demo: ${msg}\n`),
+        (e: unknown) => io.err(`atoll demo: kill ${arg} failed: ${(e as Error).message}\n`),
+      );
+    } else io.err('atoll demo: commands: kill <node id>\n');
+  });
+  // Stdin closing (e.g. `atoll demo < /dev/null`) must not stop the demo.
+  rl.on('close', () => undefined);
+  return { close: () => rl.close() };
 }
 
 /** A small steady load: SETs and GETs of demo keys, each run on the node that owns the key. */

@@ -8,6 +8,7 @@ import { registerCluster } from './cluster.js';
 import { registerDev } from './dev.js';
 import { registerRouter } from './router.js';
 import { registerDemo } from './demo.js';
+import { registerHotkeys } from './hotkeys.js';
 
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
 
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIo): Command {
   registerDev(program, io);
   registerRouter(program, io);
   registerDemo(program, io);
+  registerHotkeys(program, io);
   for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

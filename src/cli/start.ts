@@ -1,9 +1,7 @@
 // `atoll start`: runs one node. Options come from flags and an optional JSON config file, validated with zod
 // (unknown keys and bad values are rejected naming the field). SIGTERM/SIGINT shut it down gracefully.
 import { mkdirSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
-import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
@@ -13,9 +11,11 @@ import { LmdbEngine } from '../storage/lmdb.js';
 import { parseMemory } from '../server/dispatch.js';
 import { SERVER_DEFAULTS, startNodeServer, type NodeServer } from '../server/server.js';
 import { startClusterNode, type ClusterNodeHandle } from '../server/cluster-node.js';
+import type { ClusterMeta } from '../cluster/map.js';
 import { LEASE_TTL_MS_DEFAULT, openCoordinator, type Coordinator } from '../coordinator/coordinator.js';
-import { buildAdminApp } from '../server/admin.js';
-import { createNodeMetrics } from '../server/metrics.js';
+import { startAdmin as startAdminServer, type AdminHandle } from '../server/admin.js';
+import type { ClusterRouting } from '../server/cluster.js';
+import { AlertRulesSchema, DEFAULT_ALERT_RULES } from '../monitoring/alerts.js';
 import type { CliIo } from './main.js';
 
 const memory = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
@@ -55,6 +55,10 @@ export const NodeConfigSchema = z
     /** Forward requests for keys owned elsewhere instead of answering -MOVED (for non-cluster clients). */
     forward: z.boolean().default(false),
     leaseTtlMs: z.number().int().min(500).max(600_000).default(LEASE_TTL_MS_DEFAULT),
+    /** Allows dashboard actions (POST /api/...) with `Authorization: Bearer <token>`; also ATOLL_ADMIN_TOKEN. */
+    adminToken: z.string().min(16, 'admin tokens are at least 16 characters').optional(),
+    /** Alert thresholds (see docs/monitoring.md); omitted fields keep their defaults. */
+    alerts: AlertRulesSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -87,6 +91,7 @@ interface StartFlags {
   weight?: string;
   forward?: boolean;
   leaseTtlMs?: string;
+  adminToken?: string;
 }
 
 function numberFlag(v: string | undefined): number | undefined {
@@ -133,6 +138,7 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       weight: flags.weight === undefined ? undefined : /^\d+(\.\d+)?$/.test(flags.weight) ? Number(flags.weight) : Number.NaN,
       forward: flags.forward === true ? true : undefined,
       leaseTtlMs: numberFlag(flags.leaseTtlMs),
+      adminToken: flags.adminToken ?? process.env.ATOLL_ADMIN_TOKEN,
     }).filter(([, v]) => v !== undefined),
   );
   const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
@@ -181,23 +187,33 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--weight <w>', 'relative capacity for placement (default 1)')
     .option('--forward', 'forward requests for keys owned elsewhere instead of answering -MOVED')
     .option('--lease-ttl-ms <ms>', 'coordinator lease: a node silent this long is declared gone')
+    .option('--admin-token <token>', 'allow dashboard actions with this bearer token (or set ATOLL_ADMIN_TOKEN)')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
-      let admin: FastifyInstance | undefined;
+      let admin: AdminHandle | undefined;
       let adminPort = 0;
-      const startAdmin = async (server: NodeServer): Promise<number> => {
+      const startAdmin = async (server: NodeServer, routing?: ClusterRouting, meta?: ClusterMeta): Promise<number> => {
         if (!cfg.admin) return 0;
-        const metrics = createNodeMetrics(server.state);
-        server.state.observe = metrics.observe;
-        admin = buildAdminApp(server.state, metrics);
         const wanted = cfg.adminPort ?? (server.port + 10_000 <= 65_535 ? server.port + 10_000 : 0);
         try {
-          await admin.listen({ host: cfg.host, port: wanted });
+          admin = await startAdminServer(server.state, {
+            host: cfg.host,
+            port: wanted,
+            selfId: cfg.id ?? `node-${server.port}`,
+            zone: cfg.zone,
+            routing,
+            clusterId: meta?.clusterId,
+            replicas: meta?.replicas,
+            partitions: meta?.partitions ?? 1,
+            rules: cfg.alerts ?? DEFAULT_ALERT_RULES,
+            adminToken: cfg.adminToken,
+            log,
+          });
         } catch (e) {
           throw new UsageError(`cannot serve the admin API on ${cfg.host}:${wanted}: ${(e as Error).message}`);
         }
-        adminPort = (admin.server.address() as AddressInfo).port;
+        adminPort = admin.port;
         return adminPort;
       };
       let server: NodeServer;

@@ -6,6 +6,10 @@ export interface RingSegment {
   readonly start: number;
   readonly end: number;
   readonly node: string;
+  /** Tooltip text; the default names the node and the arc. */
+  readonly label?: string;
+  /** Set on the path as data-partition (the dashboard ring draws one path per partition). */
+  readonly partition?: number;
 }
 
 export interface RingPictureOptions {
@@ -13,6 +17,8 @@ export interface RingPictureOptions {
   readonly sizePx?: number;
   /** Fractions (0..1) where partition boundaries are drawn as ticks. */
   readonly ticks?: readonly number[];
+  /** Merge adjacent arcs of one owner (default true); the dashboard keeps one path per partition. */
+  readonly merge?: boolean;
 }
 
 /** Distinct, readable colours: hues spread by the golden angle. */
@@ -49,7 +55,8 @@ export function renderRingSvg(segments: readonly RingSegment[], nodes: readonly 
     const a = f * 2 * Math.PI - Math.PI / 2;
     return `${(c + r * Math.cos(a)).toFixed(2)},${(c + r * Math.sin(a)).toFixed(2)}`;
   };
-  const paths = mergeSegments(segments).map((s) => {
+  const drawn = options.merge === false ? [...segments].sort((a, b) => a.start - b.start) : mergeSegments(segments);
+  const paths = drawn.map((s) => {
     const large = s.end - s.start > 0.5 ? 1 : 0;
     const d =
       s.end - s.start >= 1 - 1e-12
@@ -57,7 +64,9 @@ export function renderRingSvg(segments: readonly RingSegment[], nodes: readonly 
           `M${point(0, inner)}A${inner},${inner} 0 1 0 ${point(0.5, inner)}A${inner},${inner} 0 1 0 ${point(0, inner)}Z`
         : `M${point(s.start, outer)}A${outer},${outer} 0 ${large} 1 ${point(s.end, outer)}` +
           `L${point(s.end, inner)}A${inner},${inner} 0 ${large} 0 ${point(s.start, inner)}Z`;
-    return `<path d="${d}" fill="${colourOf.get(s.node) ?? '#999'}" fill-rule="evenodd"><title>${escapeXml(s.node)}: ${(s.start * 100).toFixed(3)}%–${(s.end * 100).toFixed(3)}%</title></path>`;
+    const label = s.label ?? `${s.node}: ${(s.start * 100).toFixed(3)}%–${(s.end * 100).toFixed(3)}%`;
+    const data = s.partition === undefined ? '' : ` class="seg" data-partition="${s.partition}" data-node="${escapeXml(s.node)}"`;
+    return `<path${data} d="${d}" fill="${colourOf.get(s.node) ?? '#999'}" fill-rule="evenodd" stroke="#fff" stroke-width="${options.merge === false ? 0.3 : 0}"><title>${escapeXml(label)}</title></path>`;
   });
   const ticks = (options.ticks ?? []).map((f) => `<line x1="${point(f, inner - 6).split(',')[0]}" y1="${point(f, inner - 6).split(',')[1]}" x2="${point(f, outer + 6).split(',')[0]}" y2="${point(f, outer + 6).split(',')[1]}" stroke="#222" stroke-width="0.6"/>`);
   const legend = nodes.slice(0, 40).map((id, i) => `<g transform="translate(${size + 10},${20 + i * 18})"><rect width="12" height="12" fill="${colourOf.get(id)}"/><text x="18" y="11" font-size="12" font-family="sans-serif">${escapeXml(id)}</text></g>`);

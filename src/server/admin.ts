@@ -1,8 +1,14 @@
-// Admin HTTP API of a node (fastify, its own port): /healthz, /metrics (Prometheus), /info (JSON).
-// Built from a factory so tests inject requests without a socket.
+// Admin HTTP API of a node (fastify, its own port): /healthz, /metrics (Prometheus), /info (JSON), and the
+// dashboard (/ and /api/...). Built from a factory so tests inject requests without a socket.
+import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { registerDashboard } from '../dashboard/api.js';
+import { DEFAULT_ALERT_RULES, type AlertRules } from '../monitoring/alerts.js';
+import { MONITOR_LIMITS, NodeMonitor } from '../monitoring/node-monitor.js';
 import { infoSections, type ServerState } from './dispatch.js';
-import type { NodeMetrics } from './metrics.js';
+import { createNodeMetrics, type NodeMetrics } from './metrics.js';
+import type { ClusterRouting } from './cluster.js';
 
 export function buildAdminApp(state: ServerState, metrics: NodeMetrics): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
@@ -16,4 +22,78 @@ export function buildAdminApp(state: ServerState, metrics: NodeMetrics): Fastify
     return Object.fromEntries(Object.entries(sections).map(([name, rows]) => [name, Object.fromEntries(rows)]));
   });
   return app;
+}
+
+export interface AdminOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly selfId: string;
+  readonly zone: string;
+  readonly routing?: ClusterRouting;
+  readonly clusterId?: string;
+  readonly replicas?: number;
+  /** Partitions the monitor counts requests by (the cluster's; 1 for a standalone node). */
+  readonly partitions: number;
+  readonly rules?: AlertRules;
+  readonly adminToken?: string;
+  readonly log?: Logger;
+}
+
+export interface AdminHandle {
+  readonly app: FastifyInstance;
+  readonly port: number;
+  readonly monitor: NodeMonitor;
+  close(): Promise<void>;
+}
+
+/** Metrics, monitor and dashboard wired onto a node's state, listening on their own port. */
+export async function startAdmin(state: ServerState, o: AdminOptions): Promise<AdminHandle> {
+  const metrics = createNodeMetrics(state);
+  const monitor = new NodeMonitor(
+    {
+      id: o.selfId,
+      zone: o.zone,
+      uptimeMs: () => state.clock.nowMs() - state.startedMs,
+      commandsTotal: () => state.stats.commandsTotal,
+      keys: () => state.engine.stats().keys,
+      usedBytes: () => state.engine.stats().usedBytes,
+      connectedClients: () => state.sessions.size,
+    },
+    o.partitions,
+  );
+  state.observe = (command, seconds) => {
+    metrics.observe(command, seconds);
+    monitor.observeLatency(seconds);
+  };
+  state.monitor = monitor;
+  const ticker = setInterval(() => monitor.tick(), MONITOR_LIMITS.tickMs);
+  ticker.unref();
+  const app = buildAdminApp(state, metrics);
+  const dashboard = registerDashboard(app, {
+    selfId: o.selfId,
+    zone: o.zone,
+    monitor,
+    routing: o.routing,
+    clusterId: o.clusterId,
+    replicas: o.replicas,
+    rules: o.rules ?? DEFAULT_ALERT_RULES,
+    adminToken: o.adminToken,
+    log: o.log,
+    registry: metrics.registry,
+    nowMs: () => state.clock.nowMs(),
+  });
+  const close = async (): Promise<void> => {
+    clearInterval(ticker);
+    dashboard.close();
+    state.monitor = undefined;
+    await app.close();
+  };
+  try {
+    await app.listen({ host: o.host, port: o.port });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { app, port: (app.server.address() as AddressInfo).port, monitor, close };
 }

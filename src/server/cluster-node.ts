@@ -35,7 +35,7 @@ export interface ClusterNodeOptions {
   readonly config?: Partial<LiveConfig>;
   readonly log?: Logger;
   /** Runs after the server listens and before the node registers (e.g. starts the admin API); returns the admin port. */
-  readonly beforeRegister?: (server: NodeServer) => Promise<number>;
+  readonly beforeRegister?: (server: NodeServer, routing: ClusterRouting, meta: ClusterMeta) => Promise<number>;
 }
 
 export const CLUSTER_NODE_LIMITS = Object.freeze({
@@ -57,6 +57,11 @@ export interface ClusterNodeHandle {
   /** Resolves once the node has a map that covers every slot. */
   ready(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Stops serving as a crashed process would: connections drop and nothing is deregistered. The caller lets
+   * the lease lapse (MemoryCoordinator.paused), as a dead process's would. For the in-process demo and tests.
+   */
+  halt(): Promise<void>;
 }
 
 /** Checks (and on first use writes) the data directory's cluster stamp. */
@@ -144,7 +149,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   };
   let adminPort = o.adminPort;
   try {
-    if (o.beforeRegister !== undefined) adminPort = await o.beforeRegister(server);
+    if (o.beforeRegister !== undefined) adminPort = await o.beforeRegister(server, routing, meta);
   } catch (e) {
     await server.close();
     throw e;
@@ -203,6 +208,14 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       clearInterval(poll);
       unwatch();
       await registration.close().catch(() => undefined);
+      routing.close();
+      await server.close();
+    },
+    async halt() {
+      if (closed) return;
+      closed = true;
+      clearInterval(poll);
+      unwatch();
       routing.close();
       await server.close();
     },

@@ -52,6 +52,7 @@ export interface ClusterRoutingOptions {
 export class ClusterRouting implements ClusterHooks {
   private table: RoutingTable | undefined;
   private live = new Set<string>();
+  private liveList: readonly ClusterNode[] = [];
   private readonly peers = new Map<string, PeerClient>();
   controller: string | undefined;
   /** Partitions whose commands are held (during a hand-off), with the promise that releases them. */
@@ -87,6 +88,12 @@ export class ClusterRouting implements ClusterHooks {
 
   setLive(nodes: readonly ClusterNode[]): void {
     this.live = new Set(nodes.map((n) => n.id));
+    this.liveList = nodes;
+  }
+
+  /** Registered nodes with their addresses, as last read from the coordinator. */
+  get liveNodes(): readonly ClusterNode[] {
+    return this.liveList;
   }
 
   isLive(id: string): boolean {
@@ -403,7 +410,7 @@ export class ClusterRouting implements ClusterHooks {
 const CLUSTER_HELP = [
   'CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
   'INFO, MYID, NODES, SLOTS, SHARDS, REPLICAS <node-id>, KEYSLOT <key>,',
-  'COUNTKEYSINSLOT <slot>, GETKEYSINSLOT <slot> <count>, HELP',
+  'COUNTKEYSINSLOT <slot>, GETKEYSINSLOT <slot> <count>, HOTKEYS [COUNT <n>], HELP',
 ];
 
 function arity(sub: string): ReplyError {

@@ -69,6 +69,8 @@ export interface ServerState {
   readonly stats: { connectionsTotal: number; commandsTotal: number; rejectedConnections: number; calls: Map<string, number> };
   /** Called with the run time of a sample of commands (one in LATENCY_SAMPLE_EVERY), when metrics are on. */
   observe?: (command: string, seconds: number) => void;
+  /** Sees the first key of every data command served here (per-partition rates, hot keys), when monitoring is on. */
+  monitor?: { recordKey(key: Buffer): void; hotKeys(count: number): { key: string; count: number; share: number }[] };
   /** Set in cluster mode. */
   cluster?: ClusterHooks;
 }
@@ -392,7 +394,30 @@ function spec(arity: number, flags: readonly string[], run: ServerHandler, first
 /** Commands whose keys alternate with values. */
 const KEY_STEP: Record<string, number> = { mset: 2, msetnx: 2 };
 
+/** Most entries CLUSTER HOTKEYS returns. */
+const HOTKEYS_COUNT_MAX = 64;
+
+/** CLUSTER HOTKEYS [COUNT n]: this node's hottest keys (sampled, sliding window); works standalone too. */
+function hotKeysCmd(state: ServerState, args: Buffer[], w: RespWriter): void {
+  let count = 10;
+  if (args.length === 4 && args[2]!.toString('latin1').toLowerCase() === 'count') {
+    const n = Number(args[3]!.toString('latin1'));
+    if (!Number.isInteger(n) || n < 1 || n > HOTKEYS_COUNT_MAX) throw new ReplyError(`ERR COUNT must be between 1 and ${HOTKEYS_COUNT_MAX}`);
+    count = n;
+  } else if (args.length !== 2) throw new ReplyError('ERR syntax error, try CLUSTER HOTKEYS [COUNT n]');
+  if (state.monitor === undefined) throw new ReplyError('ERR hot-key tracking is off (it runs with the admin API)');
+  const top = state.monitor.hotKeys(count);
+  w.arrayHeader(top.length);
+  for (const k of top) {
+    w.arrayHeader(3);
+    w.bulk(Buffer.from(k.key, 'latin1'));
+    w.integer(k.count);
+    w.bulk(k.share.toFixed(4));
+  }
+}
+
 const clusterCmd: ServerHandler = (state, session, args, w) => {
+  if (args[1]!.toString('latin1').toLowerCase() === 'hotkeys') return hotKeysCmd(state, args, w);
   if (state.cluster === undefined) throw new ReplyError('ERR This instance has cluster support disabled');
   state.cluster.clusterCommand(state, session, args, w);
 };
@@ -470,6 +495,7 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
       return w.error(routed.error);
     }
   }
+  if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!);
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();

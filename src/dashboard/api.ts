@@ -1,0 +1,232 @@
+// The dashboard's HTTP side on a node's admin port: the page at /, its data under /api (this node's report,
+// the cluster view gathered from every node's admin API, the ring picture, hot keys, alerts, a live SSE
+// stream), alert evaluation with logging and gauges, and one admin action guarded by a token.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import client from 'prom-client';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { ClusterNode } from '../cluster/map.js';
+import { AtollError } from '../errors.js';
+import { REDIS_SLOT_COUNT } from '../partitioning/hash.js';
+import { SlotPartitioner } from '../partitioning/slots.js';
+import type { ClusterRouting } from '../server/cluster.js';
+import { ALERT_RULES, evaluateAlerts, type Alert, type AlertRules, type ClusterView, type ViewNode } from '../monitoring/alerts.js';
+import type { NodeMonitor, NodeReport } from '../monitoring/node-monitor.js';
+import { DASHBOARD_HTML } from './page.js';
+import { renderRingSvg, type RingSegment } from './ring-svg.js';
+
+export const DASHBOARD_LIMITS = Object.freeze({
+  /** A peer's admin API that does not answer within this counts as unreachable for this view. */
+  peerFetchTimeoutMs: 600,
+  /** Views are reused for this long, so many open dashboards cost one gathering. */
+  viewCacheMs: 500,
+  eventEveryMs: 1_000,
+  sseClientsMax: 32,
+  /** The controller (or a standalone node) re-evaluates alerts this often, logging changes. */
+  alertEveryMs: 5_000,
+  moveTimeoutMs: 300_000,
+});
+
+export interface DashboardContext {
+  readonly selfId: string;
+  readonly zone: string;
+  readonly monitor: NodeMonitor;
+  /** Present on cluster nodes. */
+  readonly routing?: ClusterRouting;
+  readonly clusterId?: string;
+  readonly replicas?: number;
+  readonly rules: AlertRules;
+  /** Actions (POST) need `Authorization: Bearer <token>`; without a token the dashboard is read-only. */
+  readonly adminToken?: string;
+  readonly log?: Logger;
+  readonly registry: client.Registry;
+  nowMs(): number;
+}
+
+async function fetchReport(n: ClusterNode): Promise<NodeReport | undefined> {
+  if (n.adminPort === 0) return undefined;
+  try {
+    const res = await fetch(`http://${n.host}:${n.adminPort}/api/node`, { signal: AbortSignal.timeout(DASHBOARD_LIMITS.peerFetchTimeoutMs) });
+    if (!res.ok) return undefined;
+    return (await res.json()) as NodeReport;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function buildClusterView(ctx: DashboardContext): Promise<ClusterView> {
+  const self = ctx.monitor.report();
+  const map = ctx.routing?.map;
+  if (ctx.routing === undefined || map === undefined) {
+    const node: ViewNode = { id: ctx.selfId, host: '127.0.0.1', port: 0, adminPort: 0, zone: ctx.zone, weight: 1, registered: true, reachable: true, led: 1, followed: 0, report: self };
+    return { clusterId: ctx.clusterId ?? 'standalone', epoch: 0, controller: null, replicas: 1, partitions: ctx.routing === undefined ? [[ctx.selfId]] : [], nodes: [node], servedBy: ctx.selfId, generatedMs: ctx.nowMs() };
+  }
+  const routing = ctx.routing;
+  const all = new Map<string, ClusterNode>(Object.entries(map.nodes));
+  for (const n of routing.liveNodes) all.set(n.id, n);
+  const ids = [...all.keys()].sort();
+  const table = routing.routingTable!;
+  const nodes = await Promise.all(
+    ids.map(async (id): Promise<ViewNode> => {
+      const n = all.get(id)!;
+      const report = id === ctx.selfId ? self : await fetchReport(n);
+      const { led, followed } = table.partitionsOf(id);
+      return { id, host: n.host, port: n.port, adminPort: n.adminPort, zone: n.zone, weight: n.weight, registered: routing.isLive(id), reachable: report !== undefined, led, followed, report };
+    }),
+  );
+  return {
+    clusterId: map.clusterId,
+    epoch: map.epoch,
+    controller: routing.controller ?? null,
+    replicas: ctx.replicas ?? 1,
+    partitions: map.partitions.map((e) => e.replicas),
+    nodes,
+    servedBy: ctx.selfId,
+    generatedMs: ctx.nowMs(),
+  };
+}
+
+/** The slot circle, one arc per partition coloured by its leader: the same drawing as `atoll ring --svg`. */
+export function clusterRingSvg(view: ClusterView): string {
+  const ids = view.nodes.map((n) => n.id);
+  const count = Math.max(1, view.partitions.length);
+  const slots = new SlotPartitioner({ partitions: count });
+  const segments: RingSegment[] = view.partitions.map((replicas, p) => {
+    const { first, last } = slots.slotRange(p);
+    return {
+      start: first / REDIS_SLOT_COUNT,
+      end: (last + 1) / REDIS_SLOT_COUNT,
+      node: replicas[0]!,
+      partition: p,
+      label: `partition ${p}: slots ${first}-${last}, leader ${replicas[0]}${replicas.length > 1 ? `, followers ${replicas.slice(1).join(', ')}` : ''}`,
+    };
+  });
+  return renderRingSvg(segments, ids, { merge: false, title: `${view.clusterId}: epoch ${view.epoch}`, sizePx: 480 });
+}
+
+const MoveBody = z.object({ to: z.string().min(1) }).strict();
+
+export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): { close(): void } {
+  let cached: { view: ClusterView; alerts: Alert[]; atMs: number } | undefined;
+  let gathering: Promise<{ view: ClusterView; alerts: Alert[] }> | undefined;
+  let active = new Map<string, Alert>();
+
+  const remember = (alerts: Alert[]): void => {
+    const next = new Map(alerts.map((a) => [`${a.rule}|${a.subject}`, a]));
+    for (const [k, a] of next) if (!active.has(k)) ctx.log?.warn({ alert: a.rule, subject: a.subject }, `alert raised: ${a.message}`);
+    for (const [k, a] of active) if (!next.has(k)) ctx.log?.info({ alert: a.rule, subject: a.subject }, `alert cleared: ${a.message}`);
+    active = next;
+  };
+  const current = async (): Promise<{ view: ClusterView; alerts: Alert[] }> => {
+    if (cached !== undefined && ctx.nowMs() - cached.atMs < DASHBOARD_LIMITS.viewCacheMs) return cached;
+    gathering ??= buildClusterView(ctx)
+      .then((view) => {
+        const alerts = evaluateAlerts(view, ctx.rules);
+        remember(alerts);
+        cached = { view, alerts, atMs: ctx.nowMs() };
+        return cached;
+      })
+      .finally(() => (gathering = undefined));
+    return gathering;
+  };
+
+  new client.Gauge({
+    name: 'atoll_alerts_active',
+    help: 'Alerts active in the last cluster view this node evaluated, by rule',
+    labelNames: ['rule'],
+    registers: [ctx.registry],
+    collect() {
+      for (const rule of ALERT_RULES) this.set({ rule }, [...active.values()].filter((a) => a.rule === rule).length);
+    },
+  });
+  new client.Gauge({
+    name: 'atoll_hot_key_share',
+    help: "Share of this node's sampled traffic taken by its hottest key",
+    registers: [ctx.registry],
+    collect() {
+      this.set(ctx.monitor.hotKeys(1)[0]?.share ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: 'atoll_partition_ops_max',
+    help: 'Requests per second of the busiest partition this node served (sliding window)',
+    registers: [ctx.registry],
+    collect() {
+      this.set(Math.max(0, ...ctx.monitor.report().partitionOps));
+    },
+  });
+  new client.Gauge({
+    name: 'atoll_ops_per_second',
+    help: 'Commands per second over the last tick',
+    registers: [ctx.registry],
+    collect() {
+      this.set(ctx.monitor.report().opsPerSec);
+    },
+  });
+
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
+  app.get('/api/node', async () => ctx.monitor.report());
+  app.get('/api/cluster', async () => {
+    const { view, alerts } = await current();
+    return { ...view, alerts, actions: ctx.adminToken !== undefined };
+  });
+  app.get('/api/alerts', async () => (await current()).alerts);
+  app.get('/api/hotkeys', async () => ctx.monitor.hotKeys());
+  app.get('/api/ring.svg', async (_req, reply) => reply.type('image/svg+xml').send(clusterRingSvg((await current()).view)));
+
+  const streams = new Set<FastifyReply>();
+  app.get('/api/events', (req: FastifyRequest, reply: FastifyReply) => {
+    if (streams.size >= DASHBOARD_LIMITS.sseClientsMax) {
+      void reply.code(503).send({ error: `at most ${DASHBOARD_LIMITS.sseClientsMax} live dashboards per node` });
+      return;
+    }
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    streams.add(reply);
+    const send = (): void => {
+      current()
+        .then(({ view, alerts }) => reply.raw.write(`data: ${JSON.stringify({ ...view, alerts, actions: ctx.adminToken !== undefined })}\n\n`))
+        .catch((e: unknown) => ctx.log?.warn({ err: (e as Error).message }, 'dashboard view failed'));
+    };
+    send();
+    const timer = setInterval(send, DASHBOARD_LIMITS.eventEveryMs);
+    req.raw.on('close', () => {
+      clearInterval(timer);
+      streams.delete(reply);
+    });
+  });
+
+  app.post('/api/partitions/:partition/move', async (req, reply) => {
+    if (ctx.adminToken === undefined) return reply.code(403).send({ error: 'the dashboard is read-only: start the node with --admin-token to allow actions' });
+    if (req.headers.authorization !== `Bearer ${ctx.adminToken}`) return reply.code(401).send({ error: 'a valid admin token is required' });
+    const routing = ctx.routing;
+    const map = routing?.map;
+    if (routing === undefined || map === undefined) return reply.code(409).send({ error: 'this node is not in a cluster with a map' });
+    const partition = Number((req.params as { partition: string }).partition);
+    const entry = Number.isInteger(partition) ? map.partitions[partition] : undefined;
+    if (entry === undefined) return reply.code(400).send({ error: `partition ${String((req.params as { partition: string }).partition)} does not exist (the map has ${map.partitions.length})` });
+    const body = MoveBody.safeParse(req.body);
+    if (!body.success) return reply.code(400).send({ error: 'body must be {"to": "<node id>"}' });
+    try {
+      const leader = map.nodes[entry.replicas[0]!]!;
+      return await routing.peer(leader).request({ op: 'handoff', partition, to: body.data.to }, DASHBOARD_LIMITS.moveTimeoutMs);
+    } catch (e) {
+      return reply.code(e instanceof AtollError ? 409 : 500).send({ error: (e as Error).message, code: e instanceof AtollError ? e.code : undefined });
+    }
+  });
+
+  // The controller (or a standalone node) keeps evaluating so alerts are logged and exported with no dashboard open.
+  const timer = setInterval(() => {
+    if (ctx.routing !== undefined && ctx.routing.controller !== ctx.selfId) return;
+    current().catch((e: unknown) => ctx.log?.warn({ err: (e as Error).message }, 'alert evaluation failed'));
+  }, DASHBOARD_LIMITS.alertEveryMs);
+  timer.unref();
+  return {
+    close() {
+      clearInterval(timer);
+      for (const s of streams) s.raw.end();
+      streams.clear();
+    },
+  };
+}

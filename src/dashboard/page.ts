@@ -1,0 +1,132 @@
+// The dashboard page: one self-contained HTML document (no build step, no CDN) that reads /api/cluster,
+// then follows /api/events (SSE) and redraws the overview, alerts, ring, partition heatmap, charts and hot keys.
+
+const SCRIPT = String.raw`
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
+const colour = (i) => 'hsl(' + ((i * 137.508) % 360).toFixed(1) + ', 62%, ' + (i % 2 === 0 ? 52 : 40) + '%)';
+const fmtBytes = (b) => b < 1024 ? b + ' B' : b < 1048576 ? (b / 1024).toFixed(1) + ' KiB' : (b / 1048576).toFixed(1) + ' MiB';
+const fmtNum = (n) => n == null ? '–' : n >= 1000 ? Math.round(n).toLocaleString('en') : (Math.round(n * 10) / 10).toString();
+let ringEpoch = -1;
+let updates = 0;
+
+function render(v) {
+  updates++;
+  document.body.dataset.updates = String(updates);
+  const ids = v.nodes.map((n) => n.id);
+  const colourOf = new Map(ids.map((id, i) => [id, colour(i)]));
+  const up = (n) => n.registered && n.reachable;
+  $('summary').innerHTML = 'cluster <b>' + esc(v.clusterId) + '</b> · epoch <b>' + v.epoch + '</b> · controller <b>' + esc(v.controller ?? '–') +
+    '</b> · ' + v.partitions.length + ' partitions × ' + v.replicas + ' replicas · ' + v.nodes.filter(up).length + '/' + v.nodes.length + ' nodes up · served by ' + esc(v.servedBy);
+
+  $('alerts').innerHTML = v.alerts.length === 0 ? '<li class="ok">no alerts</li>' :
+    v.alerts.map((a) => '<li class="alert ' + a.severity + '" data-rule="' + a.rule + '" data-subject="' + esc(a.subject) + '"><b>' + a.rule + '</b> ' + esc(a.message) + '</li>').join('');
+
+  $('nodes').innerHTML = '<tr><th>node</th><th>zone</th><th>state</th><th>leads</th><th>follows</th><th>keys</th><th>memory</th><th>ops/s</th><th>p99 ms</th><th>clients</th></tr>' +
+    v.nodes.map((n) => {
+      const r = n.report;
+      return '<tr class="node" data-node="' + esc(n.id) + '" data-state="' + (up(n) ? 'up' : 'down') + '"><td><span class="dot" style="background:' + colourOf.get(n.id) + '"></span>' + esc(n.id) +
+        '</td><td>' + esc(n.zone) + '</td><td class="' + (up(n) ? 'up' : 'down') + '">' + (up(n) ? 'up' : 'down') + '</td><td>' + n.led + '</td><td>' + n.followed +
+        '</td><td>' + (r ? fmtNum(r.keys) : '–') + '</td><td>' + (r ? fmtBytes(r.usedBytes) : '–') + '</td><td>' + (r ? fmtNum(r.opsPerSec) : '–') +
+        '</td><td>' + (r ? fmtNum(r.p99Ms) : '–') + '</td><td>' + (r ? r.connectedClients : '–') + '</td></tr>';
+    }).join('');
+
+  if (v.epoch !== ringEpoch || ringEpoch === -1) {
+    ringEpoch = v.epoch;
+    fetch('/api/ring.svg').then((r) => r.text()).then((svg) => { $('ring').innerHTML = svg; });
+  }
+  heatmap(v, colourOf, up);
+  chart('ops', v.nodes, (r) => r.opsSeries, colourOf, 'ops/s');
+  chart('p99', v.nodes, (r) => r.p99Series, colourOf, 'ms');
+  hotkeys(v);
+}
+
+function heatmap(v, colourOf, up) {
+  const P = v.partitions.length;
+  const W = 960, rowH = 18, left = 70;
+  const cw = Math.max(0.5, (W - left) / Math.max(1, P));
+  const rate = new Array(P).fill(0);
+  for (const n of v.nodes) if (n.report) n.report.partitionOps.forEach((x, p) => { if (p < P) rate[p] += x; });
+  const maxRate = Math.max(1, ...rate);
+  const down = new Set(v.nodes.filter((n) => !up(n)).map((n) => n.id));
+  const parts = [];
+  v.nodes.forEach((n, row) => {
+    parts.push('<text x="0" y="' + (row * rowH + 13) + '" font-size="12">' + esc(n.id) + '</text>');
+  });
+  const rowOf = new Map(v.nodes.map((n, i) => [n.id, i]));
+  v.partitions.forEach((replicas, p) => {
+    const under = replicas.some((id) => down.has(id));
+    if (under) parts.push('<rect class="under" x="' + (left + p * cw) + '" y="' + (v.nodes.length * rowH) + '" width="' + Math.max(cw, 1) + '" height="6" fill="#d00"><title>partition ' + p + ' under-replicated</title></rect>');
+    replicas.forEach((id, i) => {
+      const row = rowOf.get(id);
+      if (row === undefined) return;
+      const role = i === 0 ? 'leader' : 'follower';
+      const op = 0.35 + 0.65 * Math.log1p(rate[p]) / Math.log1p(maxRate);
+      parts.push('<rect class="cell" data-role="' + role + '" x="' + (left + p * cw) + '" y="' + (row * rowH + 2) + '" width="' + cw + '" height="' + (rowH - 4) + '" fill="' +
+        (down.has(id) ? '#bbb' : colourOf.get(id)) + '" fill-opacity="' + (role === 'leader' ? op : op * 0.45).toFixed(2) + '"><title>partition ' + p + ': ' + role + ' on ' + esc(id) + ', ' + rate[p] + ' req/s</title></rect>');
+    });
+  });
+  $('heatmap').innerHTML = '<svg width="' + W + '" height="' + (v.nodes.length * rowH + 10) + '">' + parts.join('') + '</svg>';
+}
+
+function chart(id, nodes, pick, colourOf, unit) {
+  const W = 460, H = 160, pad = 30;
+  const series = nodes.filter((n) => n.report).map((n) => ({ id: n.id, ys: pick(n.report) }));
+  const all = series.flatMap((s) => s.ys.filter((y) => y != null));
+  const max = Math.max(1, ...all);
+  const len = Math.max(2, ...series.map((s) => s.ys.length));
+  const x = (i, n) => pad + ((i + len - n) * (W - pad - 5)) / (len - 1);
+  const y = (v) => H - pad + 5 - (v / max) * (H - pad);
+  const lines = series.map((s) => {
+    const pts = s.ys.map((v, i) => v == null ? null : x(i, s.ys.length).toFixed(1) + ',' + y(v).toFixed(1)).filter((p) => p !== null).join(' ');
+    return '<polyline class="line" data-node="' + esc(s.id) + '" data-points="' + s.ys.length + '" fill="none" stroke="' + colourOf.get(s.id) + '" stroke-width="1.5" points="' + pts + '"/>';
+  });
+  $(id).innerHTML = '<svg width="' + W + '" height="' + H + '"><text x="2" y="12" font-size="11">' + fmtNum(max) + ' ' + unit + '</text><text x="2" y="' + (H - 18) + '" font-size="11">0</text>' +
+    '<line x1="' + pad + '" y1="' + (H - pad + 5) + '" x2="' + W + '" y2="' + (H - pad + 5) + '" stroke="#ccc"/>' + lines.join('') + '<text x="' + pad + '" y="' + (H - 4) + '" font-size="11">last ' + len + ' s</text></svg>';
+}
+
+function hotkeys(v) {
+  const rows = [];
+  for (const n of v.nodes) if (n.report) for (const k of n.report.hotKeys) rows.push({ node: n.id, ...k });
+  rows.sort((a, b) => b.share - a.share);
+  $('hotkeys').innerHTML = '<tr><th>key</th><th>node</th><th>share of node traffic</th><th>samples</th></tr>' +
+    rows.slice(0, 10).map((k) => '<tr class="hotkey"><td>' + esc(k.key) + '</td><td>' + esc(k.node) + '</td><td>' + (k.share * 100).toFixed(1) + '%</td><td>' + k.count + '</td></tr>').join('');
+}
+
+fetch('/api/cluster').then((r) => r.json()).then(render).then(() => {
+  document.body.dataset.firstPaint = String(performance.now());
+  const es = new EventSource('/api/events');
+  es.onmessage = (e) => render(JSON.parse(e.data));
+  es.onerror = () => { $('conn').textContent = 'reconnecting…'; };
+  es.onopen = () => { $('conn').textContent = 'live'; };
+});
+`;
+
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Atoll dashboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,sans-serif;margin:16px;color:#222;background:#fafafa}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:15px;margin:18px 0 6px}
+section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:10px 14px;margin-bottom:12px}
+table{border-collapse:collapse;font-size:13px} td,th{padding:3px 10px;text-align:right;border-bottom:1px solid #eee} td:first-child,th:first-child{text-align:left}
+.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px}
+.up{color:#080}.down{color:#c00;font-weight:bold}
+#alerts{list-style:none;padding:0;margin:0;font-size:13px} #alerts li{padding:3px 6px;margin:2px 0;border-radius:4px}
+.alert.critical{background:#fde2e2}.alert.warning{background:#fff3cd}.ok{color:#080}
+.row{display:flex;gap:12px;flex-wrap:wrap} #conn{font-size:12px;color:#888}
+</style></head>
+<body>
+<h1>Atoll <span id="conn">connecting…</span></h1>
+<div id="summary">loading…</div>
+<section><h2>Alerts</h2><ul id="alerts"></ul></section>
+<section><h2>Nodes</h2><table id="nodes"></table></section>
+<div class="row">
+<section><h2>Slot ring (16384 slots, one arc per partition, coloured by leader)</h2><div id="ring"></div></section>
+<section><h2>Ops/s per node</h2><div id="ops"></div><h2>p99 command latency per node</h2><div id="p99"></div></section>
+</div>
+<section><h2>Partition map (rows: nodes; columns: partitions; solid = leader, pale = follower, shade = request rate, red = under-replicated)</h2><div id="heatmap"></div></section>
+<section><h2>Hot keys</h2><table id="hotkeys"></table></section>
+<script>${SCRIPT}</script>
+</body></html>
+`;

@@ -1,0 +1,137 @@
+// Alert rules over a cluster view: node down, under-replicated partitions, leader imbalance, hot partitions
+// and hot keys. Pure: the same view always gives the same alerts, so the rules are tested without servers.
+import { z } from 'zod';
+import type { NodeReport } from './node-monitor.js';
+
+export const AlertRulesSchema = z
+  .object({
+    /** Leaders per unit of weight on the busiest node may exceed the mean by this fraction (seed target 10%). */
+    imbalanceMax: z.number().min(0).default(0.1),
+    /** A partition is hot above this multiple of the median partition rate... */
+    hotPartitionFactor: z.number().min(1).default(5),
+    /** ...and above this many requests per second. */
+    hotPartitionOpsMin: z.number().min(0).default(100),
+    /** A key is hot when it takes more than this share of a node's sampled traffic... */
+    hotKeyShareMin: z.number().gt(0).max(1).default(0.1),
+    /** ...out of at least this many samples in the window (a quiet node has no hot keys). */
+    hotKeySamplesMin: z.number().int().min(1).default(200),
+  })
+  .strict();
+export type AlertRules = z.infer<typeof AlertRulesSchema>;
+export const DEFAULT_ALERT_RULES: AlertRules = AlertRulesSchema.parse({});
+
+export type AlertRule = 'node-down' | 'under-replicated' | 'imbalance' | 'hot-partition' | 'hot-key';
+export const ALERT_RULES: readonly AlertRule[] = ['node-down', 'under-replicated', 'imbalance', 'hot-partition', 'hot-key'];
+
+export interface Alert {
+  readonly rule: AlertRule;
+  readonly severity: 'critical' | 'warning';
+  /** What the alert is about: a node id, a partition number, a key. */
+  readonly subject: string;
+  readonly message: string;
+}
+
+export interface ViewNode {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly zone: string;
+  readonly weight: number;
+  /** Holds a live registration (lease) in the coordinator. */
+  readonly registered: boolean;
+  /** Answered the admin API when the view was built. */
+  readonly reachable: boolean;
+  readonly led: number;
+  readonly followed: number;
+  readonly report?: NodeReport;
+}
+
+export interface ClusterView {
+  readonly clusterId: string;
+  readonly epoch: number;
+  readonly controller: string | null;
+  readonly replicas: number;
+  /** Replica ids per partition, leader first (empty before the first map). */
+  readonly partitions: readonly (readonly string[])[];
+  readonly nodes: readonly ViewNode[];
+  /** The node that built this view. */
+  readonly servedBy: string;
+  readonly generatedMs: number;
+}
+
+const LIST_MAX = 8;
+
+function listed(items: readonly (string | number)[]): string {
+  return items.length <= LIST_MAX ? items.join(', ') : `${items.slice(0, LIST_MAX).join(', ')} and ${items.length - LIST_MAX} more`;
+}
+
+function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function isUp(n: ViewNode): boolean {
+  return n.registered && n.reachable;
+}
+
+export function evaluateAlerts(view: ClusterView, rules: AlertRules = DEFAULT_ALERT_RULES): Alert[] {
+  const alerts: Alert[] = [];
+  const byId = new Map(view.nodes.map((n) => [n.id, n]));
+  for (const n of view.nodes) {
+    if (isUp(n)) continue;
+    const why = !n.registered ? 'its coordinator lease is gone' : 'its admin API does not answer';
+    alerts.push({ rule: 'node-down', severity: 'critical', subject: n.id, message: `node ${n.id} is down: ${why} (leads ${n.led}, follows ${n.followed} partitions)` });
+  }
+
+  const unavailable: number[] = [];
+  const under: number[] = [];
+  view.partitions.forEach((replicas, p) => {
+    const live = replicas.filter((id) => {
+      const n = byId.get(id);
+      return n !== undefined && isUp(n);
+    }).length;
+    if (live === 0 || !isUp(byId.get(replicas[0]!) ?? ({ registered: false, reachable: false } as ViewNode))) unavailable.push(p);
+    else if (live < view.replicas) under.push(p);
+  });
+  if (unavailable.length > 0) {
+    alerts.push({ rule: 'under-replicated', severity: 'critical', subject: `${unavailable.length} partitions`, message: `${unavailable.length} partitions have no live leader: ${listed(unavailable)}` });
+  }
+  if (under.length > 0) {
+    alerts.push({ rule: 'under-replicated', severity: 'warning', subject: `${under.length} partitions`, message: `${under.length} partitions have fewer than ${view.replicas} live replicas: ${listed(under)}` });
+  }
+
+  const up = view.nodes.filter((n) => isUp(n) && n.weight > 0);
+  if (up.length > 1 && view.partitions.length > 0) {
+    const perWeight = up.map((n) => n.led / n.weight);
+    const mean = perWeight.reduce((a, b) => a + b, 0) / perWeight.length;
+    const worst = Math.max(...perWeight);
+    const ratio = mean === 0 ? 0 : worst / mean - 1;
+    if (ratio > rules.imbalanceMax) {
+      const who = up[perWeight.indexOf(worst)]!.id;
+      alerts.push({ rule: 'imbalance', severity: 'warning', subject: who, message: `node ${who} leads ${(ratio * 100).toFixed(1)}% more partitions per unit of weight than the mean (limit ${(rules.imbalanceMax * 100).toFixed(0)}%)` });
+    }
+  }
+
+  // Partition rates come from the node that served them (the leader, or whoever served it last epoch).
+  const rates = new Array<number>(view.partitions.length).fill(0);
+  for (const n of view.nodes) n.report?.partitionOps.forEach((r, p) => (p < rates.length ? (rates[p]! += r) : undefined));
+  const threshold = Math.max(rules.hotPartitionFactor * median(rates), rules.hotPartitionOpsMin);
+  rates.forEach((r, p) => {
+    if (r > threshold) {
+      alerts.push({ rule: 'hot-partition', severity: 'warning', subject: String(p), message: `partition ${p} serves ${r.toFixed(0)} requests/s, above ${threshold.toFixed(0)} (${rules.hotPartitionFactor}x the median or the floor)` });
+    }
+  });
+
+  for (const n of view.nodes) {
+    const r = n.report;
+    if (r === undefined || r.hotKeySamples < rules.hotKeySamplesMin) continue;
+    for (const k of r.hotKeys) {
+      if (k.share <= rules.hotKeyShareMin) break;
+      alerts.push({ rule: 'hot-key', severity: 'warning', subject: k.key, message: `key "${k.key}" takes ${(k.share * 100).toFixed(1)}% of node ${n.id}'s traffic (limit ${(rules.hotKeyShareMin * 100).toFixed(0)}%)` });
+    }
+  }
+  return alerts;
+}

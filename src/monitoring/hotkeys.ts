@@ -1,0 +1,109 @@
+// Top-K hot keys by the Space-Saving algorithm (Metwally et al.): k counters, any key with more than
+// N/k of the traffic is guaranteed to be held, and each count overestimates by at most the recorded error.
+// Two windows (current and previous) make the answer recent without unbounded memory.
+import { strict as assert } from 'node:assert';
+
+export const HOTKEY_LIMITS = Object.freeze({ capacityMax: 4_096, keyBytesMax: 256 });
+
+interface Counter {
+  count: number;
+  /** Upper bound of how much of `count` belongs to keys this counter held before. */
+  error: number;
+}
+
+export class SpaceSaving {
+  private readonly counters = new Map<string, Counter>();
+  total = 0;
+
+  constructor(readonly capacity: number) {
+    assert(Number.isInteger(capacity) && capacity > 0 && capacity <= HOTKEY_LIMITS.capacityMax);
+  }
+
+  offer(key: string, n = 1): void {
+    this.total += n;
+    const c = this.counters.get(key);
+    if (c !== undefined) {
+      c.count += n;
+      return;
+    }
+    if (this.counters.size < this.capacity) {
+      this.counters.set(key, { count: n, error: 0 });
+      return;
+    }
+    // Replace the smallest counter: the newcomer inherits its count as possible error.
+    let minKey = '';
+    let min: Counter | undefined;
+    for (const [k, v] of this.counters) {
+      if (min === undefined || v.count < min.count) {
+        min = v;
+        minKey = k;
+      }
+    }
+    this.counters.delete(minKey);
+    this.counters.set(key, { count: min!.count + n, error: min!.count });
+  }
+
+  entries(): { key: string; count: number; error: number }[] {
+    return [...this.counters].map(([key, c]) => ({ key, count: c.count, error: c.error }));
+  }
+
+  clear(): void {
+    this.counters.clear();
+    this.total = 0;
+  }
+}
+
+export interface HotKey {
+  readonly key: string;
+  /** Estimated sampled hits over the window (an overestimate by at most `error`). */
+  readonly count: number;
+  readonly error: number;
+  /** count / all sampled hits in the window. */
+  readonly share: number;
+}
+
+/** Space-Saving over two rotating windows; `top` merges both. */
+export class HotKeyTracker {
+  private current: SpaceSaving;
+  private previous: SpaceSaving;
+
+  constructor(capacity: number) {
+    this.current = new SpaceSaving(capacity);
+    this.previous = new SpaceSaving(capacity);
+  }
+
+  offer(key: string): void {
+    this.current.offer(key.length > HOTKEY_LIMITS.keyBytesMax ? key.slice(0, HOTKEY_LIMITS.keyBytesMax) : key);
+  }
+
+  rotate(): void {
+    const old = this.previous;
+    old.clear();
+    this.previous = this.current;
+    this.current = old;
+  }
+
+  /** Sampled hits in the window. */
+  get total(): number {
+    return this.current.total + this.previous.total;
+  }
+
+  top(count: number): HotKey[] {
+    const merged = new Map<string, { count: number; error: number }>();
+    for (const s of [this.previous, this.current]) {
+      for (const e of s.entries()) {
+        const m = merged.get(e.key);
+        if (m === undefined) merged.set(e.key, { count: e.count, error: e.error });
+        else {
+          m.count += e.count;
+          m.error += e.error;
+        }
+      }
+    }
+    const total = this.total;
+    return [...merged]
+      .map(([key, m]) => ({ key, count: m.count, error: m.error, share: total === 0 ? 0 : m.count / total }))
+      .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1))
+      .slice(0, count);
+  }
+}
