@@ -58,7 +58,7 @@ export interface HotKey {
   /** Estimated sampled hits over the window (an overestimate by at most `error`). */
   readonly count: number;
   readonly error: number;
-  /** count / all sampled hits in the window. */
+  /** Guaranteed share: (count - error) / all sampled hits in the window, so uniform traffic never looks hot. */
   readonly share: number;
 }
 
@@ -102,7 +102,7 @@ export class HotKeyTracker {
     }
     const total = this.total;
     return [...merged]
-      .map(([key, m]) => ({ key, count: m.count, error: m.error, share: total === 0 ? 0 : m.count / total }))
+      .map(([key, m]) => ({ key, count: m.count, error: m.error, share: total === 0 ? 0 : (m.count - m.error) / total }))
       .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1))
       .slice(0, count);
   }
