@@ -13,7 +13,11 @@ export interface CreateFlags {
   replicas?: string;
   nodes?: string;
   clusterId?: string;
+  ack?: string;
+  uncleanPromotion?: boolean;
 }
+
+const ACK_MODES = ['async', 'quorum', 'sync'] as const;
 
 function intFlag(v: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (v === undefined) return fallback;
@@ -30,7 +34,10 @@ export function clusterMetaFromFlags(flags: CreateFlags, nowMs: number): Cluster
     replicas: intFlag(flags.replicas, 'replicas', 1, 1, CLUSTER_LIMITS.replicasMax),
     initialNodes: intFlag(flags.nodes, 'nodes', 1, 1, CLUSTER_LIMITS.nodesMax),
     createdMs: nowMs,
+    ack: flags.ack ?? 'quorum',
+    uncleanPromotion: flags.uncleanPromotion === true,
   };
+  if (!(ACK_MODES as readonly string[]).includes(meta.ack)) throw new UsageError(`--ack must be ${ACK_MODES.join(', ')}; got "${meta.ack}"`);
   const parsed = ClusterMetaSchema.safeParse(meta);
   if (!parsed.success) throw new UsageError(`invalid cluster settings: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
   return parsed.data;
@@ -74,6 +81,8 @@ export function registerCluster(program: Command, io: CliIo): void {
     .requiredOption('--coordinator <url>', 'etcd://host:port')
     .option('--partitions <n>', `partitions (contiguous slot ranges; default ${DEFAULT_PARTITIONS})`)
     .option('--replicas <n>', 'replicas per partition (default 1)')
+    .option('--ack <mode>', 'when writes are acknowledged: async | quorum (default) | sync')
+    .option('--unclean-promotion', 'on failover, promote an out-of-sync replica if no safe one is left (may lose acknowledged writes)')
     .option('--nodes <n>', 'nodes to wait for before the first placement (default 1)')
     .option('--cluster-id <id>', 'cluster id (default: random)')
     .option('--json', 'print JSON')

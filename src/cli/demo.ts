@@ -28,6 +28,8 @@ interface DemoFlags {
   dataDir?: string;
   engine?: string;
   partitions?: string;
+  ack?: string;
+  replicas?: string;
   workload?: boolean;
   json?: boolean;
 }
@@ -41,6 +43,8 @@ export function registerDemo(program: Command, io: CliIo): void {
     .option('--data-dir <dir>', 'keep data here (default: a temporary directory, removed on exit)')
     .option('--engine <name>', 'lmdb (default) or memory')
     .option('--partitions <n>', 'partitions (default 2048)')
+    .option('--replicas <n>', 'replicas per partition (default 1)')
+    .option('--ack <mode>', 'when writes are acknowledged: async | quorum (default) | sync')
     .option('--no-workload', 'do not run the background workload')
     .option('--json', 'print one JSON line describing the cluster once it serves every slot')
     .action(async (flags: DemoFlags) => {
@@ -51,7 +55,7 @@ export function registerDemo(program: Command, io: CliIo): void {
       const temporary = flags.dataDir === undefined;
       const dataDir = flags.dataDir ?? mkdtempSync(join(tmpdir(), 'atoll-demo-'));
       const log = pino({ name: 'atoll-demo', level: 'warn' }, pino.destination(2));
-      const meta = clusterMetaFromFlags({ partitions: flags.partitions, nodes: String(nodes), clusterId: 'atoll-demo' }, Date.now());
+      const meta = clusterMetaFromFlags({ partitions: flags.partitions, replicas: flags.replicas, ack: flags.ack, nodes: String(nodes), clusterId: 'atoll-demo' }, Date.now());
       const coordinator = new MemoryCoordinator(systemClock);
       await coordinator.createCluster(meta);
       const handles: ClusterNodeHandle[] = [];

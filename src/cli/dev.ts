@@ -22,6 +22,7 @@ export interface DevFlags {
   dataDir?: string;
   engine?: string;
   partitions?: string;
+  ack?: string;
   replicas?: string;
   forward?: boolean;
 }
@@ -103,6 +104,7 @@ export function registerDev(program: Command, io: CliIo): void {
     .option('--data-dir <dir>', 'data directory (default: a new temporary directory)')
     .option('--engine <name>', 'lmdb (default) or memory')
     .option('--partitions <n>', 'partitions (default 2048)')
+    .option('--ack <mode>', 'when writes are acknowledged: async | quorum (default) | sync')
     .option('--replicas <n>', 'replicas per partition (default 1)')
     .option('--forward', 'nodes forward requests for keys they do not own (non-cluster clients)')
     .option('--json', 'print one JSON line describing the cluster once it serves every slot')
@@ -113,7 +115,7 @@ export function registerDev(program: Command, io: CliIo): void {
       if (engine !== 'lmdb' && engine !== 'memory') throw new UsageError(`--engine must be lmdb or memory, got "${engine}"`);
       const dataDir = flags.dataDir ?? mkdtempSync(join(tmpdir(), 'atoll-dev-'));
       mkdirSync(dataDir, { recursive: true });
-      const meta = clusterMetaFromFlags({ partitions: flags.partitions, replicas: flags.replicas, nodes: String(nodes) }, Date.now());
+      const meta = clusterMetaFromFlags({ partitions: flags.partitions, replicas: flags.replicas, ack: flags.ack, nodes: String(nodes) }, Date.now());
       const etcd = await startEtcd({ dataDir: join(dataDir, 'etcd') });
       const children: ChildProcess[] = [];
       const pids = new Map<string, number>();

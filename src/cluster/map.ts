@@ -37,6 +37,13 @@ export const ClusterMetaSchema = z
     /** Nodes that must be registered before the controller places partitions for the first time. */
     initialNodes: z.number().int().min(1).max(CLUSTER_LIMITS.nodesMax),
     createdMs: z.number().int().nonnegative(),
+    /**
+     * When a write is acknowledged: async (the leader's local commit), quorum (a majority of replicas),
+     * sync (every in-sync replica). See docs/replication.md.
+     */
+    ack: z.enum(['async', 'quorum', 'sync']).default('quorum'),
+    /** Promote an out-of-sync replica when no safe one is left (may lose acknowledged writes). */
+    uncleanPromotion: z.boolean().default(false),
   })
   .strict();
 export type ClusterMeta = z.infer<typeof ClusterMetaSchema>;
@@ -44,8 +51,10 @@ export type ClusterMeta = z.infer<typeof ClusterMetaSchema>;
 export const PartitionEntrySchema = z.object({
   /** Replica node ids, leader first. */
   replicas: z.array(z.string()).min(1),
-  /** The map epoch at which this partition last changed. */
+  /** The map epoch at which this partition last changed; replication messages carry it as their fence. */
   epoch: z.number().int().nonnegative(),
+  /** In-sync replicas (leader included), when it differs from `replicas` (Kafka's ISR). */
+  isr: z.array(z.string()).optional(),
 });
 export type PartitionEntry = z.infer<typeof PartitionEntrySchema>;
 
@@ -69,6 +78,9 @@ export function parseMap(value: unknown): PartitionMap {
     for (const id of entry.replicas) if (map.nodes[id] === undefined) throw new AtollError('BAD_MAP', `partition ${p} names node ${id}, which the map does not describe`);
     if (new Set(entry.replicas).size !== entry.replicas.length) throw new AtollError('BAD_MAP', `partition ${p} names a node twice`);
     if (entry.epoch > map.epoch) throw new AtollError('BAD_MAP', `partition ${p} has epoch ${entry.epoch} above the map's ${map.epoch}`);
+    if (entry.isr !== undefined && (entry.isr[0] !== entry.replicas[0] || entry.isr.some((id) => !entry.replicas.includes(id)))) {
+      throw new AtollError('BAD_MAP', `partition ${p} has an in-sync set that is not its leader plus some of its replicas`);
+    }
   }
   return map;
 }
@@ -106,6 +118,19 @@ export function reassign(map: PartitionMap, partition: number, replicas: readonl
   const partitions = map.partitions.map((e, p) => (p === partition ? { replicas: [...replicas], epoch } : e));
   const named = new Set(partitions.flatMap((e) => e.replicas));
   return { clusterId: map.clusterId, epoch, partitions, nodes: Object.fromEntries([...byId].filter(([id]) => named.has(id))) };
+}
+
+/** In-sync replicas of a partition, leader first. */
+export function inSync(entry: PartitionEntry): readonly string[] {
+  return entry.isr ?? entry.replicas;
+}
+
+/** A new map (next epoch) in which one partition's entry is replaced; used for ISR changes and failover. */
+export function withEntry(map: PartitionMap, partition: number, entry: { replicas: readonly string[]; isr?: readonly string[] }): PartitionMap {
+  const epoch = map.epoch + 1;
+  const isr = entry.isr === undefined || sameList(entry.isr, entry.replicas) ? undefined : [...entry.isr];
+  const next: PartitionEntry = { replicas: [...entry.replicas], epoch, ...(isr === undefined ? {} : { isr }) };
+  return { ...map, epoch, partitions: map.partitions.map((e, p) => (p === partition ? next : e)) };
 }
 
 /** The same map with node addresses refreshed from the registry (a node restarted on a new port). */

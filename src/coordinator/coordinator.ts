@@ -8,6 +8,12 @@ export interface Registration {
   readonly node: ClusterNode;
   /** Called once if the lease is lost (expired while the process was paused, coordinator unreachable). */
   onLost(handler: (reason: string) => void): void;
+  /**
+   * Local wall-clock ms until which this node may take its registration as alive: the start of its last
+   * confirmed keep-alive plus the TTL less LEASE_DRIFT_MARGIN. The coordinator cannot have declared the node
+   * gone before then (within the bounded clock drift), so a leader may serve reads alone until then.
+   */
+  validUntilMs(): number;
   /** Revokes the lease: the node leaves the registry and gives up the controller role if it held it. */
   close(): Promise<void>;
 }
@@ -40,6 +46,9 @@ export interface Coordinator {
   close(): Promise<void>;
 }
 
+/** Share of a lease's TTL a node does not count on (clock drift between node and coordinator, scheduling). */
+export const LEASE_DRIFT_MARGIN = 0.2;
+
 /** Lease time-to-live for node registrations: a node silent this long is declared gone. */
 export const LEASE_TTL_MS_DEFAULT = 5_000;
 
@@ -56,7 +65,7 @@ export function parseCoordinatorUrl(url: string): { kind: 'memory' } | { kind: '
 
 /** Settings that must agree for an existing cluster to be joined by `createCluster` again. */
 export function sameClusterSettings(a: ClusterMeta, b: ClusterMeta): boolean {
-  return a.clusterId === b.clusterId && a.partitions === b.partitions && a.replicas === b.replicas;
+  return a.clusterId === b.clusterId && a.partitions === b.partitions && a.replicas === b.replicas && a.ack === b.ack;
 }
 
 /** Opens the coordinator a URL names; etcd is checked for reachability first so a bad address fails fast. */

@@ -3,7 +3,7 @@
 import { Etcd3 } from 'etcd3';
 import { AtollError } from '../errors.js';
 import { ClusterMetaSchema, ClusterNodeSchema, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
-import { sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
+import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
 
 const PREFIX = 'atoll/';
 const KEY = Object.freeze({ meta: `${PREFIX}meta`, map: `${PREFIX}map`, controller: `${PREFIX}controller`, nodes: `${PREFIX}nodes/` });
@@ -61,11 +61,22 @@ export class EtcdCoordinator implements Coordinator {
     const lease = this.client.lease(Math.max(1, Math.ceil(leaseTtlMs / 1000)));
     const lostHandlers: ((reason: string) => void)[] = [];
     let closed = false;
+    const trustedMs = leaseTtlMs * (1 - LEASE_DRIFT_MARGIN);
+    let validUntil = 0;
+    let firedAt = Date.now();
     lease.on('lost', (err) => {
+      validUntil = 0;
       if (!closed) for (const h of lostHandlers) h(`etcd lease lost: ${err.message}`);
     });
+    // A keep-alive confirms the lease from the moment it was sent (etcd restarts the TTL on receipt).
+    lease.on('keepaliveFired', () => (firedAt = Date.now()));
+    lease.on('keepaliveSucceeded', (res) => {
+      if (Number(res.TTL) > 0) validUntil = firedAt + trustedMs;
+    });
     try {
+      const grantedFrom = Date.now();
       const leaseId = await this.bounded(lease.grant(), 'grant lease');
+      validUntil = grantedFrom + trustedMs;
       const key = KEY.nodes + node.id;
       const res = await this.bounded(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(node)).lease(leaseId)).commit(), 'register node');
       if (!res.succeeded) throw new AtollError('NODE_ID_TAKEN', `a live node is already registered as ${node.id}`);
@@ -77,9 +88,11 @@ export class EtcdCoordinator implements Coordinator {
     return {
       node,
       onLost: (h) => void lostHandlers.push(h),
+      validUntilMs: () => validUntil,
       close: async () => {
         if (closed) return;
         closed = true;
+        validUntil = 0;
         this.candidates.delete(node.id);
         await this.bounded(lease.revoke(), 'revoke lease').catch(() => undefined);
       },

@@ -3,7 +3,7 @@
 import { AtollError } from '../errors.js';
 import type { ClusterMeta, ClusterNode, PartitionMap } from '../cluster/map.js';
 import type { Clock } from '../storage/engine.js';
-import { sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
+import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
 
 interface Lease {
   readonly node: ClusterNode;
@@ -67,6 +67,8 @@ export class MemoryCoordinator implements Coordinator {
     return {
       node,
       onLost: (h) => void lease.lost.push(h),
+      // The sweep renews live leases every tick, so a lease is good until its expiry less the margin.
+      validUntilMs: () => (lease.closed || !this.leases.has(node.id) ? 0 : lease.expiresMs - lease.ttlMs * LEASE_DRIFT_MARGIN),
       close: async () => {
         if (lease.closed) return;
         lease.closed = true;
