@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   PEER_TIMEOUT: 'A peer node did not answer within the request timeout.',
   QUEUE_FULL: 'A bounded queue (in-flight requests to a peer, held commands) is full.',
   FRAME_TOO_LARGE: 'A node-to-node frame exceeds the frame size limit.',
+  LEADERSHIP_LOST: 'The leader lost its partition (failover, fencing) before a write was committed; the write may or may not survive.',
+  NO_SAFE_LEADER: 'No replica of a partition can be promoted without risking acknowledged writes (unclean promotion is off).',
   // Command-line usage.
   USAGE: 'The command line is malformed.',
 } as const;

@@ -1,10 +1,14 @@
 // A cluster node: a RESP server in cluster mode whose routing follows the coordinator's partition map, which
 // registers under a lease, stands for controller, and (when elected) writes map changes with an epoch CAS.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap } from '../cluster/controller.js';
-import { parseMap, type ClusterMeta, type ClusterNode } from '../cluster/map.js';
+import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
+import { chooseLeader } from '../replication/failover.js';
+import type { Position } from '../replication/log.js';
+import { ReplicationManager } from './replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
 import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
@@ -12,6 +16,7 @@ import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import type { Clock, StorageEngine } from '../storage/engine.js';
 import { ClusterRouting, servePeerRequest, type RoutingMode } from './cluster.js';
+import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
 
@@ -46,6 +51,8 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   idRetryEveryMs: 250,
   /** Keys scanned per CLUSTER COUNTKEYSINSLOT step. */
   scanBatch: 1_000,
+  /** A failover's fence request to a surviving replica waits this long for its answer. */
+  fenceTimeoutMs: 1_000,
 });
 
 export interface ClusterNodeHandle {
@@ -85,6 +92,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   if (o.clusterId !== undefined && o.clusterId !== meta.clusterId) throw new AtollError('WRONG_CLUSTER', `the coordinator holds cluster ${meta.clusterId}, not ${o.clusterId}`);
   if (o.dataDir !== undefined) stampDataDir(o.dataDir, meta.clusterId, o.id);
   const partitionCount = meta.partitions;
+  const clusterMeta: ClusterMeta = meta;
 
   const engine = o.engine(meta);
   // The routing hooks need the server, and the server needs the hooks: the hooks reach it through this cell.
@@ -112,16 +120,49 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       }
       case 'handoff':
         return handOff(handoffContext, Number(body.partition), String(body.to));
+      case 'repl':
+        return replication.handleRepl(body);
+      case 'fence': {
+        const epoch = Number(body.epoch);
+        if (!Array.isArray(body.partitions) || !Number.isInteger(epoch)) throw new AtollError('BAD_ARGUMENT', 'fence needs partitions and epoch');
+        return { positions: (body.partitions as unknown[]).map((p) => replication.fence(Number(p), epoch).pos) };
+      }
       default:
         throw new AtollError('BAD_ARGUMENT', `unknown peer op ${op}`);
     }
   }
-  const routing = new ClusterRouting({
+  // Set once registered: leaders serve only while their lease can be trusted.
+  let registration: Registration | undefined;
+  const replication: ReplicationManager = new ReplicationManager({
+    selfId: o.id,
+    engine,
+    partitions: partitionCount,
+    ackMode: () => clusterMeta.ack,
+    nowMs: () => o.clock.nowMs(),
+    newTerm: () => randomBytes(8).toString('hex'),
+    peer: (id): PeerClient | undefined => {
+      const n: ClusterNode | undefined = routing.map?.nodes[id] ?? knownNodes.find((x) => x.id === id);
+      return n === undefined ? undefined : routing.peer(n);
+    },
+    updateMap: async (change) => {
+      const snap = await coordinator.snapshot();
+      if (snap.map === undefined) return false;
+      const next = change(snap.map);
+      if (next === undefined || !(await coordinator.casMap(snap.map.epoch, next))) return false;
+      routing.setMap(next);
+      return true;
+    },
+    refresh: () => onChange(),
+    leaseValid: () => registration !== undefined && registration.validUntilMs() > Date.now(),
+    log: o.log,
+  });
+  const routing: ClusterRouting = new ClusterRouting({
     mode: o.mode,
     selfId: o.id,
     runLocal,
     refresh,
     keysInSlot: (slot, count) => keysInSlot(engine, slot, count),
+    replication,
   });
   const server = await startNodeServer({
     engine,
@@ -157,14 +198,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const node: ClusterNode = { id: o.id, host: o.host, port: server.port, adminPort, zone: o.zone, weight: o.weight };
   const leaseTtlMs = o.leaseTtlMs ?? LEASE_TTL_MS_DEFAULT;
 
-  let registration: Registration;
+  let registered: Registration;
   try {
-    registration = await registerWithRetry(coordinator, node, leaseTtlMs);
+    registered = await registerWithRetry(coordinator, node, leaseTtlMs);
+    registration = registered;
   } catch (e) {
     await server.close();
     throw e;
   }
-  registration.onLost((reason) => o.log?.error({ reason }, 'coordinator lease lost; this node is no longer registered'));
+  registered.onLost((reason) => o.log?.error({ reason }, 'coordinator lease lost; this node is no longer registered'));
 
   let readyResolve: () => void = () => undefined;
   const readyPromise = new Promise<void>((resolve) => (readyResolve = resolve));
@@ -182,17 +224,74 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (next !== undefined && (await coordinator.casMap(snap.map?.epoch ?? 0, next))) {
         o.log?.info({ epoch: next.epoch }, 'controller published partition map');
         routing.setMap(next);
-      }
+      } else if (next === undefined && snap.map !== undefined) await failover(snap.map, new Set(snap.nodes.map((n) => n.id)));
     }
     if (routing.map !== undefined) readyResolve();
   }
+  /**
+   * Controller: for each partition whose leader is not live, fence the surviving replicas at the next epoch
+   * (they refuse the old leader from then on), read their log positions, choose the new leader by the ack
+   * mode's rule, and publish every choice in one epoch CAS.
+   */
+  async function failover(map: PartitionMap, live: ReadonlySet<string>): Promise<void> {
+    const orphaned = map.partitions.map((e, p) => ({ e, p })).filter(({ e }) => e.replicas.length > 1 && !live.has(e.replicas[0]!));
+    if (orphaned.length === 0) return;
+    const epoch = map.epoch + 1;
+    const asks = new Map<string, number[]>();
+    for (const { e, p } of orphaned) {
+      for (const id of e.replicas.slice(1)) {
+        if (!live.has(id)) continue;
+        const list = asks.get(id) ?? [];
+        list.push(p);
+        asks.set(id, list);
+      }
+    }
+    const answers = new Map<number, Map<string, Position>>();
+    await Promise.all(
+      [...asks].map(async ([id, partitions]) => {
+        const n = map.nodes[id] ?? knownNodes.find((x) => x.id === id);
+        if (n === undefined) return;
+        try {
+          const r = (await routing.peer(n).request({ op: 'fence', partitions, epoch }, CLUSTER_NODE_LIMITS.fenceTimeoutMs)) as { positions: Position[] };
+          partitions.forEach((p, i) => {
+            const m = answers.get(p) ?? new Map<string, Position>();
+            m.set(id, r.positions[i]!);
+            answers.set(p, m);
+          });
+        } catch (e) {
+          o.log?.warn({ node: id, err: (e as Error).message }, 'failover: a replica did not answer the fence');
+        }
+      }),
+    );
+    const partitions = [...map.partitions];
+    let changed = 0;
+    for (const { e, p } of orphaned) {
+      const choice = chooseLeader({ replicas: e.replicas, isr: inSync(e), answered: answers.get(p) ?? new Map(), ack: clusterMeta.ack, uncleanPromotion: clusterMeta.uncleanPromotion });
+      if (choice.leader === undefined) {
+        o.log?.error({ partition: p, leader: e.replicas[0] }, `failover impossible for now: ${choice.why}`);
+        continue;
+      }
+      if (choice.unclean) o.log?.error({ partition: p, leader: choice.leader }, `UNCLEAN promotion: ${choice.why}; acknowledged writes may be lost`);
+      const replicas = [choice.leader, ...e.replicas.filter((id) => id !== choice.leader)];
+      const isr = [choice.leader, ...inSync(e).filter((id) => id !== choice.leader && id !== e.replicas[0] && live.has(id))];
+      partitions[p] = { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) };
+      changed++;
+    }
+    if (changed === 0) return;
+    const next: PartitionMap = { ...map, epoch, partitions };
+    if (await coordinator.casMap(map.epoch, next)) {
+      o.log?.warn({ epoch, partitions: changed }, 'failover: new leaders published');
+      routing.setMap(next);
+    }
+  }
+
   const onChange = (): void => {
     refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'coordinator read failed; will retry'));
   };
   const unwatch = coordinator.watch(onChange);
   const poll = setInterval(onChange, CLUSTER_NODE_LIMITS.pollEveryMs);
   poll.unref();
-  coordinator.campaign(registration);
+  coordinator.campaign(registered);
   onChange();
 
   return {
@@ -207,7 +306,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       closed = true;
       clearInterval(poll);
       unwatch();
-      await registration.close().catch(() => undefined);
+      replication.close();
+      await registered.close().catch(() => undefined);
       routing.close();
       await server.close();
     },
@@ -216,6 +316,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       closed = true;
       clearInterval(poll);
       unwatch();
+      replication.close();
       routing.close();
       await server.close();
     },

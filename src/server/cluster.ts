@@ -5,7 +5,7 @@ import { RoutingTable, type ClusterNode, type PartitionMap } from '../cluster/ma
 import { AtollError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
 import { ReplyError, intArg } from './args.js';
-import type { ClusterHooks, RouteResult, RoutedCommand, ServerState, Session } from './dispatch.js';
+import { RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
 import type { RespWriter } from './resp-writer.js';
 
 /**
@@ -47,6 +47,16 @@ export interface ClusterRoutingOptions {
   readonly refresh: () => Promise<void>;
   /** Counts keys in a slot (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT); absent on the router. */
   readonly keysInSlot?: (slot: number, count: number) => { keys: string[]; total: number };
+  /** Replication of the partitions this node leads; absent on the router. */
+  readonly replication?: ReplicationGate;
+}
+
+/** What routing needs from replication (src/replication/replicator.ts implements it). */
+export interface ReplicationGate {
+  adoptMap(map: PartitionMap): void;
+  admit(partition: number, keys: readonly Buffer[], write: boolean): undefined | Promise<void> | string;
+  stage(keys: readonly Buffer[]): Promise<void> | undefined;
+  afterCommit(ok: boolean, failure?: Error): void;
 }
 
 export class ClusterRouting implements ClusterHooks {
@@ -60,6 +70,8 @@ export class ClusterRouting implements ClusterHooks {
   private heldCount = 0;
   forwarded = 0;
   redirected = 0;
+  /** Some partition has more than one replica. */
+  private replicated = false;
 
   constructor(private readonly options: ClusterRoutingOptions) {}
 
@@ -75,6 +87,8 @@ export class ClusterRouting implements ClusterHooks {
   setMap(map: PartitionMap): boolean {
     if (this.table !== undefined && map.epoch <= this.table.epoch) return false;
     this.table = new RoutingTable(map);
+    this.replicated = map.partitions.some((e) => e.replicas.length > 1);
+    this.options.replication?.adoptMap(map);
     // Drop connections to nodes whose address changed or that left the map.
     for (const [id, peer] of this.peers) {
       const n = map.nodes[id];
@@ -110,6 +124,7 @@ export class ClusterRouting implements ClusterHooks {
     if (cmd.firstKey === 0) {
       // Keyless data commands (KEYS, SCAN, DBSIZE, RANDOMKEY) act on this node's keys, as in Redis Cluster.
       if (this.options.mode === 'proxy') return { error: `ERR ${cmd.name.toUpperCase()} is not supported by the router; send it to a node` };
+      if (cmd.write && this.replicated) return { error: `ERR ${cmd.name.toUpperCase()} is not supported on a replicated cluster` };
       return undefined;
     }
     if (table === undefined) return { error: NOT_SERVED };
@@ -130,9 +145,10 @@ export class ClusterRouting implements ClusterHooks {
     }
     const owner = table.leaderIdOfSlot(slot);
     if (owner === this.options.selfId) {
-      if (this.held.size === 0) return undefined;
+      const gate = this.replicated ? this.options.replication : undefined;
+      if (this.held.size === 0) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, last);
       const release = this.held.get(table.partitionOfSlot(slot));
-      if (release === undefined) return undefined;
+      if (release === undefined) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, last);
       if (this.heldCount >= ROUTING_LIMITS.heldMax) return { error: 'TRYAGAIN the partition is being moved; retry shortly' };
       this.heldCount++;
       return release.then(() => {
@@ -147,6 +163,23 @@ export class ClusterRouting implements ClusterHooks {
     }
     this.forwarded++;
     return this.forward([args], slot, session.resp).then((r) => r[0]!);
+  }
+
+  private admit(gate: ReplicationGate, partition: number, cmd: RoutedCommand, last: number): RouteResult {
+    const keys: Buffer[] = [];
+    for (let i = cmd.firstKey; i <= last; i += cmd.keyStep) keys.push(cmd.args[i]!);
+    const r = gate.admit(partition, keys, cmd.write);
+    if (r === undefined) return undefined;
+    if (typeof r === 'string') return { error: r };
+    return new RetryAfter(r);
+  }
+
+  replicate(keys: Buffer[]): Promise<void> | undefined {
+    return this.replicated ? this.options.replication?.stage(keys) : undefined;
+  }
+
+  afterCommit(ok: boolean, failure?: Error): void {
+    this.options.replication?.afterCommit(ok, failure);
   }
 
   /** Holds commands for `partition` until the returned function is called; they are then routed afresh. */
@@ -167,6 +200,10 @@ export class ClusterRouting implements ClusterHooks {
       return (await this.options.runLocal([cmd.args], session.resp))[0]!;
     }
     if (again instanceof Promise) return again;
+    if (again instanceof RetryAfter) {
+      await again.wait;
+      return this.reroute(session, cmd);
+    }
     return Buffer.from(`-${again.error}\r\n`);
   }
 

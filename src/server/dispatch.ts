@@ -29,8 +29,13 @@ export interface Session {
   readonly fromPeer?: boolean;
 }
 
-/** Where a keyed command runs in cluster mode: here (undefined), nowhere (an error reply), or remotely. */
-export type RouteResult = undefined | { readonly error: string } | Promise<Buffer>;
+/** Run the same command again once `wait` settles (and nothing after it on the connection before then). */
+export class RetryAfter {
+  constructor(readonly wait: Promise<void>) {}
+}
+
+/** Where a keyed command runs in cluster mode: here (undefined), nowhere (an error reply), remotely, or later. */
+export type RouteResult = undefined | { readonly error: string } | Promise<Buffer> | RetryAfter;
 
 /** A command as routing sees it: its name, arguments and where its keys are. */
 export interface RoutedCommand {
@@ -47,6 +52,13 @@ export interface ClusterHooks {
   route(session: Session, command: RoutedCommand): RouteResult;
   clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void;
   infoSection(): [string, string | number][];
+  /**
+   * After a write ran here as leader: replicate the resulting state of `keys`; the reply waits for the
+   * returned promise (committed under the ack mode). Undefined when the partition is not replicated.
+   */
+  replicate?(keys: Buffer[]): Promise<void> | undefined;
+  /** The transaction holding this turn's writes committed (ok) or rolled back. */
+  afterCommit?(ok: boolean, failure?: Error): void;
 }
 
 /** Settings CONFIG GET/SET can see; the rest of the configuration is fixed at start. */
@@ -78,7 +90,7 @@ export interface ServerState {
 type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => 'close' | void;
 
 /** What execute() returns: nothing, 'close' after the reply, or a reply that another node will send. */
-export type ExecuteResult = 'close' | void | Promise<Buffer>;
+export type ExecuteResult = 'close' | void | Promise<Buffer> | RetryAfter;
 
 interface CommandSpec {
   readonly arity: number;
@@ -466,6 +478,37 @@ function unknownCommand(args: Buffer[]): string {
   return `ERR unknown command '${name}', with args beginning with: ${rest}`;
 }
 
+/** The keys a command names (by its key positions). */
+function keysOf(cmd: CommandSpec, args: Buffer[]): Buffer[] {
+  const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+  const keys: Buffer[] = [];
+  for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.keyStep) keys.push(args[i]!);
+  return keys;
+}
+
+/** A write on a leader: run it, then hold its reply until the resulting key states are replicated. */
+function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, replicate: (keys: Buffer[]) => Promise<void> | undefined): ExecuteResult {
+  const mark = w.length;
+  const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
+  const started = observe === undefined ? 0 : performance.now();
+  if (state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!);
+  try {
+    cmd.run(state, session, args, w);
+  } catch (e) {
+    if (e instanceof ReplyError) return w.error(e.reply);
+    if (e instanceof OutOfMemoryError) return w.error(e.message);
+    throw e;
+  } finally {
+    if (observe !== undefined) observe(session.lastCommand, (performance.now() - started) / 1000);
+  }
+  // An error reply changed nothing: no entry, no wait.
+  if (w.length > mark && w.byteAt(mark) === 0x2d) return;
+  const committed = replicate(keysOf(cmd, args));
+  if (committed === undefined) return;
+  const reply = w.cutFrom(mark);
+  return committed.then(() => reply);
+}
+
 /** Runs one command; replies go to `w`. Returns 'close' when the connection must close after the reply. */
 /** Lookup by the name as sent: exact, upper and lower case are found without lower-casing a copy. */
 const COMMAND_LOOKUP = new Map<string, [string, CommandSpec]>(
@@ -491,9 +534,10 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
     session.asking = false;
     const routed = state.cluster.route(session, { name, args, firstKey: cmd.firstKey, lastKey: cmd.lastKey, keyStep: cmd.keyStep, write: cmd.flags.includes('write') });
     if (routed !== undefined) {
-      if (routed instanceof Promise) return routed;
+      if (routed instanceof Promise || routed instanceof RetryAfter) return routed;
       return w.error(routed.error);
     }
+    if (cmd.firstKey > 0 && state.cluster.replicate !== undefined && cmd.flags.includes('write')) return runReplicated(state, session, cmd, args, w, state.cluster.replicate.bind(state.cluster));
   }
   if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!);
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.

@@ -25,8 +25,11 @@ export interface HandoffResult {
   readonly epoch: number;
 }
 
-/** Keys of one partition (engine keys are latin1 strings of the client's bytes). Full scan: O(all keys). */
+/** Keys of one partition (engine keys are latin1 strings of the client's bytes): from the engine's own
+ * per-partition index when it has one, else by a full scan, O(all keys). */
 export function partitionKeys(engine: StorageEngine, partitions: number, partition: number): string[] {
+  const direct = engine.keysOfPartition?.(partition, partitions);
+  if (direct !== undefined) return direct;
   const slots = new SlotPartitioner({ partitions });
   const out: string[] = [];
   let cursor = 0;

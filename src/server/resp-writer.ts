@@ -25,6 +25,18 @@ export class RespWriter {
     return out;
   }
 
+  /** Removes and returns (a copy of) what was written since `mark` (a length read earlier). */
+  cutFrom(mark: number): Buffer {
+    const out = Buffer.from(this.buf.subarray(mark, this.len));
+    this.len = mark;
+    return out;
+  }
+
+  /** The first byte written at `offset` (e.g. 0x2d '-' for an error reply). */
+  byteAt(offset: number): number {
+    return this.buf[offset]!;
+  }
+
   private ensure(extra: number): void {
     if (this.len + extra <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + extra));

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Clock, StorageEngine } from '../storage/engine.js';
-import { execute, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
+import { execute, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
 import { PEER_MAGIC } from '../transport/frames.js';
 import { servePeer } from '../transport/peer.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
@@ -56,7 +56,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   let nextId = 1;
   const server = net.createServer({ noDelay: true });
   const engineBatch = options.engine.batch?.bind(options.engine);
-  const group = engineBatch === undefined ? undefined : new GroupCommit((run) => engineBatch(run));
+  const group = engineBatch === undefined ? undefined : new GroupCommit((run) => engineBatch(run), GROUP_COMMIT_BATCHES_MAX, (ok, failure) => options.cluster?.afterCommit?.(ok, failure));
   const state: ServerState = {
     engine: options.engine,
     clock: options.clock,
@@ -77,17 +77,27 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       writer.version = version;
       const replies: Buffer[] = [];
       const waits: (Promise<Buffer> | undefined)[] = [];
+      /** A command that must wait (replication): it and the rest run again after the wait, in order. */
+      let retry: { from: number; wait: Promise<void> } | undefined;
       const run = (): void => {
-        for (const args of commands) {
+        for (let i = 0; i < commands.length; i++) {
           peerSession.resp = version;
-          const r = execute(state, peerSession, args, writer);
+          const r = execute(state, peerSession, commands[i]!, writer);
+          if (r instanceof RetryAfter) {
+            writer.take();
+            retry = { from: i, wait: r.wait };
+            break;
+          }
           waits.push(r instanceof Promise ? r : undefined);
           replies.push(writer.take());
         }
       };
       const finish = (failure?: Error): void => {
         if (failure !== undefined) return reject(failure);
-        Promise.all(waits.map((w, i) => w ?? replies[i]!)).then(resolve, reject);
+        const done = Promise.all(waits.map((w, i) => w ?? replies[i]!));
+        if (retry === undefined) return void done.then(resolve, reject);
+        const { from, wait } = retry;
+        Promise.all([done, wait.then(() => runForPeer(commands.slice(from), version))]).then(([a, b]) => resolve([...a, ...b]), reject);
       };
       if (group !== undefined) group.submit({ run, finish });
       else {
@@ -171,6 +181,8 @@ export class GroupCommit {
   constructor(
     private readonly batch: (run: () => void) => void,
     private readonly batchesMax = GROUP_COMMIT_BATCHES_MAX,
+    /** Told once the transaction committed or rolled back (replication appends its staged entries then). */
+    private readonly afterCommit?: (ok: boolean, failure?: Error) => void,
   ) {}
 
   submit(b: PendingBatch): void {
@@ -195,6 +207,7 @@ export class GroupCommit {
     } catch (e) {
       failure = e instanceof Error ? e : new Error(String(e));
     }
+    this.afterCommit?.(failure === undefined, failure);
     for (const b of list) b.finish(failure);
   }
 }
@@ -234,6 +247,8 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
      * ordered peer connection), so a pipeline through a router or forwarding node is not serialised.
      */
     const parts: (Buffer | Promise<Buffer>)[] = [];
+    /** Set when a command must wait (replication): it and everything after it run again once this settles. */
+    let retryAfter: Promise<void> | undefined;
     /** Local replies in each Buffer part (by index), and since the last part: to fail them on rollback. */
     const localCounts: number[] = [];
     let localSince = 0;
@@ -243,6 +258,11 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
         const result = execute(state, session, commands[next++]!, writer);
         if (result === 'close') {
           closing = true;
+          break;
+        }
+        if (result instanceof RetryAfter) {
+          next--;
+          retryAfter = result.wait;
           break;
         }
         if (result instanceof Promise) {
@@ -274,6 +294,15 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
         if (socket.destroyed) return;
         if (closing) {
           socket.end();
+          return;
+        }
+        if (retryAfter !== undefined) {
+          const rest = commands.slice(next);
+          void retryAfter.then(() => {
+            queued = queued.length === 0 ? rest : rest.concat(queued);
+            running = false;
+            pump();
+          });
           return;
         }
         running = false;

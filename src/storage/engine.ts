@@ -61,6 +61,8 @@ export interface StorageEngine {
    * committed (and flushed, if their durability setting says so). Engines without it run `run` directly.
    */
   batch?<T>(run: () => T): T;
+  /** Keys of one of `partitions` slot partitions without a full scan, where the engine indexes them so. */
+  keysOfPartition?(partition: number, partitions: number): string[] | undefined;
   /** Flushes and releases files; engines without files need not implement it. */
   close?(): Promise<void>;
 }

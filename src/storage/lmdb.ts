@@ -247,6 +247,14 @@ export class LmdbEngine implements StorageEngine {
    * Walks partitions in order and keys in byte order within each. A cursor remembers the last key returned,
    * so keys added or removed meanwhile never make the scan skip a key that was there throughout.
    */
+  /** Keys of one partition straight from its sub-database, when the caller counts partitions as we do. */
+  keysOfPartition(partition: number, partitions: number): string[] | undefined {
+    if (partitions !== this.parts.length) return undefined;
+    const keys: string[] = [];
+    for (const key of this.parts[partition]!.getKeys()) keys.push(key.toString('latin1', 1));
+    return keys;
+  }
+
   scan(cursor: number, count: number): { cursor: number; keys: string[] } {
     let part = 0;
     let after: Buffer | undefined;

@@ -1,0 +1,590 @@
+// Replication of a node's partitions over the peer transport. As leader: writes staged by commands become
+// log entries once the local transaction commits, stream to followers (batched across partitions, bounded in
+// flight), commit under the cluster's ack mode, and release their clients' replies; lagging followers leave
+// the in-sync set and caught-up ones rejoin, both by an epoch CAS on the map. As follower: apply entries in
+// order, durably, then acknowledge; take snapshots in bounded chunks when the log cannot serve. Every message
+// carries the partition's map epoch: a replica refuses anything older than it has seen (fencing).
+import type { Logger } from 'pino';
+import { inSync, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
+import { AtollError } from '../errors.js';
+import { keySlot } from '../partitioning/hash.js';
+import { SlotPartitioner } from '../partitioning/slots.js';
+import { fromWire, partitionKeys, toWire, type WireEntry } from './handoff.js';
+import type { StorageEngine } from '../storage/engine.js';
+import type { PeerClient } from '../transport/peer.js';
+import { ReplicaLog, type AckMode, type Effect, type Position, type TermStart } from '../replication/log.js';
+
+export const REPLICATOR_LIMITS = Object.freeze({
+  /** Requests in flight to one follower node. */
+  inflightPerFollowerMax: 4,
+  /** Entries and bytes in one replication request (all partitions together). */
+  requestEntriesMax: 2_000,
+  requestBytesMax: 1024 * 1024,
+  snapshotChunkKeysMax: 1_000,
+  snapshotChunkBytesMax: 1024 * 1024,
+  requestTimeoutMs: 5_000,
+  /** After a failed request, wait this long before probing the follower again. */
+  retryAfterMs: 200,
+  /** The ISR is checked (and changed by CAS) at most this often. */
+  isrCheckEveryMs: 250,
+  /** A command waiting for its partition's leader to be ready (prior-term entries committed) waits this long. */
+  readyWaitMs: 5_000,
+});
+
+type Wire = WireEntry;
+
+/** One partition's share of a replication request. */
+type Part =
+  | { p: number; epoch: number; kind: 'probe' }
+  | { p: number; epoch: number; kind: 'append'; prevSeq: number; prevTerm: string; entries: [number, string, Effect<Wire>[]][] }
+  | { p: number; epoch: number; kind: 'snap-begin'; base: Position; history: TermStart[] }
+  | { p: number; epoch: number; kind: 'snap-chunk'; entries: Wire[] }
+  | { p: number; epoch: number; kind: 'snap-end' };
+
+type PartResult = { ack: number } | { pos: Position } | { stale: number } | { ok: true };
+
+export interface ReplicationHost {
+  readonly selfId: string;
+  readonly engine: StorageEngine;
+  readonly partitions: number;
+  readonly ackMode: () => AckMode;
+  nowMs(): number;
+  newTerm(): string;
+  peer(id: string): PeerClient | undefined;
+  /** Writes a map derived from the current one with an epoch CAS; resolves whether it was written and adopted. */
+  updateMap(change: (map: PartitionMap) => PartitionMap | undefined): Promise<boolean>;
+  /** A peer refused us with a newer epoch: re-read the map. */
+  refresh(): void;
+  /** Whether this node's coordinator lease can still be trusted (leaders stop serving when not). */
+  leaseValid(): boolean;
+  readonly log?: Logger;
+}
+
+interface Waiter {
+  seq: number;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+interface Staged {
+  p: number;
+  effects: Effect<Wire>[];
+  bytes: number;
+  keys: string[];
+  waiter: Waiter;
+}
+
+function effectBytes(effects: readonly Effect<Wire>[]): number {
+  let n = 0;
+  for (const [k, v] of effects) {
+    n += k.length + 16;
+    if (v !== null) n += v[1] === 's' ? v[2].length : v[2].reduce((a, b) => a + b.length, 0);
+  }
+  return n;
+}
+
+/** A write that may or may not survive: the client must treat its outcome as unknown. */
+export function leadershipLost(p: number, why: string): AtollError {
+  return new AtollError('LEADERSHIP_LOST', `TRYAGAIN partition ${p}: ${why}; the write may or may not have been applied`);
+}
+
+export class ReplicationManager {
+  private readonly logs = new Map<number, ReplicaLog<Wire>>();
+  private map: PartitionMap | undefined;
+  private staged: Staged[] = [];
+  private readonly waiters = new Map<number, Waiter[]>();
+  /** Keys with writes not yet committed, per partition (key -> last seq): reads of them wait. */
+  private readonly pendingKeys = new Map<number, Map<string, number>>();
+  private readonly keyWaiters = new Map<number, { seq: number; resolve(): void }[]>();
+  private readonly readyWaiters = new Map<number, (() => void)[]>();
+  private readonly inflight = new Map<string, number>();
+  private readonly retryAt = new Map<string, number>();
+  private kickScheduled = false;
+  private isrBusy = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly slots: SlotPartitioner;
+  private closed = false;
+  /** Figures for INFO and the dashboard. */
+  readonly stats = { appended: 0, committed: 0, applied: 0, snapshotsSent: 0, snapshotsReceived: 0, staleRefused: 0, isrChanges: 0 };
+
+  constructor(private readonly host: ReplicationHost) {
+    this.slots = new SlotPartitioner({ partitions: host.partitions });
+    this.timer = setInterval(() => this.tick(), REPLICATOR_LIMITS.isrCheckEveryMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const p of this.logs.keys()) this.failWaiters(p, 'the node is shutting down');
+  }
+
+  logOf(p: number): ReplicaLog<Wire> | undefined {
+    return this.logs.get(p);
+  }
+
+  private entry(p: number): PartitionEntry | undefined {
+    return this.map?.partitions[p];
+  }
+
+  private replicated(p: number): boolean {
+    return (this.entry(p)?.replicas.length ?? 1) > 1;
+  }
+
+  /** Follows a newly adopted map: become leader, step down, track followers, learn epochs. */
+  adoptMap(map: PartitionMap): void {
+    this.map = map;
+    const now = this.host.nowMs();
+    map.partitions.forEach((e, p) => {
+      const self = this.host.selfId;
+      if (!e.replicas.includes(self)) {
+        const old = this.logs.get(p);
+        if (old?.role === 'leader') this.stepDown(p, old, e.epoch, 'the partition moved away');
+        return;
+      }
+      let log = this.logs.get(p);
+      if (log === undefined) {
+        log = new ReplicaLog<Wire>(p);
+        this.logs.set(p, log);
+      }
+      const leads = e.replicas[0] === self;
+      if (leads && log.role !== 'leader') {
+        log.becomeLeader(Math.max(e.epoch, log.epoch), this.host.newTerm(), e.replicas.slice(1), now);
+        this.host.log?.info({ partition: p, epoch: log.epoch, term: log.term, seq: log.lastSeq }, 'leading partition');
+      } else if (leads) {
+        log.epoch = Math.max(log.epoch, e.epoch);
+        for (const f of e.replicas.slice(1)) if (!log.followers.has(f)) log.followers.set(f, { ackSeq: 0, nextSeq: log.lastSeq + 1, mode: 'probe', lastAckMs: now });
+        for (const f of [...log.followers.keys()]) if (!e.replicas.includes(f)) log.followers.delete(f);
+      } else if (log.role === 'leader') this.stepDown(p, log, e.epoch, `${e.replicas[0]} leads it now`);
+      else log.epoch = Math.max(log.epoch, e.epoch);
+      if (leads) this.advance(p);
+    });
+    this.kick();
+  }
+
+  private stepDown(p: number, log: ReplicaLog<Wire>, epoch: number, why: string): void {
+    log.becomeFollower(epoch);
+    this.failWaiters(p, why);
+    this.host.log?.warn({ partition: p, epoch }, `stepped down as leader: ${why}`);
+  }
+
+  private failWaiters(p: number, why: string): void {
+    const list = this.waiters.get(p) ?? [];
+    this.waiters.delete(p);
+    for (const w of list) w.reject(leadershipLost(p, why));
+    this.pendingKeys.delete(p);
+    for (const k of this.keyWaiters.get(p) ?? []) k.resolve();
+    this.keyWaiters.delete(p);
+    for (const r of this.readyWaiters.get(p) ?? []) r();
+    this.readyWaiters.delete(p);
+  }
+
+  /**
+   * Before a command runs here as leader: undefined to go ahead, a promise to retry it after, or an error
+   * text. Writes and reads wait while the leader has entries from earlier terms to commit; reads also wait
+   * for uncommitted writes to their keys, so nothing uncommitted is ever read.
+   */
+  admit(p: number, keys: readonly Buffer[], write: boolean): undefined | Promise<void> | string {
+    if (!this.replicated(p)) return undefined;
+    const log = this.logs.get(p);
+    if (log === undefined || log.role !== 'leader') return `TRYAGAIN partition ${p} is changing leader`;
+    if (!this.host.leaseValid()) return `TRYAGAIN this node cannot confirm its coordinator lease; it does not serve partition ${p} until it can`;
+    if (this.host.ackMode() !== 'async' && log.commitSeq < log.termStartSeq) {
+      return this.waitReady(p);
+    }
+    if (write) return undefined;
+    const pending = this.pendingKeys.get(p);
+    if (pending === undefined || pending.size === 0) return undefined;
+    let need = 0;
+    for (const k of keys) need = Math.max(need, pending.get(k.toString('latin1')) ?? 0);
+    if (need === 0 || need <= log.commitSeq) return undefined;
+    return new Promise<void>((resolve) => {
+      let list = this.keyWaiters.get(p);
+      if (list === undefined) this.keyWaiters.set(p, (list = []));
+      list.push({ seq: need, resolve });
+    });
+  }
+
+  private waitReady(p: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let list = this.readyWaiters.get(p);
+      if (list === undefined) this.readyWaiters.set(p, (list = []));
+      list.push(resolve);
+      setTimeout(resolve, REPLICATOR_LIMITS.readyWaitMs).unref();
+    });
+  }
+
+  /**
+   * Inside the command's transaction, after it ran: records the resulting state of its keys as a log entry to
+   * be appended once the transaction commits. Resolves when the entry is committed under the ack mode.
+   */
+  stage(keys: readonly Buffer[]): Promise<void> | undefined {
+    if (keys.length === 0) return undefined;
+    const p = this.slots.partitionForSlot(keySlot(keys[0]!));
+    if (!this.replicated(p)) return undefined;
+    const engine = this.host.engine;
+    const effects: Effect<Wire>[] = keys.map((kb) => {
+      const key = kb.toString('latin1');
+      const value = engine.get(key);
+      return [kb, value === undefined ? null : toWire(key, value, engine.expiresAt(key) ?? 0)];
+    });
+    return new Promise<void>((resolve, reject) => {
+      this.staged.push({ p, effects, bytes: effectBytes(effects), keys: keys.map((k) => k.toString('latin1')), waiter: { seq: 0, resolve, reject } });
+      // Engines without transactions have committed already.
+      if (engine.batch === undefined) this.afterCommit(true);
+    });
+  }
+
+  /** The transaction holding the staged writes committed (or rolled back). */
+  afterCommit(ok: boolean, failure?: Error): void {
+    const staged = this.staged;
+    if (staged.length === 0) return;
+    this.staged = [];
+    const now = this.host.nowMs();
+    for (const s of staged) {
+      if (!ok) {
+        s.waiter.reject(failure ?? new Error('storage failure'));
+        continue;
+      }
+      const log = this.logs.get(s.p);
+      if (log === undefined || log.role !== 'leader') {
+        s.waiter.reject(leadershipLost(s.p, 'leadership changed while the write ran'));
+        continue;
+      }
+      const seq = log.append(s.effects, s.bytes, now);
+      this.stats.appended++;
+      s.waiter.seq = seq;
+      let list = this.waiters.get(s.p);
+      if (list === undefined) this.waiters.set(s.p, (list = []));
+      list.push(s.waiter);
+      let pending = this.pendingKeys.get(s.p);
+      if (pending === undefined) this.pendingKeys.set(s.p, (pending = new Map()));
+      for (const k of s.keys) pending.set(k, seq);
+      this.advance(s.p);
+    }
+    this.kick();
+  }
+
+  /** Recomputes a led partition's commit point and releases what it covers. */
+  private advance(p: number): void {
+    const log = this.logs.get(p);
+    const e = this.entry(p);
+    if (log === undefined || e === undefined || log.role !== 'leader') return;
+    const before = log.commitSeq;
+    const commit = log.computeCommit(this.host.ackMode(), e.replicas, inSync(e));
+    if (commit >= log.termStartSeq) {
+      const ready = this.readyWaiters.get(p);
+      if (ready !== undefined) {
+        this.readyWaiters.delete(p);
+        for (const r of ready) r();
+      }
+    }
+    if (commit === before && before !== 0) return;
+    const list = this.waiters.get(p);
+    if (list !== undefined) {
+      let i = 0;
+      while (i < list.length && list[i]!.seq <= commit) list[i++]!.resolve();
+      this.stats.committed += i;
+      if (i > 0) list.splice(0, i);
+    }
+    const pending = this.pendingKeys.get(p);
+    if (pending !== undefined) for (const [k, seq] of pending) if (seq <= commit) pending.delete(k);
+    const kw = this.keyWaiters.get(p);
+    if (kw !== undefined) {
+      const rest = kw.filter((w) => {
+        if (w.seq > commit) return true;
+        w.resolve();
+        return false;
+      });
+      if (rest.length === 0) this.keyWaiters.delete(p);
+      else this.keyWaiters.set(p, rest);
+    }
+  }
+
+  /** Schedules a send round to every follower node. */
+  private kick(): void {
+    if (this.kickScheduled || this.closed) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      const followers = new Set<string>();
+      for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.keys()) followers.add(f);
+      for (const f of followers) this.send(f);
+    });
+  }
+
+  /** Builds and sends one request to follower node `f` with what each partition it follows from us needs. */
+  private send(f: string): void {
+    if ((this.inflight.get(f) ?? 0) >= REPLICATOR_LIMITS.inflightPerFollowerMax) return;
+    if ((this.retryAt.get(f) ?? 0) > this.host.nowMs()) return;
+    const peer = this.host.peer(f);
+    if (peer === undefined) return;
+    const parts: Part[] = [];
+    const sentTo = new Map<number, number>();
+    let entries = 0;
+    let bytes = 0;
+    for (const log of this.logs.values()) {
+      if (log.role !== 'leader') continue;
+      const prog = log.followers.get(f);
+      if (prog === undefined) continue;
+      if (prog.mode === 'probe') {
+        prog.mode = 'probing';
+        parts.push({ p: log.partition, epoch: log.epoch, kind: 'probe' });
+        continue;
+      }
+      if (prog.mode !== 'log' || prog.nextSeq > log.lastSeq || entries >= REPLICATOR_LIMITS.requestEntriesMax || bytes >= REPLICATOR_LIMITS.requestBytesMax) continue;
+      const list = log.entriesFrom(prog.nextSeq, REPLICATOR_LIMITS.requestEntriesMax - entries, REPLICATOR_LIMITS.requestBytesMax - bytes);
+      if (list === undefined) {
+        void this.sendSnapshot(f, log);
+        continue;
+      }
+      if (list.length === 0) continue;
+      const prevSeq = prog.nextSeq - 1;
+      parts.push({ p: log.partition, epoch: log.epoch, kind: 'append', prevSeq, prevTerm: log.termOf(prevSeq) ?? '', entries: list.map((e) => [e.seq, e.term, e.effects as Effect<Wire>[]]) });
+      for (const e of list) bytes += e.bytes;
+      entries += list.length;
+      prog.nextSeq = list[list.length - 1]!.seq + 1;
+      sentTo.set(log.partition, prog.nextSeq);
+    }
+    if (parts.length === 0) return;
+    this.inflight.set(f, (this.inflight.get(f) ?? 0) + 1);
+    peer.request({ op: 'repl', from: this.host.selfId, parts }, REPLICATOR_LIMITS.requestTimeoutMs).then(
+      (reply) => {
+        this.inflight.set(f, (this.inflight.get(f) ?? 1) - 1);
+        const results = (reply as { results: PartResult[] }).results;
+        parts.forEach((part, i) => this.onResult(f, part, results[i]));
+        this.kick();
+      },
+      (e: unknown) => {
+        this.inflight.set(f, (this.inflight.get(f) ?? 1) - 1);
+        this.retryAt.set(f, this.host.nowMs() + REPLICATOR_LIMITS.retryAfterMs);
+        // Everything sent in this request is uncertain: probe again.
+        for (const part of parts) {
+          const prog = this.logs.get(part.p)?.followers.get(f);
+          if (prog !== undefined && (prog.mode === 'log' || prog.mode === 'probing')) prog.mode = 'probe';
+        }
+        this.host.log?.debug({ follower: f, err: (e as Error).message }, 'replication request failed');
+        setTimeout(() => this.kick(), REPLICATOR_LIMITS.retryAfterMs).unref();
+      },
+    );
+  }
+
+  private onResult(f: string, part: Part, r: PartResult | undefined): void {
+    const log = this.logs.get(part.p);
+    if (log === undefined || log.role !== 'leader' || r === undefined) return;
+    const prog = log.followers.get(f);
+    if (prog === undefined) return;
+    const now = this.host.nowMs();
+    if ('stale' in r) {
+      this.stats.staleRefused++;
+      if (r.stale > log.epoch) this.host.refresh();
+      prog.mode = 'probe';
+      return;
+    }
+    if ('pos' in r) {
+      // A probe answer or a refused append: continue from the log if the follower's history is ours.
+      if (log.canContinue(r.pos) && r.pos.seq > 0) {
+        prog.mode = 'log';
+        prog.ackSeq = r.pos.seq;
+        prog.nextSeq = r.pos.seq + 1;
+        prog.lastAckMs = now;
+        this.advance(part.p);
+      } else void this.sendSnapshot(f, log);
+      return;
+    }
+    if ('ack' in r) {
+      log.onAck(f, r.ack, now);
+      this.advance(part.p);
+    }
+  }
+
+  /** Streams partition `log.partition` to follower `f`: clear, chunks of keys, then the log continues. */
+  private async sendSnapshot(f: string, log: ReplicaLog<Wire>): Promise<void> {
+    const prog = log.followers.get(f);
+    const peer = this.host.peer(f);
+    if (prog === undefined || peer === undefined || prog.mode === 'snapshot') return;
+    prog.mode = 'snapshot';
+    const p = log.partition;
+    const epoch = log.epoch;
+    const base = log.position;
+    const keys = partitionKeys(this.host.engine, this.host.partitions, p);
+    const call = async (part: Part): Promise<PartResult> => {
+      const reply = (await peer.request({ op: 'repl', from: this.host.selfId, parts: [part] }, REPLICATOR_LIMITS.requestTimeoutMs)) as { results: PartResult[] };
+      const r = reply.results[0]!;
+      if ('stale' in r) throw new AtollError('STALE_EPOCH', `follower ${f} refused the snapshot of partition ${p}: epoch ${r.stale}`);
+      return r;
+    };
+    try {
+      await call({ p, epoch, kind: 'snap-begin', base, history: [...log.terms] });
+      let chunk: Wire[] = [];
+      let chunkBytes = 0;
+      for (const k of keys) {
+        const value = this.host.engine.get(k);
+        if (value === undefined) continue;
+        const wire = toWire(k, value, this.host.engine.expiresAt(k) ?? 0);
+        chunk.push(wire);
+        chunkBytes += effectBytes([[wire[0], wire]]);
+        if (chunk.length >= REPLICATOR_LIMITS.snapshotChunkKeysMax || chunkBytes >= REPLICATOR_LIMITS.snapshotChunkBytesMax) {
+          await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
+          chunk = [];
+          chunkBytes = 0;
+        }
+      }
+      if (chunk.length > 0) await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
+      const end = await call({ p, epoch, kind: 'snap-end' });
+      this.stats.snapshotsSent++;
+      if (log.role !== 'leader' || log.followers.get(f) !== prog) return;
+      prog.mode = 'log';
+      prog.ackSeq = 'ack' in end ? end.ack : base.seq;
+      prog.nextSeq = prog.ackSeq + 1;
+      prog.lastAckMs = this.host.nowMs();
+      // Writes during the copy are in the log after `base` (values read late are only newer: replaying converges).
+      this.advance(p);
+    } catch (e) {
+      this.host.log?.debug({ partition: p, follower: f, err: (e as Error).message }, 'snapshot failed; will retry');
+      prog.mode = 'probe';
+      this.retryAt.set(f, this.host.nowMs() + REPLICATOR_LIMITS.retryAfterMs);
+      setTimeout(() => this.kick(), REPLICATOR_LIMITS.retryAfterMs).unref();
+    } finally {
+      this.kick();
+    }
+  }
+
+  /** Follower side of 'repl': applies every part (one durable transaction), then answers each. */
+  handleRepl(body: { from?: unknown; parts?: unknown }): { results: PartResult[] } {
+    if (!Array.isArray(body.parts)) throw new AtollError('BAD_ARGUMENT', 'repl needs parts');
+    const parts = body.parts as Part[];
+    const results: PartResult[] = new Array<PartResult>(parts.length);
+    const engine = this.host.engine;
+    const now = this.host.nowMs();
+    const run = (): void => {
+      parts.forEach((part, i) => {
+        const p = part.p;
+        if (!Number.isInteger(p) || p < 0 || p >= this.host.partitions) throw new AtollError('BAD_ARGUMENT', `no partition ${String(p)}`);
+        let log = this.logs.get(p);
+        if (log === undefined) {
+          log = new ReplicaLog<Wire>(p);
+          this.logs.set(p, log);
+        }
+        if (part.epoch < log.epoch || (part.epoch === log.epoch && log.role === 'leader')) {
+          results[i] = { stale: log.epoch };
+          return;
+        }
+        if (log.role === 'leader') {
+          // A newer epoch from another leader: we were deposed and did not know yet.
+          this.stepDown(p, log, part.epoch, 'a replica with a newer epoch leads it');
+          this.host.refresh();
+        }
+        log.epoch = part.epoch;
+        switch (part.kind) {
+          case 'probe':
+            results[i] = { pos: log.position };
+            return;
+          case 'append': {
+            if (part.prevSeq !== log.lastSeq || (part.prevSeq > 0 && log.termOf(part.prevSeq) !== part.prevTerm)) {
+              results[i] = { pos: log.position };
+              return;
+            }
+            for (const [, , effects] of part.entries) {
+              for (const [kb, v] of effects) {
+                if (v === null) engine.delete(kb.toString('latin1'));
+                else {
+                  const d = fromWire(v);
+                  engine.put(d.key, d.value, d.expiresAtMs);
+                }
+              }
+            }
+            log.acceptEntries(
+              part.entries.map(([seq, term, effects]) => ({ seq, term, effects, bytes: effectBytes(effects) })),
+              now,
+            );
+            log.compact();
+            this.stats.applied += part.entries.length;
+            results[i] = { ack: log.lastSeq };
+            return;
+          }
+          case 'snap-begin':
+            for (const k of partitionKeys(engine, this.host.partitions, p)) engine.delete(k);
+            log.resetTo(part.base, part.history);
+            results[i] = { ok: true };
+            return;
+          case 'snap-chunk':
+            for (const e of part.entries) {
+              const d = fromWire(e);
+              engine.put(d.key, d.value, d.expiresAtMs);
+            }
+            results[i] = { ok: true };
+            return;
+          case 'snap-end':
+            this.stats.snapshotsReceived++;
+            results[i] = { ack: log.lastSeq };
+            return;
+          default:
+            throw new AtollError('BAD_ARGUMENT', `unknown repl part kind ${String((part as { kind: unknown }).kind)}`);
+        }
+      });
+    };
+    if (engine.batch !== undefined) engine.batch(run);
+    else run();
+    return { results };
+  }
+
+  /** Fencing for a failover: refuse the partition's older epochs from now on; answer where we stand. */
+  fence(p: number, epoch: number): { pos: Position; epoch: number } {
+    let log = this.logs.get(p);
+    if (log === undefined) {
+      log = new ReplicaLog<Wire>(p);
+      this.logs.set(p, log);
+    }
+    if (epoch > log.epoch) {
+      if (log.role === 'leader') this.stepDown(p, log, epoch, 'fenced by the controller for a failover');
+      log.epoch = epoch;
+    }
+    return { pos: log.position, epoch: log.epoch };
+  }
+
+  /** Leader housekeeping: ISR shrink/expand by CAS, log compaction, retries. */
+  private tick(): void {
+    if (this.closed) return;
+    const map = this.map;
+    const now = this.host.nowMs();
+    if (map === undefined) return;
+    const changes = new Map<number, { replicas: readonly string[]; isr: readonly string[] }>();
+    for (const log of this.logs.values()) {
+      if (log.role !== 'leader') continue;
+      log.compact();
+      const e = map.partitions[log.partition];
+      if (e === undefined || e.replicas.length < 2) continue;
+      const isr = inSync(e);
+      const lagging = log.laggards(isr.slice(1), now);
+      const back = log.caughtUp(e.replicas, isr);
+      if (lagging.length === 0 && back.length === 0) continue;
+      const next = e.replicas.filter((id) => id === e.replicas[0] || (isr.includes(id) && !lagging.includes(id)) || back.includes(id));
+      changes.set(log.partition, { replicas: e.replicas, isr: next });
+    }
+    if (changes.size > 0 && !this.isrBusy) {
+      this.isrBusy = true;
+      this.host
+        .updateMap((m) => {
+          if (m.epoch !== map.epoch) return undefined;
+          const epoch = m.epoch + 1;
+          const partitions = m.partitions.map((e, p) => {
+            const c = changes.get(p);
+            if (c === undefined) return e;
+            const same = c.isr.length === c.replicas.length;
+            return { replicas: [...c.replicas], epoch, ...(same ? {} : { isr: [...c.isr] }) };
+          });
+          return { ...m, epoch, partitions };
+        })
+        .then((ok) => {
+          if (ok) {
+            this.stats.isrChanges += changes.size;
+            this.host.log?.info({ partitions: [...changes.keys()].slice(0, 16), count: changes.size }, 'in-sync sets changed');
+          }
+        })
+        .catch((e: unknown) => this.host.log?.warn({ err: (e as Error).message }, 'ISR update failed'))
+        .finally(() => (this.isrBusy = false));
+    }
+    this.kick();
+  }
+}
