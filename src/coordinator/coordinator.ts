@@ -50,7 +50,7 @@ export interface Coordinator {
 export const LEASE_DRIFT_MARGIN = 0.2;
 
 /** Lease time-to-live for node registrations: a node silent this long is declared gone. */
-export const LEASE_TTL_MS_DEFAULT = 5_000;
+export const LEASE_TTL_MS_DEFAULT = 2_000;
 
 /** Parses a --coordinator value: "memory" or "etcd://host:port[,host:port...]". */
 export function parseCoordinatorUrl(url: string): { kind: 'memory' } | { kind: 'etcd'; hosts: string[] } {

@@ -5,10 +5,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap } from '../cluster/controller.js';
-import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
-import { chooseLeader } from '../replication/failover.js';
+import { parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
+import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
-import { ReplicationManager } from './replicator.js';
+import { ReplicationManager } from '../replication/replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
 import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
@@ -140,6 +140,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     ackMode: () => clusterMeta.ack,
     nowMs: () => o.clock.nowMs(),
     newTerm: () => randomBytes(8).toString('hex'),
+    schedule: (delayMs, fn) => {
+      if (delayMs === 0) setImmediate(fn);
+      else setTimeout(fn, delayMs).unref();
+    },
+    every: (everyMs, fn) => {
+      const t = setInterval(fn, everyMs);
+      t.unref();
+      return () => clearInterval(t);
+    },
     peer: (id): PeerClient | undefined => {
       const n: ClusterNode | undefined = routing.map?.nodes[id] ?? knownNodes.find((x) => x.id === id);
       return n === undefined ? undefined : routing.peer(n);
@@ -206,7 +215,29 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     await server.close();
     throw e;
   }
-  registered.onLost((reason) => o.log?.error({ reason }, 'coordinator lease lost; this node is no longer registered'));
+  // A lost lease (a long pause, the coordinator unreachable) means the cluster may have failed this node
+  // over; it re-registers as soon as it can and rejoins as whatever the map now says it is.
+  const rejoin = (reason: string): void => {
+    o.log?.error({ reason }, 'coordinator lease lost; re-registering');
+    void (async () => {
+      while (!closed) {
+        try {
+          const r = await coordinator.register(node, leaseTtlMs);
+          if (closed) return void (await r.close().catch(() => undefined));
+          registered = r;
+          registration = r;
+          r.onLost(rejoin);
+          coordinator.campaign(r);
+          o.log?.warn('re-registered with the coordinator');
+          onChange();
+          return;
+        } catch {
+          await new Promise((res) => setTimeout(res, CLUSTER_NODE_LIMITS.idRetryEveryMs));
+        }
+      }
+    })();
+  };
+  registered.onLost(rejoin);
 
   let readyResolve: () => void = () => undefined;
   const readyPromise = new Promise<void>((resolve) => (readyResolve = resolve));
@@ -234,18 +265,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
    * mode's rule, and publish every choice in one epoch CAS.
    */
   async function failover(map: PartitionMap, live: ReadonlySet<string>): Promise<void> {
-    const orphaned = map.partitions.map((e, p) => ({ e, p })).filter(({ e }) => e.replicas.length > 1 && !live.has(e.replicas[0]!));
+    const { orphaned, asks } = fenceRequests(map, live);
     if (orphaned.length === 0) return;
     const epoch = map.epoch + 1;
-    const asks = new Map<string, number[]>();
-    for (const { e, p } of orphaned) {
-      for (const id of e.replicas.slice(1)) {
-        if (!live.has(id)) continue;
-        const list = asks.get(id) ?? [];
-        list.push(p);
-        asks.set(id, list);
-      }
-    }
     const answers = new Map<number, Map<string, Position>>();
     await Promise.all(
       [...asks].map(async ([id, partitions]) => {
@@ -263,25 +285,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         }
       }),
     );
-    const partitions = [...map.partitions];
-    let changed = 0;
-    for (const { e, p } of orphaned) {
-      const choice = chooseLeader({ replicas: e.replicas, isr: inSync(e), answered: answers.get(p) ?? new Map(), ack: clusterMeta.ack, uncleanPromotion: clusterMeta.uncleanPromotion });
-      if (choice.leader === undefined) {
-        o.log?.error({ partition: p, leader: e.replicas[0] }, `failover impossible for now: ${choice.why}`);
-        continue;
-      }
-      if (choice.unclean) o.log?.error({ partition: p, leader: choice.leader }, `UNCLEAN promotion: ${choice.why}; acknowledged writes may be lost`);
-      const replicas = [choice.leader, ...e.replicas.filter((id) => id !== choice.leader)];
-      const isr = [choice.leader, ...inSync(e).filter((id) => id !== choice.leader && id !== e.replicas[0] && live.has(id))];
-      partitions[p] = { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) };
-      changed++;
-    }
-    if (changed === 0) return;
-    const next: PartitionMap = { ...map, epoch, partitions };
-    if (await coordinator.casMap(map.epoch, next)) {
-      o.log?.warn({ epoch, partitions: changed }, 'failover: new leaders published');
-      routing.setMap(next);
+    const plan = failoverMap(map, live, answers, clusterMeta.ack, clusterMeta.uncleanPromotion);
+    for (const s of plan.stuck) o.log?.error({ partition: s.partition }, `failover impossible for now: ${s.why}`);
+    for (const u of plan.promoted.filter((x) => x.unclean)) o.log?.error({ partition: u.partition, leader: u.leader }, `UNCLEAN promotion: ${u.why}; acknowledged writes may be lost`);
+    if (plan.next !== undefined && (await coordinator.casMap(map.epoch, plan.next))) {
+      o.log?.warn({ epoch, partitions: plan.promoted.length }, 'failover: new leaders published');
+      routing.setMap(plan.next);
     }
   }
 

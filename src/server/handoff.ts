@@ -4,15 +4,13 @@
 import { reassign, type PartitionMap } from '../cluster/map.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
-import { keySlot } from '../partitioning/hash.js';
-import { SlotPartitioner } from '../partitioning/slots.js';
-import type { StorageEngine, StoredValue } from '../storage/engine.js';
+import type { StorageEngine } from '../storage/engine.js';
+import { fromWire, partitionKeys, toWire, type WireEntry } from '../storage/wire.js';
+
+export { fromWire, partitionKeys, toWire, type WireEntry };
 import type { PeerClient } from '../transport/peer.js';
 
-export const HANDOFF_LIMITS = Object.freeze({ chunkKeysMax: 1_000, chunkBytesMax: 1024 * 1024, scanBatch: 1_000 });
-
-/** One key as it travels: key bytes, type, value, expiry (ms since the epoch, 0 = none). */
-export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number];
+export const HANDOFF_LIMITS = Object.freeze({ chunkKeysMax: 1_000, chunkBytesMax: 1024 * 1024 });
 
 export interface HandoffResult {
   readonly partition: number;
@@ -23,43 +21,6 @@ export interface HandoffResult {
   /** How long the partition's commands were held (copy + map switch). */
   readonly pauseMs: number;
   readonly epoch: number;
-}
-
-/** Keys of one partition (engine keys are latin1 strings of the client's bytes): from the engine's own
- * per-partition index when it has one, else by a full scan, O(all keys). */
-export function partitionKeys(engine: StorageEngine, partitions: number, partition: number): string[] {
-  const direct = engine.keysOfPartition?.(partition, partitions);
-  if (direct !== undefined) return direct;
-  const slots = new SlotPartitioner({ partitions });
-  const out: string[] = [];
-  let cursor = 0;
-  do {
-    const page = engine.scan(cursor, HANDOFF_LIMITS.scanBatch);
-    cursor = page.cursor;
-    for (const k of page.keys) if (slots.partitionForSlot(keySlot(Buffer.from(k, 'latin1'))) === partition) out.push(k);
-  } while (cursor !== 0);
-  return out;
-}
-
-export function toWire(key: string, value: StoredValue, expiresAtMs: number): WireEntry {
-  const k = Buffer.from(key, 'latin1');
-  if (value.type === 'string') return [k, 's', value.value, expiresAtMs];
-  const flat: Buffer[] = [];
-  for (const [f, v] of value.value) flat.push(Buffer.from(f, 'latin1'), v);
-  return [k, 'h', flat, expiresAtMs];
-}
-
-export function fromWire(e: unknown): { key: string; value: StoredValue; expiresAtMs: number } {
-  if (!Array.isArray(e) || e.length !== 4 || !Buffer.isBuffer(e[0]) || typeof e[3] !== 'number') throw new AtollError('BAD_ARGUMENT', 'malformed hand-off entry');
-  const key = e[0].toString('latin1');
-  if (e[1] === 's' && Buffer.isBuffer(e[2])) return { key, value: { type: 'string', value: e[2] }, expiresAtMs: e[3] };
-  if (e[1] === 'h' && Array.isArray(e[2]) && e[2].length % 2 === 0) {
-    const m = new Map<string, Buffer>();
-    const flat = e[2] as Buffer[];
-    for (let i = 0; i < flat.length; i += 2) m.set(flat[i]!.toString('latin1'), flat[i + 1]!);
-    return { key, value: { type: 'hash', value: m }, expiresAtMs: e[3] };
-  }
-  throw new AtollError('BAD_ARGUMENT', 'malformed hand-off entry');
 }
 
 /** Writes received entries in one transaction (durable engines) or directly. */

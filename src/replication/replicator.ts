@@ -9,10 +9,9 @@ import { inSync, type PartitionEntry, type PartitionMap } from '../cluster/map.j
 import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
-import { fromWire, partitionKeys, toWire, type WireEntry } from './handoff.js';
+import { fromWire, partitionKeys, toWire, type WireEntry } from '../storage/wire.js';
 import type { StorageEngine } from '../storage/engine.js';
-import type { PeerClient } from '../transport/peer.js';
-import { ReplicaLog, type AckMode, type Effect, type Position, type TermStart } from '../replication/log.js';
+import { ReplicaLog, type AckMode, type Effect, type Position, type TermStart } from './log.js';
 
 export const REPLICATOR_LIMITS = Object.freeze({
   /** Requests in flight to one follower node. */
@@ -43,6 +42,11 @@ type Part =
 
 type PartResult = { ack: number } | { pos: Position } | { stale: number } | { ok: true };
 
+/** A request/reply link to another node (the peer transport, or a simulated network in tests). */
+export interface PeerLink {
+  request(body: unknown, timeoutMs: number): Promise<unknown>;
+}
+
 export interface ReplicationHost {
   readonly selfId: string;
   readonly engine: StorageEngine;
@@ -50,7 +54,11 @@ export interface ReplicationHost {
   readonly ackMode: () => AckMode;
   nowMs(): number;
   newTerm(): string;
-  peer(id: string): PeerClient | undefined;
+  peer(id: string): PeerLink | undefined;
+  /** Runs `fn` after `delayMs` (0: after the current turn). Timers live at the edge (or in a simulator). */
+  schedule(delayMs: number, fn: () => void): void;
+  /** Runs `fn` every `everyMs` until the returned function is called. */
+  every(everyMs: number, fn: () => void): () => void;
   /** Writes a map derived from the current one with an epoch CAS; resolves whether it was written and adopted. */
   updateMap(change: (map: PartitionMap) => PartitionMap | undefined): Promise<boolean>;
   /** A peer refused us with a newer epoch: re-read the map. */
@@ -101,7 +109,7 @@ export class ReplicationManager {
   private readonly retryAt = new Map<string, number>();
   private kickScheduled = false;
   private isrBusy = false;
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopTicking: () => void;
   private readonly slots: SlotPartitioner;
   private closed = false;
   /** Figures for INFO and the dashboard. */
@@ -109,13 +117,12 @@ export class ReplicationManager {
 
   constructor(private readonly host: ReplicationHost) {
     this.slots = new SlotPartitioner({ partitions: host.partitions });
-    this.timer = setInterval(() => this.tick(), REPLICATOR_LIMITS.isrCheckEveryMs);
-    this.timer.unref();
+    this.stopTicking = host.every(REPLICATOR_LIMITS.isrCheckEveryMs, () => this.tick());
   }
 
   close(): void {
     this.closed = true;
-    clearInterval(this.timer);
+    this.stopTicking();
     for (const p of this.logs.keys()) this.failWaiters(p, 'the node is shutting down');
   }
 
@@ -210,7 +217,7 @@ export class ReplicationManager {
       let list = this.readyWaiters.get(p);
       if (list === undefined) this.readyWaiters.set(p, (list = []));
       list.push(resolve);
-      setTimeout(resolve, REPLICATOR_LIMITS.readyWaitMs).unref();
+      this.host.schedule(REPLICATOR_LIMITS.readyWaitMs, resolve);
     });
   }
 
@@ -305,7 +312,7 @@ export class ReplicationManager {
   private kick(): void {
     if (this.kickScheduled || this.closed) return;
     this.kickScheduled = true;
-    setImmediate(() => {
+    this.host.schedule(0, () => {
       this.kickScheduled = false;
       const followers = new Set<string>();
       for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.keys()) followers.add(f);
@@ -364,7 +371,7 @@ export class ReplicationManager {
           if (prog !== undefined && (prog.mode === 'log' || prog.mode === 'probing')) prog.mode = 'probe';
         }
         this.host.log?.debug({ follower: f, err: (e as Error).message }, 'replication request failed');
-        setTimeout(() => this.kick(), REPLICATOR_LIMITS.retryAfterMs).unref();
+        this.host.schedule(REPLICATOR_LIMITS.retryAfterMs, () => this.kick());
       },
     );
   }
@@ -444,7 +451,7 @@ export class ReplicationManager {
       this.host.log?.debug({ partition: p, follower: f, err: (e as Error).message }, 'snapshot failed; will retry');
       prog.mode = 'probe';
       this.retryAt.set(f, this.host.nowMs() + REPLICATOR_LIMITS.retryAfterMs);
-      setTimeout(() => this.kick(), REPLICATOR_LIMITS.retryAfterMs).unref();
+      this.host.schedule(REPLICATOR_LIMITS.retryAfterMs, () => this.kick());
     } finally {
       this.kick();
     }
