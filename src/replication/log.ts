@@ -149,7 +149,8 @@ export class ReplicaLog<V> {
    * deposed leader), and the next entry is still in the window.
    */
   canContinue(pos: Position): boolean {
-    if (pos.seq === 0) return this.firstSeq === 1 && this.history[0]?.startSeq === 1;
+    // A replica with nothing (new, restarted, mid-snapshot) gets a snapshot: our data may predate our log.
+    if (pos.seq === 0) return false;
     const i = this.history.findIndex((t) => t.term === pos.term);
     if (i < 0) return false;
     const start = this.history[i]!.startSeq;
@@ -164,6 +165,15 @@ export class ReplicaLog<V> {
       this.pushTerm(e.term, e.seq);
       this.push({ ...e, appendedMs: nowMs });
     }
+  }
+
+  /** Follower: a snapshot starts; until it ends this replica holds nothing it can vouch for (position 0). */
+  beginSnapshot(): void {
+    this.entries = [];
+    this.bytes = 0;
+    this.lastSeq = 0;
+    this.firstSeq = 1;
+    this.history = [];
   }
 
   /** Follower: after a snapshot taken at `base` on a leader with `history`, the log restarts there. */

@@ -21,7 +21,7 @@ export const REPLICATOR_LIMITS = Object.freeze({
   requestBytesMax: 1024 * 1024,
   snapshotChunkKeysMax: 1_000,
   snapshotChunkBytesMax: 1024 * 1024,
-  requestTimeoutMs: 5_000,
+  requestTimeoutMs: 2_000,
   /** After a failed request, wait this long before probing the follower again. */
   retryAfterMs: 200,
   /** The ISR is checked (and changed by CAS) at most this often. */
@@ -109,6 +109,9 @@ export class ReplicationManager {
   private readonly retryAt = new Map<string, number>();
   private kickScheduled = false;
   private isrBusy = false;
+  private readonly reasserting = new Set<number>();
+  /** Follower: snapshots being received (their base position and the leader's terms). */
+  private readonly incoming = new Map<number, { base: Position; history: TermStart[] }>();
   private readonly stopTicking: () => void;
   private readonly slots: SlotPartitioner;
   private closed = false;
@@ -384,13 +387,16 @@ export class ReplicationManager {
     const now = this.host.nowMs();
     if ('stale' in r) {
       this.stats.staleRefused++;
-      if (r.stale > log.epoch) this.host.refresh();
       prog.mode = 'probe';
+      if (r.stale > log.epoch) {
+        this.host.refresh();
+        this.reassert(part.p, r.stale);
+      }
       return;
     }
     if ('pos' in r) {
       // A probe answer or a refused append: continue from the log if the follower's history is ours.
-      if (log.canContinue(r.pos) && r.pos.seq > 0) {
+      if (log.canContinue(r.pos)) {
         prog.mode = 'log';
         prog.ackSeq = r.pos.seq;
         prog.nextSeq = r.pos.seq + 1;
@@ -403,6 +409,26 @@ export class ReplicationManager {
       log.onAck(f, r.ack, now);
       this.advance(part.p);
     }
+  }
+
+  /**
+   * A follower was fenced at `fenced` by a failover that was not published (no safe leader was found), so it
+   * refuses us although the map still names us leader. If it still does, re-publish our entry at a new map
+   * epoch (at least the fence's) so followers take our messages again; if not, the refresh deposes us.
+   */
+  private reassert(p: number, fenced: number): void {
+    if (this.reasserting.has(p)) return;
+    this.reasserting.add(p);
+    const self = this.host.selfId;
+    this.host
+      .updateMap((m) => {
+        const e = m.partitions[p];
+        if (e === undefined || e.replicas[0] !== self || m.epoch + 1 < fenced || !this.host.leaseValid()) return undefined;
+        const epoch = m.epoch + 1;
+        return { ...m, epoch, partitions: m.partitions.map((x, i) => (i === p ? { ...x, epoch } : x)) };
+      })
+      .catch((e: unknown) => this.host.log?.warn({ partition: p, err: (e as Error).message }, 'could not re-assert leadership'))
+      .finally(() => this.reasserting.delete(p));
   }
 
   /** Streams partition `log.partition` to follower `f`: clear, chunks of keys, then the log continues. */
@@ -419,6 +445,7 @@ export class ReplicationManager {
       const reply = (await peer.request({ op: 'repl', from: this.host.selfId, parts: [part] }, REPLICATOR_LIMITS.requestTimeoutMs)) as { results: PartResult[] };
       const r = reply.results[0]!;
       if ('stale' in r) throw new AtollError('STALE_EPOCH', `follower ${f} refused the snapshot of partition ${p}: epoch ${r.stale}`);
+      if (part.kind !== 'snap-begin' && 'pos' in r) throw new AtollError('PEER_UNAVAILABLE', `follower ${f} lost the snapshot of partition ${p} in progress`);
       return r;
     };
     try {
@@ -442,7 +469,7 @@ export class ReplicationManager {
       this.stats.snapshotsSent++;
       if (log.role !== 'leader' || log.followers.get(f) !== prog) return;
       prog.mode = 'log';
-      prog.ackSeq = 'ack' in end ? end.ack : base.seq;
+      prog.ackSeq = 'ack' in end ? end.ack : 0;
       prog.nextSeq = prog.ackSeq + 1;
       prog.lastAckMs = this.host.nowMs();
       // Writes during the copy are in the log after `base` (values read late are only newer: replaying converges).
@@ -488,6 +515,7 @@ export class ReplicationManager {
             results[i] = { pos: log.position };
             return;
           case 'append': {
+            if (this.incoming.has(p)) this.incoming.delete(p); // an abandoned copy: the append will be refused below
             if (part.prevSeq !== log.lastSeq || (part.prevSeq > 0 && log.termOf(part.prevSeq) !== part.prevTerm)) {
               results[i] = { pos: log.position };
               return;
@@ -512,20 +540,34 @@ export class ReplicationManager {
           }
           case 'snap-begin':
             for (const k of partitionKeys(engine, this.host.partitions, p)) engine.delete(k);
-            log.resetTo(part.base, part.history);
+            // The position stays 0 until the last chunk is in: an interrupted copy is never taken as whole.
+            log.beginSnapshot();
+            this.incoming.set(p, { base: part.base, history: part.history });
             results[i] = { ok: true };
             return;
           case 'snap-chunk':
+            if (!this.incoming.has(p)) {
+              results[i] = { pos: log.position };
+              return;
+            }
             for (const e of part.entries) {
               const d = fromWire(e);
               engine.put(d.key, d.value, d.expiresAtMs);
             }
             results[i] = { ok: true };
             return;
-          case 'snap-end':
+          case 'snap-end': {
+            const snap = this.incoming.get(p);
+            if (snap === undefined) {
+              results[i] = { pos: log.position };
+              return;
+            }
+            this.incoming.delete(p);
+            log.resetTo(snap.base, snap.history);
             this.stats.snapshotsReceived++;
             results[i] = { ack: log.lastSeq };
             return;
+          }
           default:
             throw new AtollError('BAD_ARGUMENT', `unknown repl part kind ${String((part as { kind: unknown }).kind)}`);
         }
