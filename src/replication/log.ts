@@ -167,6 +167,18 @@ export class ReplicaLog<V> {
     }
   }
 
+  /**
+   * After a restart: the data holds everything up to `pos` (a durable record written with it), but the log
+   * entries themselves are gone, so no follower can continue from us except one at exactly `pos`.
+   */
+  restore(pos: Position): void {
+    this.entries = [];
+    this.bytes = 0;
+    this.lastSeq = pos.seq;
+    this.firstSeq = pos.seq + 1;
+    this.history = pos.seq === 0 ? [] : [{ term: pos.term, startSeq: pos.seq }];
+  }
+
   /** Follower: a snapshot starts; until it ends this replica holds nothing it can vouch for (position 0). */
   beginSnapshot(): void {
     this.entries = [];

@@ -4,6 +4,7 @@
 // the in-sync set and caught-up ones rejoin, both by an epoch CAS on the map. As follower: apply entries in
 // order, durably, then acknowledge; take snapshots in bounded chunks when the log cannot serve. Every message
 // carries the partition's map epoch: a replica refuses anything older than it has seen (fencing).
+import { strict as assert } from 'node:assert';
 import type { Logger } from 'pino';
 import { inSync, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
 import { AtollError } from '../errors.js';
@@ -91,6 +92,20 @@ function effectBytes(effects: readonly Effect<Wire>[]): number {
   return n;
 }
 
+/** The engine record holding a partition's log position, written in the same transaction as its data. */
+function positionRecord(p: number): string {
+  return `replication-position:${p}`;
+}
+
+function encodePosition(pos: Position): Buffer {
+  return Buffer.from(`${pos.seq}:${pos.term}`);
+}
+
+function decodePosition(b: Buffer): Position | undefined {
+  const m = /^(\d+):(.*)$/s.exec(b.toString());
+  return m === null ? undefined : { seq: Number(m[1]), term: m[2]! };
+}
+
 /** A write that may or may not survive: the client must treat its outcome as unknown. */
 export function leadershipLost(p: number, why: string): AtollError {
   return new AtollError('LEADERSHIP_LOST', `TRYAGAIN partition ${p}: ${why}; the write may or may not have been applied`);
@@ -110,6 +125,8 @@ export class ReplicationManager {
   private kickScheduled = false;
   private isrBusy = false;
   private readonly reasserting = new Set<number>();
+  /** Followers on their way into a partition's ISR (the map CAS is in flight). */
+  private readonly joining = new Map<number, Set<string>>();
   /** Follower: snapshots being received (their base position and the leader's terms). */
   private readonly incoming = new Map<number, { base: Position; history: TermStart[] }>();
   private readonly stopTicking: () => void;
@@ -133,6 +150,22 @@ export class ReplicationManager {
     return this.logs.get(p);
   }
 
+  /** The partition's log, created on first use from the position stored with the data (after a restart). */
+  private logFor(p: number): ReplicaLog<Wire> {
+    let log = this.logs.get(p);
+    if (log !== undefined) return log;
+    log = new ReplicaLog<Wire>(p);
+    const stored = this.host.engine.getMeta?.(positionRecord(p));
+    const pos = stored === undefined ? undefined : decodePosition(stored);
+    if (pos !== undefined) log.restore(pos);
+    this.logs.set(p, log);
+    return log;
+  }
+
+  private persistPosition(p: number, pos: Position): void {
+    this.host.engine.putMeta?.(positionRecord(p), encodePosition(pos));
+  }
+
   private entry(p: number): PartitionEntry | undefined {
     return this.map?.partitions[p];
   }
@@ -152,11 +185,7 @@ export class ReplicationManager {
         if (old?.role === 'leader') this.stepDown(p, old, e.epoch, 'the partition moved away');
         return;
       }
-      let log = this.logs.get(p);
-      if (log === undefined) {
-        log = new ReplicaLog<Wire>(p);
-        this.logs.set(p, log);
-      }
+      const log = this.logFor(p);
       const leads = e.replicas[0] === self;
       if (leads && log.role !== 'leader') {
         log.becomeLeader(Math.max(e.epoch, log.epoch), this.host.newTerm(), e.replicas.slice(1), now);
@@ -238,8 +267,16 @@ export class ReplicationManager {
       const value = engine.get(key);
       return [kb, value === undefined ? null : toWire(key, value, engine.expiresAt(key) ?? 0)];
     });
+    // The entry's seq is fixed now, and recorded with the data in this same transaction.
+    const log = this.logs.get(p);
+    let seq = 0;
+    if (log !== undefined && log.role === 'leader') {
+      seq = log.lastSeq + 1;
+      for (const s of this.staged) if (s.p === p) seq++;
+      this.persistPosition(p, { term: log.term, seq });
+    }
     return new Promise<void>((resolve, reject) => {
-      this.staged.push({ p, effects, bytes: effectBytes(effects), keys: keys.map((k) => k.toString('latin1')), waiter: { seq: 0, resolve, reject } });
+      this.staged.push({ p, effects, bytes: effectBytes(effects), keys: keys.map((k) => k.toString('latin1')), waiter: { seq, resolve, reject } });
       // Engines without transactions have committed already.
       if (engine.batch === undefined) this.afterCommit(true);
     });
@@ -262,6 +299,7 @@ export class ReplicationManager {
         continue;
       }
       const seq = log.append(s.effects, s.bytes, now);
+      assert(s.waiter.seq === 0 || s.waiter.seq === seq, `partition ${s.p}: staged as ${s.waiter.seq}, appended as ${seq}`);
       this.stats.appended++;
       s.waiter.seq = seq;
       let list = this.waiters.get(s.p);
@@ -281,7 +319,11 @@ export class ReplicationManager {
     const e = this.entry(p);
     if (log === undefined || e === undefined || log.role !== 'leader') return;
     const before = log.commitSeq;
-    const commit = log.computeCommit(this.host.ackMode(), e.replicas, inSync(e));
+    // Followers being added to the ISR count as in-sync already: nothing commits without them from the moment
+    // they were found caught up, so once the new set is published every member holds every committed write.
+    const joining = this.joining.get(p);
+    const isr = joining === undefined ? inSync(e) : [...new Set([...inSync(e), ...joining])];
+    const commit = log.computeCommit(this.host.ackMode(), e.replicas, isr);
     if (commit >= log.termStartSeq) {
       const ready = this.readyWaiters.get(p);
       if (ready !== undefined) {
@@ -495,11 +537,7 @@ export class ReplicationManager {
       parts.forEach((part, i) => {
         const p = part.p;
         if (!Number.isInteger(p) || p < 0 || p >= this.host.partitions) throw new AtollError('BAD_ARGUMENT', `no partition ${String(p)}`);
-        let log = this.logs.get(p);
-        if (log === undefined) {
-          log = new ReplicaLog<Wire>(p);
-          this.logs.set(p, log);
-        }
+        const log = this.logFor(p);
         if (part.epoch < log.epoch || (part.epoch === log.epoch && log.role === 'leader')) {
           results[i] = { stale: log.epoch };
           return;
@@ -534,6 +572,7 @@ export class ReplicationManager {
               now,
             );
             log.compact();
+            this.persistPosition(p, log.position);
             this.stats.applied += part.entries.length;
             results[i] = { ack: log.lastSeq };
             return;
@@ -542,6 +581,7 @@ export class ReplicationManager {
             for (const k of partitionKeys(engine, this.host.partitions, p)) engine.delete(k);
             // The position stays 0 until the last chunk is in: an interrupted copy is never taken as whole.
             log.beginSnapshot();
+            this.persistPosition(p, { term: '', seq: 0 });
             this.incoming.set(p, { base: part.base, history: part.history });
             results[i] = { ok: true };
             return;
@@ -564,6 +604,7 @@ export class ReplicationManager {
             }
             this.incoming.delete(p);
             log.resetTo(snap.base, snap.history);
+            this.persistPosition(p, log.position);
             this.stats.snapshotsReceived++;
             results[i] = { ack: log.lastSeq };
             return;
@@ -580,11 +621,7 @@ export class ReplicationManager {
 
   /** Fencing for a failover: refuse the partition's older epochs from now on; answer where we stand. */
   fence(p: number, epoch: number): { pos: Position; epoch: number } {
-    let log = this.logs.get(p);
-    if (log === undefined) {
-      log = new ReplicaLog<Wire>(p);
-      this.logs.set(p, log);
-    }
+    const log = this.logFor(p);
     if (epoch > log.epoch) {
       if (log.role === 'leader') this.stepDown(p, log, epoch, 'fenced by the controller for a failover');
       log.epoch = epoch;
@@ -613,6 +650,11 @@ export class ReplicationManager {
     }
     if (changes.size > 0 && !this.isrBusy) {
       this.isrBusy = true;
+      for (const [p, c] of changes) {
+        const isr = inSync(map.partitions[p]!);
+        const joiners = c.isr.filter((id) => !isr.includes(id));
+        if (joiners.length > 0) this.joining.set(p, new Set(joiners));
+      }
       this.host
         .updateMap((m) => {
           if (m.epoch !== map.epoch) return undefined;
@@ -632,7 +674,10 @@ export class ReplicationManager {
           }
         })
         .catch((e: unknown) => this.host.log?.warn({ err: (e as Error).message }, 'ISR update failed'))
-        .finally(() => (this.isrBusy = false));
+        .finally(() => {
+          this.isrBusy = false;
+          for (const p of changes.keys()) this.joining.delete(p);
+        });
     }
     this.kick();
   }

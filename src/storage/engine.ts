@@ -63,6 +63,12 @@ export interface StorageEngine {
   batch?<T>(run: () => T): T;
   /** Keys of one of `partitions` slot partitions without a full scan, where the engine indexes them so. */
   keysOfPartition?(partition: number, partitions: number): string[] | undefined;
+  /**
+   * A small named record stored with the data, in the current transaction when inside `batch` (durable
+   * engines only: replication keeps each partition's log position here, atomically with the writes).
+   */
+  putMeta?(name: string, value: Buffer): void;
+  getMeta?(name: string): Buffer | undefined;
   /** Flushes and releases files; engines without files need not implement it. */
   close?(): Promise<void>;
 }

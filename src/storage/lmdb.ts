@@ -116,6 +116,8 @@ export class LmdbEngine implements StorageEngine {
   private readonly root: RootDatabase;
   private readonly parts: Database<Buffer, Buffer>[];
   private readonly ttl: Database<boolean, Buffer>;
+  /** Small records kept with the data (replication positions), written in the same transactions. */
+  private readonly meta: Database<Buffer, string>;
   private readonly slots: SlotPartitioner;
   private readonly clock: Clock;
   /** Values handed out during the current batch, so in-place hash edits can be written back by touched(). */
@@ -140,6 +142,7 @@ export class LmdbEngine implements StorageEngine {
     }
     this.parts = Array.from({ length: partitions }, (_, p) => this.root.openDB<Buffer, Buffer>({ name: `partition-${p}`, keyEncoding: 'binary', encoding: 'binary' }));
     this.ttl = this.root.openDB<boolean, Buffer>({ name: 'ttl-index', keyEncoding: 'binary' });
+    this.meta = this.root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' });
   }
 
   private db(key: Buffer): Database<Buffer, Buffer> {
@@ -283,6 +286,14 @@ export class LmdbEngine implements StorageEngine {
     this.cursors.set(id, { part, after: Buffer.from(last) });
     if (this.cursors.size > LMDB_LIMITS.scanCursorsMax) this.cursors.delete(this.cursors.keys().next().value!);
     return { cursor: id, keys };
+  }
+
+  putMeta(name: string, value: Buffer): void {
+    this.write(() => void this.meta.putSync(name, value));
+  }
+
+  getMeta(name: string): Buffer | undefined {
+    return this.meta.get(name);
   }
 
   clear(): void {

@@ -78,7 +78,8 @@ function makeWorld(seed: number, mode: AckMode, broken: Broken): World {
         const next = change(w.coordinator.map);
         if (next === undefined) return false;
         w.coordinator.map = next;
-        for (const other of NODES) if (!w.isolated.has(other)) sim.schedule(other === id ? 0 : 5, () => adopt(other, next));
+        adopt(id, next);
+        for (const other of NODES) if (other !== id && !w.isolated.has(other)) sim.schedule(5, () => adopt(other, next));
         return true;
       },
       refresh: () => {
