@@ -249,6 +249,11 @@ export class ReplicaLog<V> {
     });
   }
 
+  /** Leader-local time entry `seq` was appended, if it is still in the window. */
+  appendedAt(seq: number): number | undefined {
+    return this.entryAt(seq)?.appendedMs;
+  }
+
   private entryAt(seq: number): LogEntry<V> | undefined {
     return seq >= this.firstSeq && seq <= this.lastSeq ? this.entries[seq - this.firstSeq] : undefined;
   }

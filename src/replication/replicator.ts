@@ -29,6 +29,8 @@ export const REPLICATOR_LIMITS = Object.freeze({
   isrCheckEveryMs: 250,
   /** A command waiting for its partition's leader to be ready (prior-term entries committed) waits this long. */
   readyWaitMs: 5_000,
+  /** Lag samples kept for INFO's quantiles. */
+  lagSamplesMax: 10_000,
 });
 
 type Wire = WireEntry;
@@ -73,6 +75,13 @@ interface Waiter {
   seq: number;
   resolve(): void;
   reject(e: Error): void;
+}
+
+interface ReplicaWaiter {
+  p: number;
+  seq: number;
+  count: number;
+  resolve(n: number): void;
 }
 
 interface Staged {
@@ -127,11 +136,15 @@ export class ReplicationManager {
   private readonly reasserting = new Set<number>();
   /** Followers on their way into a partition's ISR (the map CAS is in flight). */
   private readonly joining = new Map<number, Set<string>>();
+  private readonly replicaWaiters = new Set<ReplicaWaiter>();
   /** Follower: snapshots being received (their base position and the leader's terms). */
   private readonly incoming = new Map<number, { base: Position; history: TermStart[] }>();
   private readonly stopTicking: () => void;
   private readonly slots: SlotPartitioner;
   private closed = false;
+  /** Recent replication lags (leader append to follower ack, ms), a bounded ring for quantiles. */
+  private readonly lags = new Float64Array(REPLICATOR_LIMITS.lagSamplesMax);
+  private lagCount = 0;
   /** Figures for INFO and the dashboard. */
   readonly stats = { appended: 0, committed: 0, applied: 0, snapshotsSent: 0, snapshotsReceived: 0, staleRefused: 0, isrChanges: 0 };
 
@@ -257,7 +270,7 @@ export class ReplicationManager {
    * Inside the command's transaction, after it ran: records the resulting state of its keys as a log entry to
    * be appended once the transaction commits. Resolves when the entry is committed under the ack mode.
    */
-  stage(keys: readonly Buffer[]): Promise<void> | undefined {
+  stage(keys: readonly Buffer[]): Promise<{ partition: number; seq: number }> | undefined {
     if (keys.length === 0) return undefined;
     const p = this.slots.partitionForSlot(keySlot(keys[0]!));
     if (!this.replicated(p)) return undefined;
@@ -275,8 +288,9 @@ export class ReplicationManager {
       for (const s of this.staged) if (s.p === p) seq++;
       this.persistPosition(p, { term: log.term, seq });
     }
-    return new Promise<void>((resolve, reject) => {
-      this.staged.push({ p, effects, bytes: effectBytes(effects), keys: keys.map((k) => k.toString('latin1')), waiter: { seq, resolve, reject } });
+    return new Promise<{ partition: number; seq: number }>((resolve, reject) => {
+      const waiter: Waiter = { seq, resolve: () => resolve({ partition: p, seq: waiter.seq }), reject };
+      this.staged.push({ p, effects, bytes: effectBytes(effects), keys: keys.map((k) => k.toString('latin1')), waiter });
       // Engines without transactions have committed already.
       if (engine.batch === undefined) this.afterCommit(true);
     });
@@ -448,8 +462,11 @@ export class ReplicationManager {
       return;
     }
     if ('ack' in r) {
+      const appended = log.appendedAt(r.ack);
+      if (appended !== undefined && r.ack > prog.ackSeq) this.lags[this.lagCount++ % this.lags.length] = now - appended;
       log.onAck(f, r.ack, now);
       this.advance(part.p);
+      if (this.replicaWaiters.size > 0) this.checkReplicaWaiters(part.p);
     }
   }
 
@@ -627,6 +644,68 @@ export class ReplicationManager {
       log.epoch = epoch;
     }
     return { pos: log.position, epoch: log.epoch };
+  }
+
+  /** Followers of a partition led here that hold `seq`. */
+  private holding(p: number, seq: number): number {
+    const log = this.logs.get(p);
+    if (log === undefined || log.role !== 'leader') return 0;
+    let n = 0;
+    for (const f of log.followers.values()) if (f.ackSeq >= seq) n++;
+    return n;
+  }
+
+  followersOf(p: number): number {
+    return this.logs.get(p)?.followers.size ?? 0;
+  }
+
+  /** WAIT: resolves with how many followers hold `seq` once `count` do, or when `timeoutMs` passes (0: never). */
+  waitReplicas(p: number, seq: number, count: number, timeoutMs: number): Promise<number> {
+    const now = this.holding(p, seq);
+    if (now >= count) return Promise.resolve(now);
+    return new Promise<number>((resolve) => {
+      const w: ReplicaWaiter = { p, seq, count, resolve };
+      this.replicaWaiters.add(w);
+      if (timeoutMs > 0) {
+        this.host.schedule(timeoutMs, () => {
+          if (this.replicaWaiters.delete(w)) resolve(this.holding(p, seq));
+        });
+      }
+    });
+  }
+
+  private checkReplicaWaiters(p: number): void {
+    for (const w of this.replicaWaiters) {
+      if (w.p !== p) continue;
+      const n = this.holding(p, w.seq);
+      if (n >= w.count) {
+        this.replicaWaiters.delete(w);
+        w.resolve(n);
+      }
+    }
+  }
+
+  /** INFO replication lines: ack mode, partitions by role, lag quantiles, counters. */
+  infoLines(): [string, string | number][] {
+    const n = Math.min(this.lagCount, this.lags.length);
+    const sorted = Array.from(this.lags.subarray(0, n)).sort((a, b) => a - b);
+    const q = (x: number): string => (n === 0 ? '0' : sorted[Math.min(n - 1, Math.floor(x * n))]!.toFixed(2));
+    let lagging = 0;
+    for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.values()) if (f.ackSeq < log.lastSeq) lagging++;
+    return [
+      ['ack_mode', this.host.ackMode()],
+      ['replication_lag_p50_ms', q(0.5)],
+      ['replication_lag_p99_ms', q(0.99)],
+      ['replication_lag_samples', n],
+      ['followers_behind', lagging],
+      ['entries_appended', this.stats.appended],
+      ['entries_committed', this.stats.committed],
+      ['entries_applied', this.stats.applied],
+      ['snapshots_sent', this.stats.snapshotsSent],
+      ['snapshots_received', this.stats.snapshotsReceived],
+      ['stale_refusals', this.stats.staleRefused],
+      ['isr_changes', this.stats.isrChanges],
+    ];
   }
 
   /** Leader housekeeping: ISR shrink/expand by CAS, log compaction, retries. */

@@ -55,8 +55,11 @@ export interface ClusterRoutingOptions {
 export interface ReplicationGate {
   adoptMap(map: PartitionMap): void;
   admit(partition: number, keys: readonly Buffer[], write: boolean): undefined | Promise<void> | string;
-  stage(keys: readonly Buffer[]): Promise<void> | undefined;
+  stage(keys: readonly Buffer[]): Promise<{ partition: number; seq: number }> | undefined;
+  waitReplicas(partition: number, seq: number, count: number, timeoutMs: number): Promise<number>;
+  followersOf(partition: number): number;
   afterCommit(ok: boolean, failure?: Error): void;
+  infoLines(): [string, string | number][];
 }
 
 export class ClusterRouting implements ClusterHooks {
@@ -174,12 +177,27 @@ export class ClusterRouting implements ClusterHooks {
     return new RetryAfter(r);
   }
 
-  replicate(keys: Buffer[]): Promise<void> | undefined {
+  replicate(keys: Buffer[]): Promise<{ partition: number; seq: number }> | undefined {
     return this.replicated ? this.options.replication?.stage(keys) : undefined;
+  }
+
+  waitReplicas(session: Session, count: number, timeoutMs: number): Promise<number> {
+    const gate = this.options.replication;
+    const last = session.lastWrite;
+    if (gate === undefined || last === undefined) return Promise.resolve(0);
+    return gate.waitReplicas(last.partition, last.seq, count, timeoutMs);
   }
 
   afterCommit(ok: boolean, failure?: Error): void {
     this.options.replication?.afterCommit(ok, failure);
+  }
+
+  replicationSection(): [string, string | number][] {
+    const lines = this.options.replication?.infoLines() ?? [];
+    const table = this.table;
+    const self = this.options.selfId;
+    const mine = table === undefined || self === undefined ? { led: 0, followed: 0 } : table.partitionsOf(self);
+    return [['role', mine.led > 0 ? 'master' : 'slave'], ['partitions_led', mine.led], ['partitions_followed', mine.followed], ...lines];
   }
 
   /** Holds commands for `partition` until the returned function is called; they are then routed afresh. */

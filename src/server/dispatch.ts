@@ -5,7 +5,7 @@ import { EVICTION_POLICIES, OutOfMemoryError } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
 import { ERR, ReplyError, globToRegExp, intArg, isWord, wrongArity } from './args.js';
 import { DATA_COMMANDS, type DataContext } from './commands-data.js';
-import type { RespVersion, RespWriter } from './resp-writer.js';
+import { RespWriter, type RespVersion } from './resp-writer.js';
 
 export const ATOLL_VERSION = '0.1.0';
 /** Commands per latency sample (a power of two). */
@@ -27,6 +27,8 @@ export interface Session {
   asking?: boolean;
   /** Commands on this session were forwarded by a peer: answer them here or redirect, never forward again. */
   readonly fromPeer?: boolean;
+  /** The last replicated write acknowledged on this session (for WAIT). */
+  lastWrite?: { partition: number; seq: number };
 }
 
 /** Run the same command again once `wait` settles (and nothing after it on the connection before then). */
@@ -56,9 +58,13 @@ export interface ClusterHooks {
    * After a write ran here as leader: replicate the resulting state of `keys`; the reply waits for the
    * returned promise (committed under the ack mode). Undefined when the partition is not replicated.
    */
-  replicate?(keys: Buffer[]): Promise<void> | undefined;
+  replicate?(keys: Buffer[]): Promise<{ partition: number; seq: number }> | undefined;
+  /** WAIT: followers holding the session's last write, waiting up to `timeoutMs` (0: no limit) for `count`. */
+  waitReplicas?(session: Session, count: number, timeoutMs: number): Promise<number>;
   /** The transaction holding this turn's writes committed (ok) or rolled back. */
   afterCommit?(ok: boolean, failure?: Error): void;
+  /** INFO replication lines, when this node replicates partitions. */
+  replicationSection?(): [string, string | number][];
 }
 
 /** Settings CONFIG GET/SET can see; the rest of the configuration is fixed at start. */
@@ -87,7 +93,7 @@ export interface ServerState {
   cluster?: ClusterHooks;
 }
 
-type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => 'close' | void;
+type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => ExecuteResult;
 
 /** What execute() returns: nothing, 'close' after the reply, or a reply that another node will send. */
 export type ExecuteResult = 'close' | void | Promise<Buffer> | RetryAfter;
@@ -345,7 +351,7 @@ export function infoSections(state: ServerState): Record<string, [string, string
       ['keyspace_hits', s.hits],
       ['keyspace_misses', s.misses],
     ],
-    replication: [['role', 'master'], ['connected_slaves', 0]],
+    replication: state.cluster?.replicationSection?.() ?? [['role', 'master'], ['connected_slaves', 0]],
     cluster: state.cluster?.infoSection() ?? [['cluster_enabled', 0]],
     keyspace: s.keys > 0 ? [['db0', `keys=${s.keys},expires=${s.volatileKeys},avg_ttl=0`]] : [],
   };
@@ -402,6 +408,23 @@ const command: ServerHandler = (_state, _session, args, w) => {
 function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false): CommandSpec {
   return { arity, flags, run, firstKey, lastKey, keyStep, data };
 }
+
+/** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
+const waitCmd: ServerHandler = (state, session, args, w) => {
+  const count = Number(args[1]!.toString('latin1'));
+  const timeoutMs = Number(args[2]!.toString('latin1'));
+  if (!Number.isInteger(count) || count < 0) throw new ReplyError(ERR.notInteger);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new ReplyError('ERR timeout is negative');
+  const wait = state.cluster?.waitReplicas;
+  if (wait === undefined) return w.integer(0);
+  const ver = w.version;
+  return wait.call(state.cluster, session, count, timeoutMs).then((n) => {
+    const out = new RespWriter();
+    out.version = ver;
+    out.integer(n);
+    return out.take();
+  });
+};
 
 /** Commands whose keys alternate with values. */
 const KEY_STEP: Record<string, number> = { mset: 2, msetnx: 2 };
@@ -460,6 +483,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   flushall: spec(-1, ['write'], flush, 0, 0, 1, true),
   flushdb: spec(-1, ['write'], flush, 0, 0, 1, true),
   time: spec(1, ['fast'], time),
+  wait: spec(3, [], waitCmd),
   cluster: spec(-2, [], clusterCmd),
   readonly: spec(1, ['fast'], sessionFlag('readonly')),
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
@@ -487,7 +511,7 @@ function keysOf(cmd: CommandSpec, args: Buffer[]): Buffer[] {
 }
 
 /** A write on a leader: run it, then hold its reply until the resulting key states are replicated. */
-function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, replicate: (keys: Buffer[]) => Promise<void> | undefined): ExecuteResult {
+function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, replicate: (keys: Buffer[]) => Promise<{ partition: number; seq: number }> | undefined): ExecuteResult {
   const mark = w.length;
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();
@@ -506,8 +530,12 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   const committed = replicate(keysOf(cmd, args));
   if (committed === undefined) return;
   const reply = w.cutFrom(mark);
-  return committed.then(() => reply);
+  return committed.then((written) => {
+    session.lastWrite = written;
+    return reply;
+  });
 }
+
 
 /** Runs one command; replies go to `w`. Returns 'close' when the connection must close after the reply. */
 /** Lookup by the name as sent: exact, upper and lower case are found without lower-casing a copy. */

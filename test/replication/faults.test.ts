@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkHistory } from '../../src/testing/linearizability.js';
 import type { RunningNode } from '../helpers-process.js';
-import { runAtoll, startClusterNodeProcess, startTestEtcd, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
+import { Redis } from 'ioredis';
+import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
 import { startWorkload } from '../helpers-workload.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -120,5 +121,32 @@ for (const ack of ['quorum', 'sync'] as const) {
       expect(result.ok).toBe(true);
       expect(load.ackedAt.length).toBeGreaterThan(100);
     }, 120_000);
+
+    it('WAIT counts the followers holding the connection\'s last write, and times out with fewer', async () => {
+      const c = clusters[clusters.length - 1]!;
+      const probe = new Redis({ port: c.ports()[0]! });
+      const range = (await probe.cluster('SLOTS'))[0]!;
+      probe.disconnect();
+      // A key in the first range, on a connection to its leader.
+      const leader = range[2]!;
+      const follower = range[3]!;
+      const key = keyPerSlot('w')[range[0]]!;
+      const r = new Redis({ port: leader[1] });
+      expect(await r.call('WAIT', '2', '1000')).toBe(0); // nothing written on this connection yet
+      await r.set(key, 'v1');
+      expect(await r.call('WAIT', '2', '1000')).toBe(2);
+      const paused = [...c.nodes.values()].find((n) => n.port === follower[1])!;
+      process.kill(paused.pid, 'SIGSTOP');
+      try {
+        await r.set(key, 'v2'); // a majority (leader + the other follower) still acknowledges
+        const started = Date.now();
+        expect(await r.call('WAIT', '2', '300')).toBe(1);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+        await expect(r.call('WAIT', 'x', '1')).rejects.toThrow('ERR value is not an integer or out of range');
+      } finally {
+        process.kill(paused.pid, 'SIGCONT');
+        r.disconnect();
+      }
+    }, 60_000);
   });
 }
