@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../src/coordinator/etcd-process.js';
+import { freeBasePort, freePort } from '../src/coordinator/etcd-process.js';
 import { respOnce } from '../src/client/resp-client.js';
 import { formatTable, machine, progress, writeResults } from './lib.js';
 
@@ -44,7 +44,7 @@ async function startRedisCluster(dir: string): Promise<number[]> {
 }
 
 async function startAtollCluster(engine: string): Promise<{ ports: number[]; coordinator: string; child: ChildProcess }> {
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const base = await freeBasePort(3);
   const child = spawn(process.execPath, [BIN, 'dev', '--nodes', '3', '--base-port', String(base), '--engine', engine, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';

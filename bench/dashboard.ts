@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { formatTable, machine, progress, writeResults } from './lib.js';
+import { freeBasePort } from '../src/coordinator/etcd-process.js';
 
 const BIN = join(import.meta.dirname, '../bin/atoll.js');
 const children: ChildProcess[] = [];
@@ -18,7 +19,7 @@ interface Demo {
 }
 
 async function startDemo(nodes: number, partitions: number, workload: boolean): Promise<Demo> {
-  const base = 20_000 + Math.floor(Math.random() * 20_000);
+  const base = await freeBasePort(nodes);
   const args = [BIN, 'demo', '--nodes', String(nodes), '--partitions', String(partitions), '--base-port', String(base), '--engine', 'memory', '--json'];
   if (!workload) args.push('--no-workload');
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -26,6 +26,30 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+async function canListen(port: number): Promise<boolean> {
+  const server = net.createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return ok;
+}
+
+/**
+ * A base port for `count` consecutive client ports whose admin ports (+10000) are free too, below Linux's
+ * ephemeral range (32768+) so no outgoing connection takes one meanwhile. For tests and benchmarks.
+ */
+export async function freeBasePort(count: number, attemptsMax = 50): Promise<number> {
+  for (let attempt = 0; attempt < attemptsMax; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * (9_000 - count));
+    let ok = true;
+    for (let i = 0; i < count && ok; i++) ok = (await canListen(base + i)) && (await canListen(base + i + 10_000));
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} free consecutive ports (with admin ports) found`);
+}
+
 export async function startEtcd(options: { dataDir: string; clientPort?: number; peerPort?: number; binary?: string }): Promise<EtcdProcess> {
   const clientPort = options.clientPort ?? (await freePort());
   const peerPort = options.peerPort ?? (await freePort());

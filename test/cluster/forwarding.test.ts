@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../helpers-process.js';
 import { ATOLL_BIN } from '../helpers-process.js';
 import { keyPerSlot, untilClusterOk, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
+import { freeBasePort } from '../../src/coordinator/etcd-process.js';
 
 let etcd: TestEtcd;
 const nodes: RunningNode[] = [];
@@ -68,7 +69,7 @@ describe('forwarding and the router', () => {
 
 describe('atoll demo', () => {
   it('prints the contract line once every slot is served, serves redis clients, stops on SIGTERM', async () => {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = await freeBasePort(3);
     const child = spawn(process.execPath, [ATOLL_BIN, 'demo', '--nodes', '3', '--base-port', String(base), '--partitions', '64', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

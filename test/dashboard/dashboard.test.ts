@@ -8,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATOLL_BIN } from '../helpers-process.js';
 import { until } from '../helpers-cluster.js';
+import { freeBasePort } from '../../src/coordinator/etcd-process.js';
 
 const ARTIFACTS = join(import.meta.dirname, '../artifacts');
 const PARTITIONS = 96;
@@ -28,7 +29,7 @@ let page: Page;
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  const base = 20_000 + Math.floor(Math.random() * 20_000);
+  const base = await freeBasePort(3);
   demo = spawn(process.execPath, [ATOLL_BIN, 'demo', '--nodes', '3', '--base-port', String(base), '--partitions', String(PARTITIONS), '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
