@@ -156,6 +156,49 @@ function registerMove(cluster: Command, io: CliIo): void {
     });
 }
 
+/** `atoll failover`: hands leadership over without losing a write (the leader waits for the target first). */
+export function registerFailover(program: Command, io: CliIo): void {
+  program
+    .command('failover')
+    .description('move leadership of a partition (or of every partition a node leads) to an in-sync replica, losing no write')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--partition <n>', 'partition number')
+    .option('--key <key>', 'the partition holding this key')
+    .option('--node <id>', 'every partition this node leads')
+    .option('--to <id>', 'the new leader (default: the most advanced in-sync replica)')
+    .option('--json', 'print JSON')
+    .action(async (flags: { coordinator: string; partition?: string; key?: string; node?: string; to?: string; json?: boolean }) => {
+      const results = await withCoordinator(flags.coordinator, async (c) => {
+        const snap = await c.snapshot();
+        if (snap.map === undefined) throw new UsageError('the cluster has no partition map yet');
+        const map = snap.map;
+        const table = new RoutingTable(map);
+        let partitions: number[];
+        if (flags.node !== undefined) {
+          if (map.nodes[flags.node] === undefined) throw new UsageError(`node ${flags.node} is not in the partition map`);
+          partitions = map.partitions.flatMap((e, p) => (e.replicas[0] === flags.node ? [p] : []));
+        } else if (flags.key !== undefined) partitions = [table.partitionOfSlot(keySlot(flags.key))];
+        else if (flags.partition !== undefined && /^\d+$/.test(flags.partition)) partitions = [Number(flags.partition)];
+        else throw new UsageError('give --partition <n>, --key <key> or --node <id>');
+        const out: Record<string, unknown>[] = [];
+        for (const p of partitions) {
+          const entry = map.partitions[p];
+          if (entry === undefined) throw new UsageError(`partition ${p} does not exist (the map has ${map.partitions.length})`);
+          const leader = map.nodes[entry.replicas[0]!]!;
+          const peer = new PeerClient(leader.host, leader.port);
+          try {
+            out.push((await peer.request({ op: 'transfer', partition: p, to: flags.to }, MOVE_TIMEOUT_MS)) as Record<string, unknown>);
+          } finally {
+            peer.close();
+          }
+        }
+        return out;
+      });
+      if (flags.json) io.out(`${JSON.stringify(results)}\n`);
+      else for (const r of results) io.out(`partition ${String(r.partition)}: ${String(r.from)} -> ${String(r.to)}, writes held ${String(r.pauseMs)} ms, epoch ${String(r.epoch)}\n`);
+    });
+}
+
 interface NodeRow {
   id: string;
   host?: string;

@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { AtollError } from '../errors.js';
 import { registerRing } from './ring.js';
 import { registerStart } from './start.js';
-import { registerCluster } from './cluster.js';
+import { registerCluster, registerFailover } from './cluster.js';
 import { registerDev } from './dev.js';
 import { registerRouter } from './router.js';
 import { registerDemo } from './demo.js';
@@ -32,6 +32,7 @@ export function buildProgram(io: CliIo): Command {
   registerRing(program, io);
   registerStart(program, io);
   registerCluster(program, io);
+  registerFailover(program, io);
   registerDev(program, io);
   registerRouter(program, io);
   registerDemo(program, io);

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap } from '../cluster/controller.js';
-import { parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
+import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
 import { ReplicationManager } from '../replication/replicator.js';
@@ -53,6 +53,9 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   scanBatch: 1_000,
   /** A failover's fence request to a surviving replica waits this long for its answer. */
   fenceTimeoutMs: 1_000,
+  /** A manual failover waits this long for the new leader to hold every entry (writes are held meanwhile). */
+  transferWaitMs: 5_000,
+  transferPollMs: 2,
 });
 
 export interface ClusterNodeHandle {
@@ -122,6 +125,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         return handOff(handoffContext, Number(body.partition), String(body.to));
       case 'repl':
         return replication.handleRepl(body);
+      case 'transfer':
+        return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to));
       case 'fence': {
         const epoch = Number(body.epoch);
         if (!Array.isArray(body.partitions) || !Number.isInteger(epoch)) throw new AtollError('BAD_ARGUMENT', 'fence needs partitions and epoch');
@@ -172,6 +177,16 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     refresh,
     keysInSlot: (slot, count) => keysInSlot(engine, slot, count),
     replication,
+    failover: async (leader) => {
+      // Take over, one by one, the partitions `leader` leads in which this node is in sync.
+      const map = routing.map;
+      if (map === undefined) throw new AtollError('NO_CLUSTER', 'no partition map yet');
+      const leaderNode = map.nodes[leader];
+      if (leaderNode === undefined) throw new AtollError('UNKNOWN_NODE', `node ${leader} is not in the map`);
+      const mine = map.partitions.map((e, p) => ({ e, p })).filter(({ e }) => e.replicas[0] === leader && inSync(e).includes(o.id));
+      if (mine.length === 0) throw new AtollError('BAD_ARGUMENT', `this node is not an in-sync replica of any partition ${leader} leads`);
+      for (const { p } of mine) await routing.peer(leaderNode).request({ op: 'transfer', partition: p, to: o.id }, CLUSTER_NODE_LIMITS.transferWaitMs * 2);
+    },
   });
   const server = await startNodeServer({
     engine,
@@ -259,6 +274,43 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     }
     if (routing.map !== undefined) readyResolve();
   }
+  /**
+   * Manual failover of one partition this node leads: hold its commands, wait until the target holds every
+   * entry and everything is committed, switch the map (one epoch CAS, the target first), push the map to the
+   * target, release: held commands get -MOVED to the new leader. No acknowledged write can be lost.
+   */
+  async function transferLeadership(p: number, to: string | undefined): Promise<{ partition: number; from: string; to: string; pauseMs: number; epoch: number }> {
+    const map = routing.map;
+    const entry = map?.partitions[p];
+    if (map === undefined || entry === undefined) throw new AtollError('UNKNOWN_PARTITION', `partition ${p} does not exist`);
+    if (entry.replicas[0] !== o.id) throw new AtollError('STALE_EPOCH', `node ${o.id} does not lead partition ${p} (${entry.replicas[0]} does)`);
+    const log = replication.logOf(p);
+    if (log === undefined || entry.replicas.length < 2) throw new AtollError('BAD_ARGUMENT', `partition ${p} has no follower to hand over to`);
+    const candidates = inSync(entry).slice(1).filter((id) => routing.isLive(id));
+    const target = to ?? candidates.sort((a, b) => (log.followers.get(b)?.ackSeq ?? 0) - (log.followers.get(a)?.ackSeq ?? 0))[0];
+    if (target === undefined || !candidates.includes(target)) throw new AtollError('BAD_ARGUMENT', `${to ?? 'no node'} is not a live in-sync replica of partition ${p} (in sync: ${inSync(entry).join(', ')})`);
+    const started = o.clock.nowMs();
+    const release = routing.hold(p);
+    try {
+      await new Promise((r) => setImmediate(r));
+      const deadline = started + CLUSTER_NODE_LIMITS.transferWaitMs;
+      while ((log.followers.get(target)?.ackSeq ?? 0) < log.lastSeq || log.commitSeq < log.lastSeq) {
+        if (o.clock.nowMs() > deadline) throw new AtollError('PEER_TIMEOUT', `${target} did not catch up with partition ${p} within ${CLUSTER_NODE_LIMITS.transferWaitMs} ms; nothing was switched`);
+        await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
+      }
+      const replicas = [target, ...entry.replicas.filter((id) => id !== target)];
+      const isr = [target, ...inSync(entry).filter((id) => id !== target)];
+      const next: PartitionMap = { ...map, epoch: map.epoch + 1, partitions: map.partitions.map((e, i) => (i === p ? { replicas, epoch: map.epoch + 1, ...(isr.length === replicas.length ? {} : { isr }) } : e)) };
+      if (!(await coordinator.casMap(map.epoch, next))) throw new AtollError('STALE_EPOCH', `the map changed during the failover (was epoch ${map.epoch}); nothing was switched`);
+      // The new leader must route by the new map before clients are sent to it.
+      await routing.peer(next.nodes[target]!).request({ op: 'map', map: next }).catch(() => undefined);
+      routing.setMap(next);
+      return { partition: p, from: o.id, to: target, pauseMs: o.clock.nowMs() - started, epoch: next.epoch };
+    } finally {
+      release();
+    }
+  }
+
   /**
    * Controller: for each partition whose leader is not live, fence the surviving replicas at the next epoch
    * (they refuse the old leader from then on), read their log positions, choose the new leader by the ack

@@ -6,7 +6,7 @@ import { AtollError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
 import { ReplyError, intArg } from './args.js';
 import { RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
-import type { RespWriter } from './resp-writer.js';
+import { RespWriter } from './resp-writer.js';
 
 /**
  * redirect: a key owned elsewhere gets -MOVED (Redis Cluster behaviour; cluster-aware clients).
@@ -49,6 +49,8 @@ export interface ClusterRoutingOptions {
   readonly keysInSlot?: (slot: number, count: number) => { keys: string[]; total: number };
   /** Replication of the partitions this node leads; absent on the router. */
   readonly replication?: ReplicationGate;
+  /** CLUSTER FAILOVER: take over, without losing a write, the partitions `leader` leads and this node follows. */
+  readonly failover?: (leader: string) => Promise<void>;
 }
 
 /** What routing needs from replication (src/replication/replicator.ts implements it). */
@@ -289,7 +291,7 @@ export class ClusterRouting implements ClusterHooks {
     return [['cluster_enabled', 1]];
   }
 
-  clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void {
+  clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void | Promise<Buffer> {
     const sub = args[1]!.toString('latin1').toLowerCase();
     const table = this.table;
     switch (sub) {
@@ -331,6 +333,25 @@ export class ClusterRouting implements ClusterHooks {
         w.arrayHeader(keys.length);
         for (const k of keys) w.bulk(Buffer.from(k, 'latin1'));
         return;
+      }
+      case 'failover': {
+        if (args.length > 3) throw arity('failover');
+        const option = args[2]?.toString('latin1').toUpperCase();
+        if (option !== undefined && option !== 'FORCE' && option !== 'TAKEOVER') throw new ReplyError('ERR Invalid CLUSTER FAILOVER option.');
+        if (option !== undefined) throw new ReplyError(`ERR CLUSTER FAILOVER ${option} is not supported: failover here never skips the leader's hand-over; use a plain CLUSTER FAILOVER`);
+        const self = this.options.selfId;
+        const line = this.nodeLines().find((l) => l.id === self);
+        if (this.options.failover === undefined || line?.followerOf === undefined) throw new ReplyError('ERR You should send CLUSTER FAILOVER to a replica');
+        const version = w.version;
+        return this.options.failover(line.followerOf).then(
+          () => {
+            const out = new RespWriter();
+            out.version = version;
+            out.ok();
+            return out.take();
+          },
+          (e: unknown) => Buffer.from(`-ERR failover failed: ${(e as Error).message.replace(/[\r\n]+/g, ' ')}\r\n`),
+        );
       }
       case 'help':
         w.arrayHeader(CLUSTER_HELP.length);
@@ -403,8 +424,17 @@ export class ClusterRouting implements ClusterHooks {
       s.ranges.push({ first: run.first, last: run.last });
       shards.set(key, s);
     }
+    // A follower out of the in-sync set of any of the shard's partitions is still catching up: 'loading'.
+    const outOfSync = new Map<string, Set<string>>();
+    for (const e of table.map.partitions) {
+      if (e.isr === undefined) continue;
+      const key = e.replicas.join(' ');
+      const set = outOfSync.get(key) ?? new Set<string>();
+      for (const id of e.replicas) if (!e.isr.includes(id)) set.add(id);
+      outOfSync.set(key, set);
+    }
     w.arrayHeader(shards.size);
-    for (const s of shards.values()) {
+    for (const [shardKey, s] of shards) {
       w.mapHeader(2);
       w.bulk('slots');
       w.arrayHeader(s.ranges.length * 2);
@@ -430,7 +460,7 @@ export class ClusterRouting implements ClusterHooks {
         w.bulk('replication-offset');
         w.integer(0);
         w.bulk('health');
-        w.bulk(this.live.has(id) ? 'online' : 'failed');
+        w.bulk(!this.live.has(id) ? 'failed' : outOfSync.get(shardKey)?.has(id) === true ? 'loading' : 'online');
       });
     }
   }
@@ -465,7 +495,7 @@ export class ClusterRouting implements ClusterHooks {
 const CLUSTER_HELP = [
   'CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
   'INFO, MYID, NODES, SLOTS, SHARDS, REPLICAS <node-id>, KEYSLOT <key>,',
-  'COUNTKEYSINSLOT <slot>, GETKEYSINSLOT <slot> <count>, HOTKEYS [COUNT <n>], HELP',
+  'COUNTKEYSINSLOT <slot>, GETKEYSINSLOT <slot> <count>, HOTKEYS [COUNT <n>], FAILOVER, HELP',
 ];
 
 function arity(sub: string): ReplyError {

@@ -52,7 +52,7 @@ export interface RoutedCommand {
 /** Cluster mode: key routing and the CLUSTER command. Absent on a standalone node. */
 export interface ClusterHooks {
   route(session: Session, command: RoutedCommand): RouteResult;
-  clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void;
+  clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void | Promise<Buffer>;
   infoSection(): [string, string | number][];
   /**
    * After a write ran here as leader: replicate the resulting state of `keys`; the reply waits for the
@@ -454,7 +454,7 @@ function hotKeysCmd(state: ServerState, args: Buffer[], w: RespWriter): void {
 const clusterCmd: ServerHandler = (state, session, args, w) => {
   if (args[1]!.toString('latin1').toLowerCase() === 'hotkeys') return hotKeysCmd(state, args, w);
   if (state.cluster === undefined) throw new ReplyError('ERR This instance has cluster support disabled');
-  state.cluster.clusterCommand(state, session, args, w);
+  return state.cluster.clusterCommand(state, session, args, w);
 };
 
 /** READONLY / READWRITE / ASKING: per-connection cluster flags. */
