@@ -56,6 +56,7 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   /** A manual failover waits this long for the new leader to hold every entry (writes are held meanwhile). */
   transferWaitMs: 5_000,
   transferPollMs: 2,
+  transferCasAttemptsMax: 5,
 });
 
 export interface ClusterNodeHandle {
@@ -136,6 +137,16 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         throw new AtollError('BAD_ARGUMENT', `unknown peer op ${op}`);
     }
   }
+  /** Applies `change` to the coordinator's current map with an epoch CAS; returns the map written, if any. */
+  async function updateMap(change: (map: PartitionMap) => PartitionMap | undefined): Promise<PartitionMap | undefined> {
+    const snap = await coordinator.snapshot();
+    if (snap.map === undefined) return undefined;
+    const next = change(snap.map);
+    if (next === undefined || !(await coordinator.casMap(snap.map.epoch, next))) return undefined;
+    routing.setMap(next);
+    return next;
+  }
+
   // Set once registered: leaders serve only while their lease can be trusted.
   let registration: Registration | undefined;
   const replication: ReplicationManager = new ReplicationManager({
@@ -158,14 +169,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       const n: ClusterNode | undefined = routing.map?.nodes[id] ?? knownNodes.find((x) => x.id === id);
       return n === undefined ? undefined : routing.peer(n);
     },
-    updateMap: async (change) => {
-      const snap = await coordinator.snapshot();
-      if (snap.map === undefined) return false;
-      const next = change(snap.map);
-      if (next === undefined || !(await coordinator.casMap(snap.map.epoch, next))) return false;
-      routing.setMap(next);
-      return true;
-    },
+    updateMap: (change) => updateMap(change).then((m) => m !== undefined),
     refresh: () => onChange(),
     leaseValid: () => registration !== undefined && registration.validUntilMs() > Date.now(),
     log: o.log,
@@ -298,13 +302,21 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         if (o.clock.nowMs() > deadline) throw new AtollError('PEER_TIMEOUT', `${target} did not catch up with partition ${p} within ${CLUSTER_NODE_LIMITS.transferWaitMs} ms; nothing was switched`);
         await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
       }
-      const replicas = [target, ...entry.replicas.filter((id) => id !== target)];
-      const isr = [target, ...inSync(entry).filter((id) => id !== target)];
-      const next: PartitionMap = { ...map, epoch: map.epoch + 1, partitions: map.partitions.map((e, i) => (i === p ? { replicas, epoch: map.epoch + 1, ...(isr.length === replicas.length ? {} : { isr }) } : e)) };
-      if (!(await coordinator.casMap(map.epoch, next))) throw new AtollError('STALE_EPOCH', `the map changed during the failover (was epoch ${map.epoch}); nothing was switched`);
-      // The new leader must route by the new map before clients are sent to it.
+      // Other map changes (ISR, other partitions) may land meanwhile: apply ours to the latest map, a few times.
+      let next: PartitionMap | undefined;
+      for (let attempt = 0; attempt < CLUSTER_NODE_LIMITS.transferCasAttemptsMax && next === undefined; attempt++) {
+        next = await updateMap((m) => {
+          const e = m.partitions[p]!;
+          if (e.replicas[0] !== o.id || !e.replicas.includes(target)) return undefined;
+          const replicas = [target, ...e.replicas.filter((id) => id !== target)];
+          const isr = [target, ...inSync(e).filter((id) => id !== target)];
+          const epoch = m.epoch + 1;
+          return { ...m, epoch, partitions: m.partitions.map((x, i) => (i === p ? { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) } : x)) };
+        });
+      }
+      if (next === undefined) throw new AtollError('STALE_EPOCH', `the map kept changing during the failover of partition ${p}, or this node no longer leads it; nothing was switched`);
+      // The new leader routes by the new map before clients are sent to it.
       await routing.peer(next.nodes[target]!).request({ op: 'map', map: next }).catch(() => undefined);
-      routing.setMap(next);
       return { partition: p, from: o.id, to: target, pauseMs: o.clock.nowMs() - started, epoch: next.epoch };
     } finally {
       release();

@@ -122,6 +122,33 @@ for (const ack of ['quorum', 'sync'] as const) {
       expect(load.ackedAt.length).toBeGreaterThan(100);
     }, 120_000);
 
+    it('manual failover of every partition a node leads, under load: only redirects, nothing lost', async () => {
+      const c = clusters[clusters.length - 1]!;
+      const load = startWorkload({ ports: c.ports(), clients: 4, keys: KEYS.map((k) => `${k}:manual`), writeShare: 0.5, commandTimeoutMs: 2_000 });
+      await sleep(1_000);
+      // The node that leads the most partitions hands all of them over.
+      const rows = JSON.parse((await runAtoll(['cluster', 'nodes', '--coordinator', c.etcd.url, '--json'])).out) as { id: string; led: number }[];
+      const busiest = rows.sort((a, b) => b.led - a.led)[0]!.id;
+      const r = await runAtoll(['failover', '--coordinator', c.etcd.url, '--node', busiest, '--json']);
+      expect(r.code, r.err).toBe(0);
+      const moved = JSON.parse(r.out) as { from: string; to: string; pauseMs: number }[];
+      expect(moved.length).toBeGreaterThan(0);
+      expect(moved.every((m) => m.from === busiest && m.to !== busiest)).toBe(true);
+      await sleep(1_000);
+      await load.stop();
+      await load.finalReads(c.ports());
+      const ops = load.history.operations;
+      expect(checkHistory(ops).ok).toBe(true);
+      expect(ops.filter((o) => o.returnMs === undefined)).toEqual([]); // no write with an unknown outcome
+      // It leads nothing now, so it shows as a replica: CLUSTER FAILOVER there takes partitions back.
+      const back = new Redis({ port: c.nodes.get(busiest)!.port });
+      await expect(back.cluster('FAILOVER', 'FORCE')).rejects.toThrow('not supported');
+      expect(await back.cluster('FAILOVER')).toBe('OK');
+      // Now it leads again, so it is no replica any more.
+      await expect(back.cluster('FAILOVER')).rejects.toThrow('ERR You should send CLUSTER FAILOVER to a replica');
+      back.disconnect();
+    }, 60_000);
+
     it('WAIT counts the followers holding the connection\'s last write, and times out with fewer', async () => {
       const c = clusters[clusters.length - 1]!;
       const probe = new Redis({ port: c.ports()[0]! });
