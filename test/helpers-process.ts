@@ -48,7 +48,7 @@ export async function startNode(args: string[] = [], timeoutMs = 15_000): Promis
     child,
     output: () => out,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) process.kill(child.pid!, signal);
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
       return exited;
     },
   };

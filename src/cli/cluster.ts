@@ -15,6 +15,7 @@ export interface CreateFlags {
   clusterId?: string;
   ack?: string;
   uncleanPromotion?: boolean;
+  replaceAfterMs?: string;
 }
 
 const ACK_MODES = ['async', 'quorum', 'sync'] as const;
@@ -36,6 +37,7 @@ export function clusterMetaFromFlags(flags: CreateFlags, nowMs: number): Cluster
     createdMs: nowMs,
     ack: flags.ack ?? 'quorum',
     uncleanPromotion: flags.uncleanPromotion === true,
+    replaceAfterMs: intFlag(flags.replaceAfterMs, 'replace-after-ms', 300_000, 0, 7 * 24 * 3_600_000),
   };
   if (!(ACK_MODES as readonly string[]).includes(meta.ack)) throw new UsageError(`--ack must be ${ACK_MODES.join(', ')}; got "${meta.ack}"`);
   const parsed = ClusterMetaSchema.safeParse(meta);
@@ -82,6 +84,7 @@ export function registerCluster(program: Command, io: CliIo): void {
     .option('--partitions <n>', `partitions (contiguous slot ranges; default ${DEFAULT_PARTITIONS})`)
     .option('--replicas <n>', 'replicas per partition (default 1)')
     .option('--ack <mode>', 'when writes are acknowledged: async | quorum (default) | sync')
+    .option('--replace-after-ms <ms>', 'rebuild the replicas of a node gone this long on other nodes (default 300000; 0 = never)')
     .option('--unclean-promotion', 'on failover, promote an out-of-sync replica if no safe one is left (may lose acknowledged writes)')
     .option('--nodes <n>', 'nodes to wait for before the first placement (default 1)')
     .option('--cluster-id <id>', 'cluster id (default: random)')

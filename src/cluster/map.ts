@@ -44,6 +44,8 @@ export const ClusterMetaSchema = z
     ack: z.enum(['async', 'quorum', 'sync']).default('quorum'),
     /** Promote an out-of-sync replica when no safe one is left (may lose acknowledged writes). */
     uncleanPromotion: z.boolean().default(false),
+    /** A node gone this long has its replicas rebuilt on other nodes (0: never). */
+    replaceAfterMs: z.number().int().nonnegative().default(300_000),
   })
   .strict();
 export type ClusterMeta = z.infer<typeof ClusterMetaSchema>;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { nextMap } from '../cluster/controller.js';
+import { nextMap, replaceReplicas } from '../cluster/controller.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
@@ -274,10 +274,34 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (next !== undefined && (await coordinator.casMap(snap.map?.epoch ?? 0, next))) {
         o.log?.info({ epoch: next.epoch }, 'controller published partition map');
         routing.setMap(next);
-      } else if (next === undefined && snap.map !== undefined) await failover(snap.map, new Set(snap.nodes.map((n) => n.id)));
-    }
+      } else if (next === undefined && snap.map !== undefined) {
+        await failover(snap.map, new Set(snap.nodes.map((n) => n.id)));
+        await replaceGone(snap.map, snap.nodes);
+      }
+    } else downSince.clear();
     if (routing.map !== undefined) readyResolve();
   }
+  /** Controller: when each node in the map was first seen gone (controller-local; a new controller restarts the clocks). */
+  const downSince = new Map<string, number>();
+
+  /** Controller: rebuild the replicas of nodes gone longer than replaceAfterMs on live nodes. */
+  async function replaceGone(map: PartitionMap, live: readonly ClusterNode[]): Promise<void> {
+    const after = clusterMeta.replaceAfterMs;
+    if (after === 0) return;
+    const now = o.clock.nowMs();
+    const liveIds = new Set(live.map((n) => n.id));
+    for (const id of Object.keys(map.nodes)) {
+      if (liveIds.has(id)) downSince.delete(id);
+      else if (!downSince.has(id)) downSince.set(id, now);
+    }
+    const gone = new Set([...downSince].filter(([, since]) => now - since >= after).map(([id]) => id));
+    const next = replaceReplicas(map, live, gone);
+    if (next !== undefined && (await coordinator.casMap(map.epoch, next))) {
+      o.log?.warn({ gone: [...gone], epoch: next.epoch }, `replicas of nodes gone over ${after} ms rebuilt on live nodes`);
+      routing.setMap(next);
+    }
+  }
+
   /**
    * Manual failover of one partition this node leads: hold its commands, wait until the target holds every
    * entry and everything is committed, switch the map (one epoch CAS, the target first), push the map to the

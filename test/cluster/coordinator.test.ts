@@ -8,7 +8,7 @@ import { expectCode } from '../helpers.js';
 import { startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
 import { AtollError } from '../../src/errors.js';
 
-const meta: ClusterMeta = { clusterId: 'c1', partitions: 16, replicas: 1, initialNodes: 2, createdMs: 1, ack: 'quorum', uncleanPromotion: false };
+const meta: ClusterMeta = { clusterId: 'c1', partitions: 16, replicas: 1, initialNodes: 2, createdMs: 1, ack: 'quorum', uncleanPromotion: false, replaceAfterMs: 0 };
 const node = (id: string, port: number): ClusterNode => ({ id, host: '127.0.0.1', port, adminPort: 0, zone: 'z', weight: 1 });
 
 let etcd: TestEtcd;

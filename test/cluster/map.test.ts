@@ -9,7 +9,7 @@ import { planPlacement } from '../../src/partitioning/placement.js';
 import { keySlot } from '../../src/partitioning/hash.js';
 import { SlotPartitioner } from '../../src/partitioning/slots.js';
 
-const meta = (partitions: number, replicas = 1, initialNodes = 3): ClusterMeta => ({ clusterId: 'c1', partitions, replicas, initialNodes, createdMs: 0, ack: 'quorum', uncleanPromotion: false });
+const meta = (partitions: number, replicas = 1, initialNodes = 3): ClusterMeta => ({ clusterId: 'c1', partitions, replicas, initialNodes, createdMs: 0, ack: 'quorum', uncleanPromotion: false, replaceAfterMs: 0 });
 const node = (id: string, port = 7000, zone = 'z'): ClusterNode => ({ id, host: '127.0.0.1', port, adminPort: 0, zone, weight: 1 });
 const nodes = (n: number): ClusterNode[] => Array.from({ length: n }, (_, i) => node(`n${i}`, 7000 + i));
 

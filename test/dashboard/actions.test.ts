@@ -16,7 +16,7 @@ const nodes: ClusterNodeHandle[] = [];
 const admins = new Map<string, AdminHandle>();
 
 beforeAll(async () => {
-  await coordinator.createCluster({ clusterId: 'dash', partitions: 32, replicas: 1, initialNodes: 2, createdMs: 0, ack: 'quorum', uncleanPromotion: false });
+  await coordinator.createCluster({ clusterId: 'dash', partitions: 32, replicas: 1, initialNodes: 2, createdMs: 0, ack: 'quorum', uncleanPromotion: false, replaceAfterMs: 0 });
   for (const id of ['a', 'b']) {
     nodes.push(
       await startClusterNode({
