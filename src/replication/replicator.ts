@@ -29,6 +29,8 @@ export const REPLICATOR_LIMITS = Object.freeze({
   isrCheckEveryMs: 250,
   /** A command waiting for its partition's leader to be ready (prior-term entries committed) waits this long. */
   readyWaitMs: 5_000,
+  /** An idle follower hears from its leader at least this often (READONLY reads measure staleness by it). */
+  heartbeatEveryMs: 250,
   /** Lag samples kept for INFO's quantiles. */
   lagSamplesMax: 10_000,
 });
@@ -38,6 +40,7 @@ type Wire = WireEntry;
 /** One partition's share of a replication request. */
 type Part =
   | { p: number; epoch: number; kind: 'probe' }
+  | { p: number; epoch: number; kind: 'beat'; lastSeq: number }
   | { p: number; epoch: number; kind: 'append'; prevSeq: number; prevTerm: string; entries: [number, string, Effect<Wire>[]][] }
   | { p: number; epoch: number; kind: 'snap-begin'; base: Position; history: TermStart[] }
   | { p: number; epoch: number; kind: 'snap-chunk'; entries: Wire[] }
@@ -134,6 +137,10 @@ export class ReplicationManager {
   private kickScheduled = false;
   private isrBusy = false;
   private readonly reasserting = new Set<number>();
+  /** Follower: when each partition's leader last reached us with everything it had (local clock). */
+  private readonly freshAt = new Map<number, number>();
+  /** Leader: when each follower node was last sent anything. */
+  private readonly sentAt = new Map<string, number>();
   /** Followers on their way into a partition's ISR (the map CAS is in flight). */
   private readonly joining = new Map<number, Set<string>>();
   private readonly replicaWaiters = new Set<ReplicaWaiter>();
@@ -387,6 +394,8 @@ export class ReplicationManager {
     if (peer === undefined) return;
     const parts: Part[] = [];
     const sentTo = new Map<number, number>();
+    // A request to an idle follower carries a beat per partition, so it knows it is current.
+    const beat = this.host.nowMs() - (this.sentAt.get(f) ?? 0) >= REPLICATOR_LIMITS.heartbeatEveryMs;
     let entries = 0;
     let bytes = 0;
     for (const log of this.logs.values()) {
@@ -396,6 +405,10 @@ export class ReplicationManager {
       if (prog.mode === 'probe') {
         prog.mode = 'probing';
         parts.push({ p: log.partition, epoch: log.epoch, kind: 'probe' });
+        continue;
+      }
+      if (prog.mode === 'log' && prog.nextSeq > log.lastSeq && beat) {
+        parts.push({ p: log.partition, epoch: log.epoch, kind: 'beat', lastSeq: log.lastSeq });
         continue;
       }
       if (prog.mode !== 'log' || prog.nextSeq > log.lastSeq || entries >= REPLICATOR_LIMITS.requestEntriesMax || bytes >= REPLICATOR_LIMITS.requestBytesMax) continue;
@@ -413,6 +426,9 @@ export class ReplicationManager {
       sentTo.set(log.partition, prog.nextSeq);
     }
     if (parts.length === 0) return;
+    // Beats alone only when the follower has heard nothing for a heartbeat period.
+    if (!beat && parts.every((x) => x.kind === 'beat')) return;
+    this.sentAt.set(f, this.host.nowMs());
     this.inflight.set(f, (this.inflight.get(f) ?? 0) + 1);
     peer.request({ op: 'repl', from: this.host.selfId, parts }, REPLICATOR_LIMITS.requestTimeoutMs).then(
       (reply) => {
@@ -569,6 +585,10 @@ export class ReplicationManager {
           case 'probe':
             results[i] = { pos: log.position };
             return;
+          case 'beat':
+            if (part.lastSeq === log.lastSeq && !this.incoming.has(p)) this.freshAt.set(p, now);
+            results[i] = { ack: log.lastSeq };
+            return;
           case 'append': {
             if (this.incoming.has(p)) this.incoming.delete(p); // an abandoned copy: the append will be refused below
             if (part.prevSeq !== log.lastSeq || (part.prevSeq > 0 && log.termOf(part.prevSeq) !== part.prevTerm)) {
@@ -590,6 +610,7 @@ export class ReplicationManager {
             );
             log.compact();
             this.persistPosition(p, log.position);
+            this.freshAt.set(p, now);
             this.stats.applied += part.entries.length;
             results[i] = { ack: log.lastSeq };
             return;
@@ -644,6 +665,16 @@ export class ReplicationManager {
       log.epoch = epoch;
     }
     return { pos: log.position, epoch: log.epoch };
+  }
+
+  /**
+   * READONLY reads on a follower: whether its copy of partition `p` was complete (every entry the leader had)
+   * no more than `staleMsMax` ago by the local clock.
+   */
+  freshEnough(p: number, staleMsMax: number): boolean {
+    const log = this.logs.get(p);
+    const at = this.freshAt.get(p);
+    return log !== undefined && log.role === 'follower' && at !== undefined && this.host.nowMs() - at <= staleMsMax;
   }
 
   /** Followers of a partition led here that hold `seq`. */

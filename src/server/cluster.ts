@@ -29,6 +29,8 @@ export const ROUTING_LIMITS = Object.freeze({
   keysInSlotMax: 100_000,
   /** Commands held while their partition is handed off; more are refused with -TRYAGAIN. */
   heldMax: 100_000,
+  /** READONLY reads are served by a follower whose copy was complete at most this long ago. */
+  replicaReadStaleMsMax: 1_000,
 });
 
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -59,6 +61,7 @@ export interface ReplicationGate {
   admit(partition: number, keys: readonly Buffer[], write: boolean): undefined | Promise<void> | string;
   stage(keys: readonly Buffer[]): Promise<{ partition: number; seq: number }> | undefined;
   waitReplicas(partition: number, seq: number, count: number, timeoutMs: number): Promise<number>;
+  freshEnough(partition: number, staleMsMax: number): boolean;
   followersOf(partition: number): number;
   afterCommit(ok: boolean, failure?: Error): void;
   infoLines(): [string, string | number][];
@@ -160,6 +163,11 @@ export class ClusterRouting implements ClusterHooks {
         this.heldCount--;
         return this.reroute(session, cmd);
       });
+    }
+    // READONLY: a follower answers reads from its copy when it is fresh enough; otherwise the leader does.
+    if (session.readonly === true && !cmd.write && this.replicated && this.options.replication !== undefined) {
+      const p = table.partitionOfSlot(slot);
+      if (table.map.partitions[p]!.replicas.includes(this.options.selfId ?? '') && this.options.replication.freshEnough(p, ROUTING_LIMITS.replicaReadStaleMsMax)) return undefined;
     }
     if (!forwarding) {
       this.redirected++;

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkHistory } from '../../src/testing/linearizability.js';
 import type { RunningNode } from '../helpers-process.js';
 import { Redis } from 'ioredis';
-import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
+import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, until, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
 import { startWorkload } from '../helpers-workload.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -147,6 +147,32 @@ for (const ack of ['quorum', 'sync'] as const) {
       // Now it leads again, so it is no replica any more.
       await expect(back.cluster('FAILOVER')).rejects.toThrow('ERR You should send CLUSTER FAILOVER to a replica');
       back.disconnect();
+    }, 60_000);
+
+    it('READONLY reads are served by a fresh follower, and sent to the leader once the follower is stale', async () => {
+      const c = clusters[clusters.length - 1]!;
+      const probe = new Redis({ port: c.ports()[0]! });
+      const range = (await probe.cluster('SLOTS'))[1]!;
+      probe.disconnect();
+      const key = keyPerSlot('ro')[range[0]]!;
+      const leader = range[2]!;
+      const follower = range[3]!;
+      const w = new Redis({ port: leader[1] });
+      await w.set(key, 'fresh');
+      const r = new Redis({ port: follower[1] });
+      await expect(r.get(key)).rejects.toThrow(/^MOVED/);
+      await r.call('READONLY');
+      await until('follower copy', async () => ((await r.get(key)) === 'fresh' ? true : undefined), 5_000);
+      const paused = [...c.nodes.values()].find((n) => n.port === leader[1])!;
+      process.kill(paused.pid, 'SIGSTOP');
+      try {
+        await sleep(1_300); // past the staleness bound (1 s): no word from the leader
+        await expect(r.get(key)).rejects.toThrow(/^MOVED/);
+      } finally {
+        process.kill(paused.pid, 'SIGCONT');
+        r.disconnect();
+        w.disconnect();
+      }
     }, 60_000);
 
     it('WAIT counts the followers holding the connection\'s last write, and times out with fewer', async () => {
