@@ -22,13 +22,13 @@ function render(v) {
   $('alerts').innerHTML = v.alerts.length === 0 ? '<li class="ok">no alerts</li>' :
     v.alerts.map((a) => '<li class="alert ' + a.severity + '" data-rule="' + a.rule + '" data-subject="' + esc(a.subject) + '"><b>' + a.rule + '</b> ' + esc(a.message) + '</li>').join('');
 
-  $('nodes').innerHTML = '<tr><th>node</th><th>zone</th><th>state</th><th>leads</th><th>follows</th><th>keys</th><th>memory</th><th>ops/s</th><th>p99 ms</th><th>clients</th></tr>' +
+  $('nodes').innerHTML = '<tr><th>node</th><th>zone</th><th>state</th><th>leads</th><th>follows</th><th>keys</th><th>memory</th><th>ops/s</th><th>p99 ms</th><th>repl. lag p99 ms</th><th>clients</th></tr>' +
     v.nodes.map((n) => {
       const r = n.report;
       return '<tr class="node" data-node="' + esc(n.id) + '" data-state="' + (up(n) ? 'up' : 'down') + '"><td><span class="dot" style="background:' + colourOf.get(n.id) + '"></span>' + esc(n.id) +
         '</td><td>' + esc(n.zone) + '</td><td class="' + (up(n) ? 'up' : 'down') + '">' + (up(n) ? 'up' : 'down') + '</td><td>' + n.led + '</td><td>' + n.followed +
         '</td><td>' + (r ? fmtNum(r.keys) : '–') + '</td><td>' + (r ? fmtBytes(r.usedBytes) : '–') + '</td><td>' + (r ? fmtNum(r.opsPerSec) : '–') +
-        '</td><td>' + (r ? fmtNum(r.p99Ms) : '–') + '</td><td>' + (r ? r.connectedClients : '–') + '</td></tr>';
+        '</td><td>' + (r ? fmtNum(r.p99Ms) : '–') + '</td><td class="lag">' + (r ? fmtNum(r.replicationLagP99Ms) + (r.followersBehind > 0 ? ' (' + r.followersBehind + ' behind)' : '') : '–') + '</td><td>' + (r ? r.connectedClients : '–') + '</td></tr>';
     }).join('');
 
   if (v.epoch !== ringEpoch || ringEpoch === -1) {

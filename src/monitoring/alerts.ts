@@ -15,13 +15,15 @@ export const AlertRulesSchema = z
     hotKeyShareMin: z.number().gt(0).max(1).default(0.1),
     /** ...out of at least this many samples in the window (a quiet node has no hot keys). */
     hotKeySamplesMin: z.number().int().min(1).default(200),
+    /** A node whose followers acknowledge more slowly than this at p99 (ms). */
+    replicationLagMsMax: z.number().positive().default(1_000),
   })
   .strict();
 export type AlertRules = z.infer<typeof AlertRulesSchema>;
 export const DEFAULT_ALERT_RULES: AlertRules = AlertRulesSchema.parse({});
 
-export type AlertRule = 'node-down' | 'under-replicated' | 'imbalance' | 'hot-partition' | 'hot-key';
-export const ALERT_RULES: readonly AlertRule[] = ['node-down', 'under-replicated', 'imbalance', 'hot-partition', 'hot-key'];
+export type AlertRule = 'node-down' | 'under-replicated' | 'replication-lag' | 'imbalance' | 'hot-partition' | 'hot-key';
+export const ALERT_RULES: readonly AlertRule[] = ['node-down', 'under-replicated', 'replication-lag', 'imbalance', 'hot-partition', 'hot-key'];
 
 export interface Alert {
   readonly rule: AlertRule;
@@ -101,6 +103,13 @@ export function evaluateAlerts(view: ClusterView, rules: AlertRules = DEFAULT_AL
   }
   if (under.length > 0) {
     alerts.push({ rule: 'under-replicated', severity: 'warning', subject: `${under.length} partitions`, message: `${under.length} partitions have fewer than ${view.replicas} live replicas: ${listed(under)}` });
+  }
+
+  for (const n of view.nodes) {
+    const lag = n.report?.replicationLagP99Ms;
+    if (lag !== undefined && lag !== null && lag > rules.replicationLagMsMax) {
+      alerts.push({ rule: 'replication-lag', severity: 'warning', subject: n.id, message: `followers of node ${n.id} acknowledge in ${lag.toFixed(0)} ms at p99 (limit ${rules.replicationLagMsMax} ms); ${n.report!.followersBehind} are behind now` });
+    }
   }
 
   const up = view.nodes.filter((n) => isUp(n) && n.weight > 0);

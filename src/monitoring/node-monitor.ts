@@ -38,6 +38,10 @@ export interface NodeReport {
   readonly hotKeys: HotKey[];
   /** Sampled hits behind `hotKeys` (their shares are of this). */
   readonly hotKeySamples: number;
+  /** Leader append to follower acknowledgement, p99 over recent acks (null: nothing replicated here). */
+  readonly replicationLagP99Ms: number | null;
+  /** Followers (per partition led here) missing entries right now. */
+  readonly followersBehind: number;
 }
 
 export interface MonitorSource {
@@ -48,6 +52,7 @@ export interface MonitorSource {
   keys(): number;
   usedBytes(): number;
   connectedClients(): number;
+  replication?(): { p99Ms: number | null; followersBehind: number } | undefined;
 }
 
 export class NodeMonitor {
@@ -116,6 +121,8 @@ export class NodeMonitor {
       partitionOps: Array.from(sums, (s) => Math.round((s / seconds) * 10) / 10),
       hotKeys: this.hotKeys(),
       hotKeySamples: this.hot.total,
+      replicationLagP99Ms: this.source.replication?.()?.p99Ms ?? null,
+      followersBehind: this.source.replication?.()?.followersBehind ?? 0,
     };
   }
 }

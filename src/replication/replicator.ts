@@ -716,19 +716,25 @@ export class ReplicationManager {
     }
   }
 
-  /** INFO replication lines: ack mode, partitions by role, lag quantiles, counters. */
-  infoLines(): [string, string | number][] {
+  /** Lag quantiles over recent acknowledgements (null without samples) and followers now behind. */
+  lagSummary(): { p50Ms: number | null; p99Ms: number | null; samples: number; followersBehind: number } {
     const n = Math.min(this.lagCount, this.lags.length);
     const sorted = Array.from(this.lags.subarray(0, n)).sort((a, b) => a - b);
-    const q = (x: number): string => (n === 0 ? '0' : sorted[Math.min(n - 1, Math.floor(x * n))]!.toFixed(2));
-    let lagging = 0;
-    for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.values()) if (f.ackSeq < log.lastSeq) lagging++;
+    const q = (x: number): number | null => (n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.floor(x * n))]! * 100) / 100);
+    let behind = 0;
+    for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.values()) if (f.ackSeq < log.lastSeq) behind++;
+    return { p50Ms: q(0.5), p99Ms: q(0.99), samples: n, followersBehind: behind };
+  }
+
+  /** INFO replication lines: ack mode, partitions by role, lag quantiles, counters. */
+  infoLines(): [string, string | number][] {
+    const lag = this.lagSummary();
     return [
       ['ack_mode', this.host.ackMode()],
-      ['replication_lag_p50_ms', q(0.5)],
-      ['replication_lag_p99_ms', q(0.99)],
-      ['replication_lag_samples', n],
-      ['followers_behind', lagging],
+      ['replication_lag_p50_ms', (lag.p50Ms ?? 0).toFixed(2)],
+      ['replication_lag_p99_ms', (lag.p99Ms ?? 0).toFixed(2)],
+      ['replication_lag_samples', lag.samples],
+      ['followers_behind', lag.followersBehind],
       ['entries_appended', this.stats.appended],
       ['entries_committed', this.stats.committed],
       ['entries_applied', this.stats.applied],

@@ -59,6 +59,7 @@ export async function startAdmin(state: ServerState, o: AdminOptions): Promise<A
       keys: () => state.engine.stats().keys,
       usedBytes: () => state.engine.stats().usedBytes,
       connectedClients: () => state.sessions.size,
+      replication: () => o.routing?.lagSummary(),
     },
     o.partitions,
   );

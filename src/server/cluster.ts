@@ -65,6 +65,7 @@ export interface ReplicationGate {
   followersOf(partition: number): number;
   afterCommit(ok: boolean, failure?: Error): void;
   infoLines(): [string, string | number][];
+  lagSummary(): { p50Ms: number | null; p99Ms: number | null; samples: number; followersBehind: number };
 }
 
 export class ClusterRouting implements ClusterHooks {
@@ -200,6 +201,11 @@ export class ClusterRouting implements ClusterHooks {
 
   afterCommit(ok: boolean, failure?: Error): void {
     this.options.replication?.afterCommit(ok, failure);
+  }
+
+  /** Replication lag figures for the monitor, when partitions are replicated. */
+  lagSummary(): { p99Ms: number | null; followersBehind: number } | undefined {
+    return this.replicated ? this.options.replication?.lagSummary() : undefined;
   }
 
   replicationSection(): [string, string | number][] {

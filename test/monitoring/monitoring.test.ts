@@ -112,7 +112,7 @@ function node(id: string, over: Partial<ViewNode> = {}): ViewNode {
 }
 
 function report(id: string, over: Partial<NodeReport> = {}): NodeReport {
-  return { id, zone: 'z', uptimeMs: 1, keys: 0, usedBytes: 0, connectedClients: 0, commandsTotal: 0, opsPerSec: 0, p50Ms: null, p99Ms: null, opsSeries: [], p99Series: [], partitionOps: [], hotKeys: [], hotKeySamples: 0, ...over };
+  return { id, zone: 'z', uptimeMs: 1, keys: 0, usedBytes: 0, connectedClients: 0, commandsTotal: 0, opsPerSec: 0, p50Ms: null, p99Ms: null, opsSeries: [], p99Series: [], partitionOps: [], hotKeys: [], hotKeySamples: 0, replicationLagP99Ms: null, followersBehind: 0, ...over };
 }
 
 function view(nodes: ViewNode[], partitions: string[][] = [['a', 'b'], ['b', 'c'], ['c', 'a'], ['a', 'c'], ['b', 'a'], ['c', 'b']]): ClusterView {
@@ -144,6 +144,10 @@ describe('alert rules', () => {
     expect(hot.map((a) => [a.rule, a.subject])).toEqual([['hot-partition', '2']]);
     const quiet = evaluateAlerts(view([node('a', { report: report('a', { partitionOps: [0, 0, 50, 0, 0, 0] }) }), node('b'), node('c')]));
     expect(quiet).toEqual([]);
+  });
+
+  it('followers slower than the lag limit at p99 raise replication-lag for their leader node', () => {
+    expect(evaluateAlerts(view([node('a', { report: report('a', { replicationLagP99Ms: 1_500, followersBehind: 2 }) }), node('b', { report: report('b', { replicationLagP99Ms: 12 }) }), node('c')])).map((a) => [a.rule, a.subject])).toEqual([['replication-lag', 'a']]);
   });
 
   it('a key above its share is hot only with enough samples', () => {
