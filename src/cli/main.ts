@@ -9,6 +9,7 @@ import { registerDev } from './dev.js';
 import { registerRouter } from './router.js';
 import { registerDemo } from './demo.js';
 import { registerHotkeys } from './hotkeys.js';
+import { registerRebalance } from './rebalance.js';
 
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
 
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIo): Command {
   registerRouter(program, io);
   registerDemo(program, io);
   registerHotkeys(program, io);
+  registerRebalance(program, io);
   for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

@@ -41,6 +41,12 @@ export interface Coordinator {
    * whenever it falls free while the registration lives. The holder is visible in snapshot().controller.
    */
   campaign(registration: Registration): void;
+  /** A small named document (e.g. a rebalance plan, as JSON), or undefined. */
+  getDoc(name: string): Promise<string | undefined>;
+  /** Writes `next` only if the document is now `expected` (undefined: absent). False if it was not. */
+  casDoc(name: string, expected: string | undefined, next: string): Promise<boolean>;
+  /** Names and values of the documents whose names start with `prefix`. */
+  listDocs(prefix: string): Promise<Map<string, string>>;
   /** Calls `onChange` (coalesced) after any change to settings, registry, map or controller. */
   watch(onChange: () => void): () => void;
   close(): Promise<void>;

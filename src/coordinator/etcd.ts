@@ -6,7 +6,7 @@ import { ClusterMetaSchema, ClusterNodeSchema, parseMap, type ClusterMeta, type 
 import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
 
 const PREFIX = 'atoll/';
-const KEY = Object.freeze({ meta: `${PREFIX}meta`, map: `${PREFIX}map`, controller: `${PREFIX}controller`, nodes: `${PREFIX}nodes/` });
+const KEY = Object.freeze({ meta: `${PREFIX}meta`, map: `${PREFIX}map`, controller: `${PREFIX}controller`, nodes: `${PREFIX}nodes/`, docs: `${PREFIX}docs/` });
 
 /** Bound on every etcd round trip; past it the operation fails with COORDINATOR_UNAVAILABLE. */
 export const ETCD_OP_TIMEOUT_MS = 5_000;
@@ -107,6 +107,21 @@ export class EtcdCoordinator implements Coordinator {
     const guard = kv === undefined ? this.client.if(KEY.map, 'Create', '==', 0) : this.client.if(KEY.map, 'Mod', '==', kv.mod_revision);
     const res = await this.bounded(guard.then(this.client.put(KEY.map).value(JSON.stringify(next))).commit(), 'write map');
     return res.succeeded;
+  }
+
+  async getDoc(name: string): Promise<string | undefined> {
+    return (await this.bounded(this.client.get(KEY.docs + name).string(), 'read document')) ?? undefined;
+  }
+
+  async casDoc(name: string, expected: string | undefined, next: string): Promise<boolean> {
+    const key = KEY.docs + name;
+    const guard = expected === undefined ? this.client.if(key, 'Create', '==', 0) : this.client.if(key, 'Value', '==', expected);
+    return (await this.bounded(guard.then(this.client.put(key).value(next)).commit(), 'write document')).succeeded;
+  }
+
+  async listDocs(prefix: string): Promise<Map<string, string>> {
+    const all = await this.bounded(this.client.getAll().prefix(KEY.docs + prefix).strings(), 'list documents');
+    return new Map(Object.entries(all).map(([k, v]) => [k.slice(KEY.docs.length), v]));
   }
 
   campaign(registration: Registration): void {

@@ -26,6 +26,7 @@ export class MemoryCoordinator implements Coordinator {
   private readonly watchers = new Set<() => void>();
   private notifyScheduled = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly docs = new Map<string, string>();
   /** Nodes whose keep-alive is withheld (a simulated pause): their leases run out. */
   readonly paused = new Set<string>();
 
@@ -89,6 +90,21 @@ export class MemoryCoordinator implements Coordinator {
     if (lease === undefined) return;
     this.candidates.add(lease);
     this.elect();
+  }
+
+  async getDoc(name: string): Promise<string | undefined> {
+    return this.docs.get(name);
+  }
+
+  async casDoc(name: string, expected: string | undefined, next: string): Promise<boolean> {
+    if (this.docs.get(name) !== expected) return false;
+    this.docs.set(name, next);
+    this.changed();
+    return true;
+  }
+
+  async listDocs(prefix: string): Promise<Map<string, string>> {
+    return new Map([...this.docs].filter(([k]) => k.startsWith(prefix)));
   }
 
   watch(onChange: () => void): () => void {

@@ -241,11 +241,14 @@ export class ReplicaLog<V> {
     return out;
   }
 
-  /** Leader: followers outside the ISR that hold every entry: they may rejoin. */
+  /**
+   * Leader: followers outside the ISR that hold every committed entry (under a steady write load the very
+   * last entries are always in flight): they may rejoin. The caller counts them for commits from now on.
+   */
   caughtUp(replicas: readonly string[], isr: readonly string[]): string[] {
     return replicas.slice(1).filter((id) => {
       const f = this.followers.get(id);
-      return !isr.includes(id) && f !== undefined && f.mode === 'log' && f.ackSeq === this.lastSeq;
+      return !isr.includes(id) && f !== undefined && f.mode === 'log' && f.ackSeq >= this.commitSeq;
     });
   }
 

@@ -71,6 +71,8 @@ export interface ReplicationHost {
   refresh(): void;
   /** Whether this node's coordinator lease can still be trusted (leaders stop serving when not). */
   leaseValid(): boolean;
+  /** This node no longer holds partition `p` (it moved away): delete its keys. */
+  dropPartition?(p: number): void;
   readonly log?: Logger;
 }
 
@@ -202,7 +204,13 @@ export class ReplicationManager {
       const self = this.host.selfId;
       if (!e.replicas.includes(self)) {
         const old = this.logs.get(p);
-        if (old?.role === 'leader') this.stepDown(p, old, e.epoch, 'the partition moved away');
+        if (old === undefined) return;
+        if (old.role === 'leader') this.stepDown(p, old, e.epoch, 'the partition moved away');
+        this.logs.delete(p);
+        this.freshAt.delete(p);
+        this.incoming.delete(p);
+        this.persistPosition(p, { term: '', seq: 0 });
+        this.host.dropPartition?.(p);
         return;
       }
       const log = this.logFor(p);

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap, replaceReplicas } from '../cluster/controller.js';
+import { moveStep, parsePlan, REBALANCE_LIMITS } from '../cluster/rebalance.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
@@ -57,6 +58,8 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   transferWaitMs: 5_000,
   transferPollMs: 2,
   transferCasAttemptsMax: 5,
+  /** The controller advances a plan being applied this often. */
+  rebalanceEveryMs: 250,
 });
 
 export interface ClusterNodeHandle {
@@ -126,6 +129,21 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         return handOff(handoffContext, Number(body.partition), String(body.to));
       case 'repl':
         return replication.handleRepl(body);
+      case 'partition-stats': {
+        // Bytes per partition this node holds (keys and values), for rebalance plans.
+        if (!Array.isArray(body.partitions)) throw new AtollError('BAD_ARGUMENT', 'partition-stats needs partitions');
+        return {
+          bytes: (body.partitions as unknown[]).map((x) => {
+            let bytes = 0;
+            for (const k of partitionKeys(engine, partitionCount, Number(x))) {
+              const v = engine.get(k);
+              if (v === undefined) continue;
+              bytes += k.length + (v.type === 'string' ? v.value.length : [...v.value].reduce((a, [f, b]) => a + f.length + b.length, 0));
+            }
+            return bytes;
+          }),
+        };
+      }
       case 'transfer':
         return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to));
       case 'fence': {
@@ -172,6 +190,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     updateMap: (change) => updateMap(change).then((m) => m !== undefined),
     refresh: () => onChange(),
     leaseValid: () => registration !== undefined && registration.validUntilMs() > Date.now(),
+    dropPartition: (p) => dropKeys(engine, partitionKeys(engine, partitionCount, p)),
     log: o.log,
   });
   const routing: ClusterRouting = new ClusterRouting({
@@ -281,6 +300,76 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     } else downSince.clear();
     if (routing.map !== undefined) readyResolve();
   }
+  /**
+   * Controller: advances the plan being applied. Each move's next step comes from the map alone (add targets,
+   * wait for them to be in sync, hand leadership over, drop sources), so a crash of any node, the controller
+   * included, only delays it. Steps of several partitions go out in one map CAS, at most
+   * REBALANCE_LIMITS.movesPerNodeMax moving per node.
+   */
+  let rebalancing = false;
+  async function rebalanceTick(): Promise<void> {
+    if (rebalancing || closed || routing.controller !== o.id) return;
+    rebalancing = true;
+    try {
+      const docs = await coordinator.listDocs('plans/');
+      for (const [name, text] of docs) {
+        const plan = parsePlan(text);
+        if (plan.status !== 'applying' && plan.status !== 'cancelled') continue;
+        if (plan.status === 'cancelled' && plan.finishedMs !== undefined) continue;
+        const snap = await coordinator.snapshot();
+        if (snap.map === undefined) return;
+        const live = new Set(snap.nodes.map((n) => n.id));
+        // A failover in progress goes first.
+        if (snap.map.partitions.some((e) => !live.has(e.replicas[0]!))) return;
+        let working = snap.map;
+        const busy = new Map<string, number>();
+        const transfers: { leader: string; to: string; partition: number }[] = [];
+        let done = 0;
+        let bytesDone = 0;
+        for (const move of plan.moves) {
+          let step = moveStep(working, move, snap.nodes);
+          if (plan.status === 'cancelled') {
+            // Roll back what has not switched leadership yet; finish what has.
+            const e = working.partitions[move.partition]!;
+            if (move.from.includes(e.replicas[0]!)) step = moveStep(working, { ...move, to: [e.replicas[0]!, ...move.from.filter((id) => id !== e.replicas[0])] }, snap.nodes);
+          }
+          if (step.kind === 'done') {
+            done++;
+            bytesDone += move.bytes;
+            continue;
+          }
+          const involved = [...new Set([...move.from, ...move.to])];
+          if (involved.some((id) => (busy.get(id) ?? 0) >= REBALANCE_LIMITS.movesPerNodeMax)) continue;
+          for (const id of involved) busy.set(id, (busy.get(id) ?? 0) + 1);
+          if (step.kind === 'add' || step.kind === 'drop') working = step.map;
+          else if (step.kind === 'transfer' && live.has(step.to)) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
+        }
+        if (working !== snap.map && (await coordinator.casMap(snap.map.epoch, working))) routing.setMap(working);
+        await Promise.all(
+          transfers.map(async (t) => {
+            const n = snap.map!.nodes[t.leader];
+            if (n === undefined) return;
+            await routing
+              .peer(n)
+              .request({ op: 'transfer', partition: t.partition, to: t.to }, CLUSTER_NODE_LIMITS.transferWaitMs * 2)
+              .catch((e: unknown) => o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried'));
+          }),
+        );
+        const finished = done === plan.moves.length;
+        const next = { ...plan, done, bytesDone, ...(finished ? { status: plan.status === 'cancelled' ? ('cancelled' as const) : ('done' as const), finishedMs: o.clock.nowMs() } : {}) };
+        if (next.done !== plan.done || finished) {
+          await coordinator.casDoc(name, text, JSON.stringify(next));
+          if (finished) o.log?.warn({ plan: plan.id, moves: plan.moves.length }, `rebalance plan ${next.status}`);
+        }
+        return;
+      }
+    } catch (e) {
+      o.log?.warn({ err: (e as Error).message }, 'rebalance step failed; will retry');
+    } finally {
+      rebalancing = false;
+    }
+  }
+
   /** Controller: when each node in the map was first seen gone (controller-local; a new controller restarts the clocks). */
   const downSince = new Map<string, number>();
 
@@ -388,6 +477,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const unwatch = coordinator.watch(onChange);
   const poll = setInterval(onChange, CLUSTER_NODE_LIMITS.pollEveryMs);
   poll.unref();
+  const rebalanceTimer = setInterval(() => void rebalanceTick(), CLUSTER_NODE_LIMITS.rebalanceEveryMs);
+  rebalanceTimer.unref();
   coordinator.campaign(registered);
   onChange();
 
@@ -402,6 +493,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (closed) return;
       closed = true;
       clearInterval(poll);
+      clearInterval(rebalanceTimer);
       unwatch();
       replication.close();
       await registered.close().catch(() => undefined);
@@ -412,6 +504,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (closed) return;
       closed = true;
       clearInterval(poll);
+      clearInterval(rebalanceTimer);
       unwatch();
       replication.close();
       routing.close();
