@@ -99,3 +99,18 @@ export function untilClusterOk(ports: readonly number[], timeoutMs = 20_000): Pr
     timeoutMs,
   );
 }
+
+/** Node rows of `atoll cluster status --json`. */
+export interface StatusRows {
+  nodes: { id: string; up: boolean; led: number; followed: number }[];
+}
+
+export async function clusterStatusRows(url: string): Promise<StatusRows> {
+  return JSON.parse((await runAtoll(['cluster', 'status', '--coordinator', url, '--json'])).out) as StatusRows;
+}
+
+/** Kills every node a test started (by PID) and stops its etcd. */
+export async function stopCluster(nodes: ReadonlyMap<string, RunningNode>, etcd: TestEtcd | undefined): Promise<void> {
+  for (const n of nodes.values()) await n.stop('SIGKILL');
+  await etcd?.stop();
+}

@@ -65,7 +65,8 @@ export function clusterStatus(snap: CoordinatorSnapshot): Record<string, unknown
   };
 }
 
-async function withCoordinator<T>(url: string | undefined, run: (c: Coordinator) => Promise<T>): Promise<T> {
+/** Opens the coordinator a --coordinator flag names, runs `run`, and closes it. */
+export async function withCoordinator<T>(url: string | undefined, run: (c: Coordinator) => Promise<T>): Promise<T> {
   if (url === undefined) throw new UsageError('--coordinator etcd://host:port is required');
   const c = await openCoordinator(url);
   try {

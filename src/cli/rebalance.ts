@@ -4,22 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { makePlan, parsePlan, placementBasis, type RebalancePlan } from '../cluster/rebalance.js';
-import { openCoordinator, type Coordinator } from '../coordinator/coordinator.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
 import { AtollError, UsageError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
+import { withCoordinator } from './cluster.js';
 import type { CliIo } from './main.js';
 
 export const REBALANCE_CLI_LIMITS = Object.freeze({ waitPollMs: 250, statsTimeoutMs: 30_000 });
 
-async function withCoordinator<T>(url: string | undefined, run: (c: Coordinator) => Promise<T>): Promise<T> {
-  if (url === undefined) throw new UsageError('--coordinator etcd://host:port is required');
-  const c = await openCoordinator(url);
-  try {
-    return await run(c);
-  } finally {
-    await c.close();
-  }
-}
 
 function list(v: string | undefined): string[] {
   return v === undefined ? [] : v.split(',').map((x) => x.trim()).filter((x) => x !== '');

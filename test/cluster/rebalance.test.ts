@@ -4,23 +4,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkHistory } from '../../src/testing/linearizability.js';
 import type { RunningNode } from '../helpers-process.js';
-import { runAtoll, startClusterNodeProcess, startTestEtcd, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
+import { clusterStatusRows, runAtoll, startClusterNodeProcess, stopCluster, startTestEtcd, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
 import { startWorkload } from '../helpers-workload.js';
 
 let etcd: TestEtcd;
 const nodes = new Map<string, RunningNode>();
-afterAll(async () => {
-  for (const n of nodes.values()) await n.stop('SIGKILL');
-  await etcd?.stop();
-});
-
-interface Status {
-  nodes: { id: string; up: boolean; led: number; followed: number }[];
-}
-
-async function status(): Promise<Status> {
-  return JSON.parse((await runAtoll(['cluster', 'status', '--coordinator', etcd.url, '--json'])).out) as Status;
-}
+afterAll(() => stopCluster(nodes, etcd));
 
 describe('rebalance', () => {
   it('3 -> 5 -> 3 nodes under load: plans applied by the controller, linearizable, no unknown outcome', async () => {
@@ -42,7 +31,7 @@ describe('rebalance', () => {
     expect(plan.balanceAfter).toBeLessThan(plan.balanceBefore);
     const applied = await runAtoll(['rebalance', 'apply', plan.id, '--coordinator', etcd.url, '--wait'], 120_000);
     expect(applied.code, applied.err).toBe(0);
-    let s = await status();
+    let s = await clusterStatusRows(etcd.url);
     for (const id of ['n4', 'n5']) expect(s.nodes.find((n) => n.id === id)!.led + s.nodes.find((n) => n.id === id)!.followed).toBeGreaterThan(10);
 
     // Back to three: drain both new nodes in one plan.
@@ -50,7 +39,7 @@ describe('rebalance', () => {
     expect(back.code, back.err).toBe(0);
     const backId = (JSON.parse(back.out) as { id: string }).id;
     expect((await runAtoll(['rebalance', 'apply', backId, '--coordinator', etcd.url, '--wait'], 120_000)).code).toBe(0);
-    s = await status();
+    s = await clusterStatusRows(etcd.url);
     expect(s.nodes.filter((n) => n.id === 'n4' || n.id === 'n5').every((n) => n.led + n.followed === 0)).toBe(true);
     expect((await runAtoll(['node', 'remove', 'n4', '--coordinator', etcd.url])).code).toBe(0);
 

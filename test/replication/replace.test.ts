@@ -4,19 +4,12 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../helpers-process.js';
-import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, until, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
+import { clusterStatusRows, keyPerSlot, runAtoll, stopCluster, startClusterNodeProcess, startTestEtcd, until, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
 
 let etcd: TestEtcd;
 const nodes = new Map<string, RunningNode>();
 
-afterAll(async () => {
-  for (const n of nodes.values()) await n.stop('SIGKILL');
-  await etcd?.stop();
-});
-
-interface Status {
-  nodes: { id: string; up: boolean; led: number; followed: number }[];
-}
+afterAll(() => stopCluster(nodes, etcd));
 
 describe('replicas of a node gone past replaceAfterMs', () => {
   it('are rebuilt on live nodes by snapshot, and hold the leader\'s keys', async () => {
@@ -36,7 +29,7 @@ describe('replicas of a node gone past replaceAfterMs', () => {
     await until(
       'n4 replaced',
       async () => {
-        const s = JSON.parse((await runAtoll(['cluster', 'status', '--coordinator', etcd.url, '--json'])).out) as Status;
+        const s = await clusterStatusRows(etcd.url);
         return s.nodes.some((n) => n.id === 'n4') ? undefined : s;
       },
       30_000,
