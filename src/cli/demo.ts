@@ -118,7 +118,9 @@ export function registerDemo(program: Command, io: CliIo): void {
         await stopAll();
         throw e;
       }
-      const workload = flags.workload === false ? undefined : startWorkload(handles);
+      /** Nodes still running (a node crashed with `kill` is left out of the workload and the status line). */
+      const running = (): ClusterNodeHandle[] => handles.filter((h) => !coordinator.paused.has(h.id));
+      const workload = flags.workload === false ? undefined : startWorkload(running);
       const commands = demoConsole(io, async (id) => {
         const h = handles.find((x) => x.id === id);
         if (h === undefined) return `no node ${id} (nodes: ${handles.map((x) => x.id).join(', ')})`;
@@ -129,8 +131,8 @@ export function registerDemo(program: Command, io: CliIo): void {
       });
       let lastCommands = 0;
       const status = setInterval(() => {
-        const commands = handles.reduce((n, h) => n + h.server.state.stats.commandsTotal, 0);
-        const keys = handles.reduce((n, h) => n + h.server.state.engine.size(), 0);
+        const commands = running().reduce((n, h) => n + h.server.state.stats.commandsTotal, 0);
+        const keys = running().reduce((n, h) => n + h.server.state.engine.size(), 0);
         const map = handles[0]!.routing.map;
         const rate = Math.round(((commands - lastCommands) * 1000) / DEMO_LIMITS.statusEveryMs);
         lastCommands = commands;
@@ -165,10 +167,11 @@ function demoConsole(io: CliIo, kill: (id: string) => Promise<string>): { close(
 }
 
 /** A small steady load: SETs and GETs of demo keys, each run on the node that owns the key. */
-function startWorkload(handles: ClusterNodeHandle[]): NodeJS.Timeout {
+function startWorkload(running: () => ClusterNodeHandle[]): NodeJS.Timeout {
   let n = 0;
   const timer = setInterval(() => {
-    const map = handles[0]!.routing.map;
+    const handles = running();
+    const map = handles[0]?.routing.map;
     if (map === undefined) return;
     const table = new RoutingTable(map);
     for (let i = 0; i < DEMO_LIMITS.workloadOpsPerTick; i++) {

@@ -17,7 +17,7 @@ import { renderRingSvg, type RingSegment } from './ring-svg.js';
 
 export const DASHBOARD_LIMITS = Object.freeze({
   /** A peer's admin API that does not answer within this counts as unreachable for this view. */
-  peerFetchTimeoutMs: 600,
+  peerFetchTimeoutMs: 1_500,
   /** Views are reused for this long, so many open dashboards cost one gathering. */
   viewCacheMs: 500,
   eventEveryMs: 1_000,

@@ -388,6 +388,7 @@ export class ReplicationManager {
     this.kickScheduled = true;
     this.host.schedule(0, () => {
       this.kickScheduled = false;
+      if (this.closed) return;
       const followers = new Set<string>();
       for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.keys()) followers.add(f);
       for (const f of followers) this.send(f);
@@ -460,6 +461,7 @@ export class ReplicationManager {
   }
 
   private onResult(f: string, part: Part, r: PartResult | undefined): void {
+    if (this.closed) return;
     const log = this.logs.get(part.p);
     if (log === undefined || log.role !== 'leader' || r === undefined) return;
     const prog = log.followers.get(f);
@@ -523,7 +525,6 @@ export class ReplicationManager {
     const p = log.partition;
     const epoch = log.epoch;
     const base = log.position;
-    const keys = partitionKeys(this.host.engine, this.host.partitions, p);
     const call = async (part: Part): Promise<PartResult> => {
       const reply = (await peer.request({ op: 'repl', from: this.host.selfId, parts: [part] }, REPLICATOR_LIMITS.requestTimeoutMs)) as { results: PartResult[] };
       const r = reply.results[0]!;
@@ -532,6 +533,8 @@ export class ReplicationManager {
       return r;
     };
     try {
+      // Read inside the try: the engine may be closing (node shutdown) and reads then throw.
+      const keys = partitionKeys(this.host.engine, this.host.partitions, p);
       await call({ p, epoch, kind: 'snap-begin', base, history: [...log.terms] });
       let chunk: Wire[] = [];
       let chunkBytes = 0;
@@ -558,6 +561,7 @@ export class ReplicationManager {
       // Writes during the copy are in the log after `base` (values read late are only newer: replaying converges).
       this.advance(p);
     } catch (e) {
+      if (this.closed) return;
       this.host.log?.debug({ partition: p, follower: f, err: (e as Error).message }, 'snapshot failed; will retry');
       prog.mode = 'probe';
       this.retryAt.set(f, this.host.nowMs() + REPLICATOR_LIMITS.retryAfterMs);
