@@ -1,0 +1,54 @@
+// Rebalance plans and move steps, pure: a plan moves only what balance needs, is refused for bad requests,
+// and a move walks add -> wait for sync -> hand over -> drop -> done, judged from the map alone.
+import { describe, expect, it } from 'vitest';
+import { initialMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../../src/cluster/map.js';
+import { makePlan, moveStep, placementBasis } from '../../src/cluster/rebalance.js';
+import { expectCode } from '../helpers.js';
+
+const meta: ClusterMeta = { clusterId: 'c', partitions: 32, replicas: 3, initialNodes: 3, createdMs: 0, ack: 'sync', uncleanPromotion: false, replaceAfterMs: 0 };
+const node = (id: string): ClusterNode => ({ id, host: '127.0.0.1', port: 1, adminPort: 0, zone: 'z', weight: 1 });
+const three = ['n1', 'n2', 'n3'].map(node);
+const five = ['n1', 'n2', 'n3', 'n4', 'n5'].map(node);
+
+describe('rebalance plans', () => {
+  it('adding two nodes moves about their fair share of replicas and improves balance', () => {
+    const map = initialMap(meta, three);
+    const plan = makePlan(map, meta, { nodes: five.map((n) => ({ id: n.id, weight: 1, zone: 'z' })), reason: 't', id: 'p1', nowMs: 0 });
+    const added = plan.moves.reduce((a, m) => a + m.to.filter((id) => !m.from.includes(id)).length, 0);
+    // The new nodes' fair share of 96 replicas is 2/5 of them: 38.4.
+    expect(added).toBeGreaterThanOrEqual(38);
+    expect(added).toBeLessThanOrEqual(Math.ceil(38.4 * 1.1));
+    expect(plan.balanceAfter).toBeLessThan(plan.balanceBefore);
+    expect(plan.basis).toBe(placementBasis(map));
+    for (const m of plan.moves) expect(m.to).toHaveLength(3);
+  });
+
+  it('refuses weights <= 0 and an empty node set', () => {
+    const map = initialMap(meta, three);
+    expectCode(() => makePlan(map, meta, { nodes: [{ id: 'n1', weight: 0, zone: 'z' }], reason: '', id: 'x', nowMs: 0 }), 'BAD_WEIGHT');
+    expectCode(() => makePlan(map, meta, { nodes: [], reason: '', id: 'x', nowMs: 0 }), 'EMPTY_NODES');
+  });
+});
+
+describe('move steps', () => {
+  it('add, wait for sync, hand over, drop, done', () => {
+    let map: PartitionMap = initialMap({ ...meta, partitions: 1 }, three);
+    const from = map.partitions[0]!.replicas;
+    const move = { partition: 0, from: [...from], to: ['n4', from[1]!, from[2]!], bytes: 0 };
+    let step = moveStep(map, move, five);
+    expect(step.kind).toBe('add');
+    map = (step as { map: PartitionMap }).map;
+    expect(map.partitions[0]).toMatchObject({ replicas: [...from, 'n4'], isr: [...from] });
+    expect(moveStep(map, move, five)).toEqual({ kind: 'wait-sync', missing: ['n4'] });
+    // The leader's ISR expansion adds n4 once it caught up.
+    map = { ...map, epoch: map.epoch + 1, partitions: [{ replicas: [...from, 'n4'], epoch: map.epoch + 1 }] };
+    expect(moveStep(map, move, five)).toEqual({ kind: 'transfer', leader: from[0], to: 'n4' });
+    map = { ...map, epoch: map.epoch + 1, partitions: [{ replicas: ['n4', ...from], epoch: map.epoch + 1 }] };
+    step = moveStep(map, move, five);
+    expect(step.kind).toBe('drop');
+    map = (step as { map: PartitionMap }).map;
+    expect(map.partitions[0]!.replicas).toEqual(move.to);
+    expect(Object.keys(map.nodes).sort()).toEqual([...move.to].sort());
+    expect(moveStep(map, move, five)).toEqual({ kind: 'done' });
+  });
+});
