@@ -9,7 +9,7 @@ import { inSync, type ClusterMeta, type ClusterNode, type PartitionMap } from '.
 
 export const REBALANCE_LIMITS = Object.freeze({
   /** Partitions moving at once, per node involved. */
-  movesPerNodeMax: 4,
+  movesPerNodeMax: 8,
   /** Assumed copy rate for estimates when none is measured yet. */
   estimateBytesPerSecond: 50 * 1024 * 1024,
   plansKept: 50,

@@ -55,7 +55,9 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   /** A failover's fence request to a surviving replica waits this long for its answer. */
   fenceTimeoutMs: 1_000,
   /** A manual failover waits this long for the new leader to hold every entry (writes are held meanwhile). */
-  transferWaitMs: 5_000,
+  transferWaitMs: 1_000,
+  /** A rebalance hand-over that timed out is not retried for this long (held clients are not held again at once). */
+  transferRetryAfterMs: 2_000,
   transferPollMs: 2,
   transferCasAttemptsMax: 5,
   /** The controller advances a plan being applied this often. */
@@ -307,6 +309,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
    * REBALANCE_LIMITS.movesPerNodeMax moving per node.
    */
   let rebalancing = false;
+  const transferBackoff = new Map<number, number>();
   async function rebalanceTick(): Promise<void> {
     if (rebalancing || closed || routing.controller !== o.id) return;
     rebalancing = true;
@@ -342,7 +345,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           if (involved.some((id) => (busy.get(id) ?? 0) >= REBALANCE_LIMITS.movesPerNodeMax)) continue;
           for (const id of involved) busy.set(id, (busy.get(id) ?? 0) + 1);
           if (step.kind === 'add' || step.kind === 'drop') working = step.map;
-          else if (step.kind === 'transfer' && live.has(step.to)) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
+          else if (step.kind === 'transfer' && live.has(step.to) && (transferBackoff.get(move.partition) ?? 0) <= o.clock.nowMs()) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
         }
         if (working !== snap.map && (await coordinator.casMap(snap.map.epoch, working))) routing.setMap(working);
         await Promise.all(
@@ -352,7 +355,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
             await routing
               .peer(n)
               .request({ op: 'transfer', partition: t.partition, to: t.to }, CLUSTER_NODE_LIMITS.transferWaitMs * 2)
-              .catch((e: unknown) => o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried'));
+              .catch((e: unknown) => {
+                transferBackoff.set(t.partition, o.clock.nowMs() + CLUSTER_NODE_LIMITS.transferRetryAfterMs);
+                o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
+              });
           }),
         );
         const finished = done === plan.moves.length;
