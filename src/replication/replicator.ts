@@ -33,6 +33,8 @@ export const REPLICATOR_LIMITS = Object.freeze({
   heartbeatEveryMs: 250,
   /** Lag samples kept for INFO's quantiles. */
   lagSamplesMax: 10_000,
+  /** Keys per scan page when a snapshot looks for its partition's keys (the scan yields between pages). */
+  scanPageKeys: 2_000,
 });
 
 type Wire = WireEntry;
@@ -534,7 +536,7 @@ export class ReplicationManager {
     };
     try {
       // Read inside the try: the engine may be closing (node shutdown) and reads then throw.
-      const keys = partitionKeys(this.host.engine, this.host.partitions, p);
+      const keys = await this.keysOf(p);
       await call({ p, epoch, kind: 'snap-begin', base, history: [...log.terms] });
       let chunk: Wire[] = [];
       let chunkBytes = 0;
@@ -569,6 +571,25 @@ export class ReplicationManager {
     } finally {
       this.kick();
     }
+  }
+
+  /**
+   * A partition's keys for a snapshot: straight from an engine that indexes partitions (LMDB), else by a
+   * scan that yields between pages, so a large keyspace never blocks the node (and its lease) for long.
+   */
+  private async keysOf(p: number): Promise<string[]> {
+    const engine = this.host.engine;
+    const direct = engine.keysOfPartition?.(p, this.host.partitions);
+    if (direct !== undefined) return direct;
+    const keys: string[] = [];
+    let cursor = 0;
+    do {
+      const page = engine.scan(cursor, REPLICATOR_LIMITS.scanPageKeys);
+      cursor = page.cursor;
+      for (const k of page.keys) if (this.slots.partitionForSlot(keySlot(Buffer.from(k, 'latin1'))) === p) keys.push(k);
+      if (cursor !== 0) await new Promise<void>((r) => this.host.schedule(0, r));
+    } while (cursor !== 0 && !this.closed);
+    return keys;
   }
 
   /** Follower side of 'repl': applies every part (one durable transaction), then answers each. */
