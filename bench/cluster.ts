@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeBasePort, freePort } from '../src/coordinator/etcd-process.js';
 import { respOnce } from '../src/client/resp-client.js';
-import { formatTable, machine, progress, writeResults } from './lib.js';
+import { formatTable, machine, progress, startContract, stopChild, writeResults } from './lib.js';
 
 const BIN = join(import.meta.dirname, '../bin/atoll.js');
 const children: ChildProcess[] = [];
@@ -45,12 +45,7 @@ async function startRedisCluster(dir: string): Promise<number[]> {
 
 async function startAtollCluster(engine: string): Promise<{ ports: number[]; coordinator: string; child: ChildProcess }> {
   const base = await freeBasePort(3);
-  const child = spawn(process.execPath, [BIN, 'dev', '--nodes', '3', '--base-port', String(base), '--engine', engine, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('atoll dev', async () => out.includes('\n'), 90_000);
-  const info = JSON.parse(out.split('\n')[0]!) as { coordinator: string; nodes: { port: number }[] };
+  const { child, info } = await startContract([BIN, 'dev', '--nodes', '3', '--base-port', String(base), '--engine', engine, '--json'], children);
   return { ports: info.nodes.map((n) => n.port), coordinator: info.coordinator, child };
 }
 
@@ -66,12 +61,6 @@ function bench(target: string, port: number, cluster: boolean, pipeline: number,
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
@@ -100,8 +89,8 @@ export async function run(args: string[]): Promise<void> {
       progress(`atoll router -P ${pipeline}`);
       rows.push(...bench('atoll via router', routerPort, false, pipeline, requests));
     }
-    await stop(router);
-    await stop(atoll.child);
+    await stopChild(router);
+    await stopChild(atoll.child);
   } finally {
     children.forEach((c) => c.kill('SIGTERM'));
     rmSync(dir, { recursive: true, force: true });

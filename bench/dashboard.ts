@@ -1,11 +1,11 @@
 // Dashboard benchmark: first paint of the dashboard in Chromium on a 10-node, 256-partition `atoll demo`
 // (goal < 1 s), and the CPU the admin endpoints add at one dashboard refresh per second (goal <= 5%),
 // measured from /proc on the demo process with and without an open live stream and a 1/s metrics scrape.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { formatTable, machine, progress, writeResults } from './lib.js';
+import { formatTable, machine, progress, startContract, stopChild, writeResults } from './lib.js';
 import { freeBasePort } from '../src/coordinator/etcd-process.js';
 
 const BIN = join(import.meta.dirname, '../bin/atoll.js');
@@ -22,24 +22,10 @@ async function startDemo(nodes: number, partitions: number, workload: boolean): 
   const base = await freeBasePort(nodes);
   const args = [BIN, 'demo', '--nodes', String(nodes), '--partitions', String(partitions), '--base-port', String(base), '--engine', 'memory', '--json'];
   if (!workload) args.push('--no-workload');
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('\n')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`atoll demo did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, nodes: (JSON.parse(out.split('\n')[0]!) as Demo).nodes };
+  const { child, info } = await startContract(args, children, 'pipe', 60_000);
+  return { child, nodes: info.nodes };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 /** CPU seconds (user + system) the process has used so far. */
 function cpuSeconds(pid: number): number {
@@ -111,7 +97,7 @@ export async function run(args: string[]): Promise<void> {
   const big = await startDemo(10, 256, true);
   await new Promise((r) => setTimeout(r, 3_000)); // let the charts have a few points
   const paints = await firstPaint(big, paintRuns);
-  await stop(big.child);
+  await stopChild(big.child);
 
   progress('CPU overhead: starting a 3-node demo (memory engine, no built-in workload)');
   const demo = await startDemo(3, 2048, false);
@@ -135,7 +121,7 @@ export async function run(args: string[]): Promise<void> {
       close();
     }
   }
-  await stop(demo.child);
+  await stopChild(demo.child);
 
   const cpu = (d: boolean): number => median(loaded.filter((l) => l.dashboard === d).map((l) => l.cpuPer100k));
   const rps = (d: boolean): number => median(loaded.filter((l) => l.dashboard === d).map((l) => l.rps));

@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 export const RESULTS_DIR = join(import.meta.dirname, 'results');
 
@@ -56,4 +57,32 @@ export function writeResults(name: string, data: Record<string, unknown>): strin
 /** One progress line on stderr (results go to stdout). */
 export function progress(text: string): void {
   process.stderr.write(`… ${text}\n`);
+}
+
+/** The one JSON line `atoll dev --json` and `atoll demo --json` print once every slot is served. */
+export interface ContractInfo {
+  readonly coordinator: string;
+  readonly nodes: { id: string; port: number; adminPort: number; pid: number }[];
+}
+
+/** Spawns `node <args>` (an atoll dev/demo with --json), tracks it in `children`, and waits for its contract line. */
+export async function startContract(args: readonly string[], children: ChildProcess[], stdin: 'ignore' | 'pipe' = 'ignore', timeoutMs = 90_000): Promise<{ child: ChildProcess; info: ContractInfo }> {
+  const child = spawn(process.execPath, [...args], { stdio: [stdin, 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + timeoutMs;
+  while (!out.includes('\n')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${args.slice(1, 2).join(' ')} did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, info: JSON.parse(out.split('\n')[0]!) as ContractInfo };
+}
+
+/** SIGTERM and wait for the exit. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
 }

@@ -1,10 +1,10 @@
 // Replication benchmark: redis-benchmark --cluster SET/GET against 3-node Atoll clusters (atoll dev, memory
 // engine) with one replica (unreplicated) and with three under async, quorum and sync acknowledgement, in
 // one run; replication lag (leader append to follower acknowledgement) p50/p99 read from INFO replication.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { respOnce } from '../src/client/resp-client.js';
-import { formatTable, machine, progress, writeResults } from './lib.js';
+import { formatTable, machine, progress, startContract, stopChild, writeResults } from './lib.js';
 import { freeBasePort } from '../src/coordinator/etcd-process.js';
 
 const BIN = join(import.meta.dirname, '../bin/atoll.js');
@@ -26,24 +26,10 @@ const SETUPS: readonly Setup[] = [
 
 async function startDev(s: Setup): Promise<{ child: ChildProcess; ports: number[] }> {
   const base = await freeBasePort(3);
-  const child = spawn(process.execPath, [BIN, 'dev', '--nodes', '3', '--base-port', String(base), '--engine', 'memory', '--replicas', String(s.replicas), '--ack', s.ack, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 90_000;
-  while (!out.includes('\n')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`atoll dev did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, ports: (JSON.parse(out.split('\n')[0]!) as { nodes: { port: number }[] }).nodes.map((n) => n.port) };
+  const { child, info } = await startContract([BIN, 'dev', '--nodes', '3', '--base-port', String(base), '--engine', 'memory', '--replicas', String(s.replicas), '--ack', s.ack, '--json'], children);
+  return { child, ports: info.nodes.map((n) => n.port) };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 function benchmark(port: number, requests: number, pipeline: number): Record<string, number> {
   const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '--cluster', '--csv', '-t', 'set,get', '-n', String(requests), '-c', '50', '-r', '100000', '-P', String(pipeline)], { encoding: 'utf8', timeout: 600_000 });
@@ -86,7 +72,7 @@ export async function run(args: string[]): Promise<void> {
       const l = await lag(dev.ports);
       rows.push({ setup: s.name, pipeline, set: b.SET_rps ?? 0, get: b.GET_rps ?? 0, setP99: b.SET_p99 ?? 0, lagP50: l.p50, lagP99: l.p99, lagSamples: l.samples });
     }
-    await stop(dev.child);
+    await stopChild(dev.child);
   }
   const base = (p: number): (typeof rows)[number] => rows.find((r) => r.setup === SETUPS[0]!.name && r.pipeline === p)!;
   const table = formatTable(

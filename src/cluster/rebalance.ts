@@ -12,7 +12,6 @@ export const REBALANCE_LIMITS = Object.freeze({
   movesPerNodeMax: 8,
   /** Assumed copy rate for estimates when none is measured yet. */
   estimateBytesPerSecond: 50 * 1024 * 1024,
-  plansKept: 50,
 });
 
 export const PlanMoveSchema = z.object({

@@ -1,6 +1,7 @@
 // Alert rules over a cluster view: node down, under-replicated partitions, leader imbalance, hot partitions
 // and hot keys. Pure: the same view always gives the same alerts, so the rules are tested without servers.
 import { z } from 'zod';
+import type { ClusterNode } from '../cluster/map.js';
 import type { NodeReport } from './node-monitor.js';
 
 export const AlertRulesSchema = z
@@ -33,13 +34,8 @@ export interface Alert {
   readonly message: string;
 }
 
-export interface ViewNode {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly adminPort: number;
-  readonly zone: string;
-  readonly weight: number;
+/** A node as the dashboard sees it: its registration plus what the view found out. */
+export interface ViewNode extends ClusterNode {
   /** Holds a live registration (lease) in the coordinator. */
   readonly registered: boolean;
   /** Answered the admin API when the view was built. */

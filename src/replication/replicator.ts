@@ -404,7 +404,6 @@ export class ReplicationManager {
     const peer = this.host.peer(f);
     if (peer === undefined) return;
     const parts: Part[] = [];
-    const sentTo = new Map<number, number>();
     // A request to an idle follower carries a beat per partition, so it knows it is current.
     const beat = this.host.nowMs() - (this.sentAt.get(f) ?? 0) >= REPLICATOR_LIMITS.heartbeatEveryMs;
     let entries = 0;
@@ -434,7 +433,6 @@ export class ReplicationManager {
       for (const e of list) bytes += e.bytes;
       entries += list.length;
       prog.nextSeq = list[list.length - 1]!.seq + 1;
-      sentTo.set(log.partition, prog.nextSeq);
     }
     if (parts.length === 0) return;
     // Beats alone only when the follower has heard nothing for a heartbeat period.
@@ -719,9 +717,6 @@ export class ReplicationManager {
     return n;
   }
 
-  followersOf(p: number): number {
-    return this.logs.get(p)?.followers.size ?? 0;
-  }
 
   /** WAIT: resolves with how many followers hold `seq` once `count` do, or when `timeoutMs` passes (0: never). */
   waitReplicas(p: number, seq: number, count: number, timeoutMs: number): Promise<number> {

@@ -62,7 +62,6 @@ export interface ReplicationGate {
   stage(keys: readonly Buffer[]): Promise<{ partition: number; seq: number }> | undefined;
   waitReplicas(partition: number, seq: number, count: number, timeoutMs: number): Promise<number>;
   freshEnough(partition: number, staleMsMax: number): boolean;
-  followersOf(partition: number): number;
   afterCommit(ok: boolean, failure?: Error): void;
   infoLines(): [string, string | number][];
   lagSummary(): { p50Ms: number | null; p99Ms: number | null; samples: number; followersBehind: number };

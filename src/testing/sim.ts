@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { seededRandom, type Random } from '../partitioning/prng.js';
 import type { PeerLink } from '../replication/replicator.js';
 
-export const SIM_LIMITS = Object.freeze({ eventsMax: 5_000_000, microtaskRoundsPerEvent: 1 });
+export const SIM_LIMITS = Object.freeze({ eventsMax: 5_000_000 });
 
 interface Event {
   readonly atMs: number;

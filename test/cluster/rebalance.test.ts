@@ -69,6 +69,9 @@ describe('rebalance', () => {
     const all = await runAtoll(['rebalance', 'plan', '--coordinator', etcd.url, '--drain', 'n1,n2,n3,n4,n5']);
     expect(all.code).toBe(2);
     expect(all.err).toContain('cannot drain the last node');
+    const noTarget = await runAtoll(['failover', '--coordinator', etcd.url]);
+    expect(noTarget.code).toBe(2);
+    expect(noTarget.err).toContain('give --partition <n>, --key <key> or --node <id>');
     const busy = await runAtoll(['node', 'remove', 'n1', '--coordinator', etcd.url]);
     expect(busy.code).toBe(2);
     expect(busy.err).toContain('still holds');

@@ -1,0 +1,74 @@
+// Bad input to this session's entry points gets a clear error naming what is wrong, never a crash:
+// node config fields (alerts, admin token), cluster settings (--ack, --replace-after-ms), and malformed
+// replication peer requests.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { clusterMetaFromFlags } from '../../src/cli/cluster.js';
+import { resolveNodeConfig } from '../../src/cli/start.js';
+import { ReplicationManager } from '../../src/replication/replicator.js';
+import { systemClock } from '../../src/storage/engine.js';
+import { MemoryEngine } from '../../src/storage/memory.js';
+import { runAtoll } from '../helpers-cluster.js';
+import { expectCode } from '../helpers.js';
+
+describe('configuration and flags', () => {
+  it('alert thresholds and admin tokens are validated, naming the field', () => {
+    expect(() => resolveNodeConfig({ adminToken: 'short' })).toThrow(/adminToken: admin tokens are at least 16 characters/);
+    expect(resolveNodeConfig({ adminToken: 'a-long-enough-token' }).adminToken).toBe('a-long-enough-token');
+    const dir = mkdtempSync(join(tmpdir(), 'atoll-config-'));
+    try {
+      const file = join(dir, 'node.json');
+      writeFileSync(file, JSON.stringify({ alerts: { hotKeyShareMin: 2 } }));
+      expect(() => resolveNodeConfig({ config: file })).toThrow(/alerts\.hotKeyShareMin/);
+      writeFileSync(file, JSON.stringify({ alerts: { imbalanceMaxx: 0.2 } }));
+      expect(() => resolveNodeConfig({ config: file })).toThrow(/imbalanceMaxx/);
+      writeFileSync(file, JSON.stringify({ alerts: { imbalanceMax: 0.2 } }));
+      expect(resolveNodeConfig({ config: file }).alerts).toMatchObject({ imbalanceMax: 0.2, hotKeyShareMin: 0.1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('cluster settings refuse an unknown ack mode and a negative replace delay', () => {
+    expectCode(() => clusterMetaFromFlags({ ack: 'eventually' }, 0), 'USAGE');
+    expectCode(() => clusterMetaFromFlags({ replaceAfterMs: '-5' }, 0), 'USAGE');
+    expect(clusterMetaFromFlags({ ack: 'sync', replaceAfterMs: '0' }, 0)).toMatchObject({ ack: 'sync', replaceAfterMs: 0 });
+  });
+
+  it('atoll cluster create --ack bogus exits 2 with the reason', async () => {
+    const r = await runAtoll(['cluster', 'create', '--coordinator', 'etcd://127.0.0.1:1', '--ack', 'bogus']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--ack must be async, quorum, sync; got "bogus"');
+  });
+});
+
+describe('replication peer requests', () => {
+  const manager = new ReplicationManager({
+    selfId: 'a',
+    engine: new MemoryEngine({ clock: systemClock }),
+    partitions: 4,
+    ackMode: () => 'quorum',
+    nowMs: () => 0,
+    newTerm: () => 't',
+    peer: () => undefined,
+    schedule: () => undefined,
+    every: () => () => undefined,
+    updateMap: async () => false,
+    refresh: () => undefined,
+    leaseValid: () => true,
+  });
+
+  it('malformed requests are refused with BAD_ARGUMENT and change nothing', () => {
+    expectCode(() => manager.handleRepl({ parts: 'x' }), 'BAD_ARGUMENT');
+    expectCode(() => manager.handleRepl({ parts: [{ p: 99, epoch: 1, kind: 'probe' }] }), 'BAD_ARGUMENT');
+    expectCode(() => manager.handleRepl({ parts: [{ p: 0, epoch: 1, kind: 'explode' }] }), 'BAD_ARGUMENT');
+    expect(manager.handleRepl({ parts: [{ p: 0, epoch: 1, kind: 'probe' }] })).toEqual({ results: [{ pos: { term: '', seq: 0 } }] });
+  });
+
+  it('older epochs are refused after a fence', () => {
+    expect(manager.fence(1, 5).epoch).toBe(5);
+    expect(manager.handleRepl({ parts: [{ p: 1, epoch: 4, kind: 'probe' }] })).toEqual({ results: [{ stale: 5 }] });
+  });
+});
