@@ -10,6 +10,7 @@ import { registerRouter } from './router.js';
 import { registerDemo } from './demo.js';
 import { registerHotkeys } from './hotkeys.js';
 import { registerRebalance } from './rebalance.js';
+import { registerVerify } from './verify.js';
 
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
 
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo): Command {
   registerDemo(program, io);
   registerHotkeys(program, io);
   registerRebalance(program, io);
+  registerVerify(program, io);
   for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

@@ -3,7 +3,8 @@
 // controller (src/server/cluster-node.ts), which anyone can watch with `status` or `apply --wait`.
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { makePlan, parsePlan, placementBasis, type RebalancePlan } from '../cluster/rebalance.js';
+import { applyPlan, changePlan, createPlan, listPlans, loadPlan, readSettings, setWeight, sizesFromLeaders, updateSettings, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
+import type { RebalancePlan } from '../cluster/rebalance.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { AtollError, UsageError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
@@ -17,80 +18,49 @@ function list(v: string | undefined): string[] {
   return v === undefined ? [] : v.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
-/** Makes and stores a plan: the registered nodes (minus drained ones, with weight overrides) as the target. */
-export async function createPlan(c: Coordinator, opts: { drain: string[]; weights: string[]; reason: string }): Promise<RebalancePlan> {
-  const snap = await c.snapshot();
-  if (snap.meta === undefined || snap.map === undefined) throw new AtollError('NO_CLUSTER', 'the cluster has no partition map yet');
-  const map = snap.map;
-  const known = new Set([...snap.nodes.map((n) => n.id), ...Object.keys(map.nodes)]);
-  for (const id of opts.drain) if (!known.has(id)) throw new AtollError('UNKNOWN_NODE', `cannot drain ${id}: no such node`);
-  const weight = new Map<string, number>();
-  for (const w of opts.weights) {
+/** Parses "id=weight,..." overrides. */
+function weightsOf(items: readonly string[]): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const w of items) {
     const m = /^([^=]+)=(.+)$/.exec(w);
     if (m === null) throw new UsageError(`--weight takes id=weight, got "${w}"`);
-    if (!known.has(m[1]!)) throw new AtollError('UNKNOWN_NODE', `cannot weight ${m[1]}: no such node`);
     const n = Number(m[2]);
     if (!(n > 0) || !Number.isFinite(n)) throw new AtollError('BAD_WEIGHT', `weight of ${m[1]} must be > 0, got "${m[2]}"`);
-    weight.set(m[1]!, n);
+    weights.set(m[1]!, n);
   }
-  const nodes = snap.nodes.filter((n) => !opts.drain.includes(n.id)).map((n) => ({ id: n.id, zone: n.zone, weight: weight.get(n.id) ?? n.weight }));
-  if (nodes.length === 0) throw new AtollError('EMPTY_NODES', 'the plan would leave no node to hold data (cannot drain the last node)');
-  // Partition sizes from their leaders, for bytes and time estimates.
-  const byLeader = new Map<string, number[]>();
-  map.partitions.forEach((e, p) => byLeader.set(e.replicas[0]!, [...(byLeader.get(e.replicas[0]!) ?? []), p]));
-  const bytes = new Map<number, number>();
-  await Promise.all(
-    [...byLeader].map(async ([id, partitions]) => {
-      const n = map.nodes[id];
-      if (n === undefined || !snap.nodes.some((x) => x.id === id)) return;
+  return weights;
+}
+
+/** Plan dependencies at the CLI's edge: the wall clock, random ids, and partition sizes asked of leaders over TCP. */
+export const cliPlanDeps: PlanDeps = {
+  nowMs: () => Date.now(),
+  newId: () => randomBytes(3).toString('hex'),
+  sizes: (map, snap) =>
+    sizesFromLeaders(map, snap, async (n, partitions) => {
       const peer = new PeerClient(n.host, n.port);
       try {
-        const r = (await peer.request({ op: 'partition-stats', partitions }, REBALANCE_CLI_LIMITS.statsTimeoutMs)) as { bytes: number[] };
-        partitions.forEach((p, i) => bytes.set(p, r.bytes[i] ?? 0));
-      } catch {
-        // Unknown sizes count as 0 in the estimate.
+        return ((await peer.request({ op: 'partition-stats', partitions }, REBALANCE_CLI_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes;
       } finally {
         peer.close();
       }
     }),
-  );
-  const plan = makePlan(map, snap.meta, { nodes, partitionBytes: bytes, reason: opts.reason, id: `plan-${map.epoch}-${randomBytes(3).toString('hex')}`, nowMs: Date.now() });
-  if (!(await c.casDoc(`plans/${plan.id}`, undefined, JSON.stringify(plan)))) throw new AtollError('STALE_EPOCH', `plan id ${plan.id} exists already`);
-  return plan;
+};
+
+function intOption(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} takes a whole number >= 0, got "${v}"`);
+  return n;
 }
 
-async function loadPlan(c: Coordinator, id: string): Promise<{ plan: RebalancePlan; text: string }> {
-  const text = await c.getDoc(`plans/${id}`);
-  if (text === undefined) throw new AtollError('BAD_ARGUMENT', `no plan ${id}`);
-  return { plan: parsePlan(text), text };
+/** "100k", "50m", "1g" or a plain number of bytes. */
+function parseBytes(v: string, name: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(v.trim());
+  if (m === null) throw new UsageError(`${name} takes bytes (e.g. 50m, 200k, 0), got "${v}"`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.round(Number(m[1]) * unit);
 }
 
-/** Approves a plan: refused if the placement changed since it was made, or while a leader is down. */
-export async function applyPlan(c: Coordinator, id: string): Promise<RebalancePlan> {
-  const { plan, text } = await loadPlan(c, id);
-  if (plan.status !== 'planned' && plan.status !== 'paused') throw new AtollError('BAD_ARGUMENT', `plan ${id} is ${plan.status}; only a planned or paused plan can be applied`);
-  const snap = await c.snapshot();
-  if (snap.map === undefined) throw new AtollError('NO_CLUSTER', 'no partition map');
-  if (plan.status === 'planned' && placementBasis(snap.map) !== plan.basis) {
-    throw new AtollError('STALE_EPOCH', `plan ${id} was made against epoch ${plan.epoch}; the placement has changed since (now epoch ${snap.map.epoch}): make a new plan`);
-  }
-  const live = new Set(snap.nodes.map((n) => n.id));
-  const down = snap.map.partitions.filter((e) => !live.has(e.replicas[0]!)).length;
-  if (down > 0) throw new AtollError('COORDINATOR_UNAVAILABLE', `${down} partitions have no live leader (a failover is pending); apply once they do`);
-  const next: RebalancePlan = { ...plan, status: 'applying', startedMs: plan.startedMs ?? Date.now() };
-  if (!(await c.casDoc(`plans/${id}`, text, JSON.stringify(next)))) throw new AtollError('STALE_EPOCH', `plan ${id} changed meanwhile; try again`);
-  return next;
-}
-
-async function setStatus(c: Coordinator, id: string, from: RebalancePlan['status'][], to: RebalancePlan['status']): Promise<RebalancePlan> {
-  const { plan, text } = await loadPlan(c, id);
-  if (!from.includes(plan.status)) throw new AtollError('BAD_ARGUMENT', `plan ${id} is ${plan.status}; cannot make it ${to}`);
-  const next = { ...plan, status: to };
-  if (!(await c.casDoc(`plans/${id}`, text, JSON.stringify(next)))) throw new AtollError('STALE_EPOCH', `plan ${id} changed meanwhile; try again`);
-  return next;
-}
-
-function fmtBytes(b: number): string {
+export function fmtBytes(b: number): string {
   return b < 1024 ? `${b} B` : b < 1024 ** 2 ? `${(b / 1024).toFixed(1)} KiB` : b < 1024 ** 3 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024 ** 3).toFixed(2)} GiB`;
 }
 
@@ -139,7 +109,7 @@ export function registerRebalance(program: Command, io: CliIo): void {
     .option('--weight <id=w,...>', 'weight overrides for this plan')
     .option('--json', 'print the plan as one JSON line')
     .action(async (f: { coordinator: string; drain?: string; weight?: string; json?: boolean }) => {
-      const plan = await withCoordinator(f.coordinator, (c) => createPlan(c, { drain: list(f.drain), weights: list(f.weight), reason: f.drain !== undefined ? `drain ${f.drain}` : 'balance over the registered nodes' }));
+      const plan = await withCoordinator(f.coordinator, (c) => createPlan(c, { drain: list(f.drain), weights: weightsOf(list(f.weight)), reason: f.drain !== undefined ? `drain ${f.drain}` : 'balance over the registered nodes' }, cliPlanDeps));
       io.out(f.json ? `${JSON.stringify(plan)}\n` : describe(plan));
     });
   rb.command('apply <id>')
@@ -148,7 +118,7 @@ export function registerRebalance(program: Command, io: CliIo): void {
     .option('--wait', 'return when the plan is done (exit 0) or failed (non-zero)')
     .action(async (id: string, f: { coordinator: string; wait?: boolean }) => {
       await withCoordinator(f.coordinator, async (c) => {
-        await applyPlan(c, id);
+        await applyPlan(c, id, Date.now());
         if (!f.wait) return void io.out(`plan ${id} approved; follow it with atoll rebalance status ${id}\n`);
         const end = await waitPlan(c, id, io);
         if (end.status !== 'done') throw new AtollError('PEER_UNAVAILABLE', `plan ${id} ended ${end.status}${end.error !== undefined ? `: ${end.error}` : ''}`);
@@ -160,25 +130,79 @@ export function registerRebalance(program: Command, io: CliIo): void {
     .requiredOption('--coordinator <url>', 'etcd://host:port')
     .option('--json', 'print JSON')
     .action(async (id: string | undefined, f: { coordinator: string; json?: boolean }) => {
-      const plans = await withCoordinator(f.coordinator, async (c) => (id !== undefined ? [(await loadPlan(c, id)).plan] : [...(await c.listDocs('plans/')).values()].map(parsePlan)));
+      const plans = await withCoordinator(f.coordinator, async (c) => (id !== undefined ? [(await loadPlan(c, id)).plan] : await listPlans(c)));
       if (f.json) return void io.out(`${JSON.stringify(id !== undefined ? plans[0] : plans)}\n`);
       for (const p of plans) io.out(`${p.id}  ${p.status}  ${p.done}/${p.moves.length} moves  ${fmtBytes(p.bytesDone)}/${fmtBytes(p.totalBytes)}  ${p.reason}\n`);
     });
-  for (const [verb, from, to] of [
-    ['pause', ['applying'], 'paused'],
-    ['resume', ['paused'], 'applying'],
-    ['cancel', ['planned', 'applying', 'paused'], 'cancelled'],
-  ] as const) {
+  for (const verb of ['pause', 'resume', 'cancel'] as const) {
     rb.command(`${verb} <id>`)
       .description(`${verb} a plan${verb === 'cancel' ? ' (moves not yet switched are rolled back, the map stays consistent)' : ''}`)
       .requiredOption('--coordinator <url>', 'etcd://host:port')
       .action(async (id: string, f: { coordinator: string }) => {
-        const p = await withCoordinator(f.coordinator, (c) => setStatus(c, id, [...from], to));
+        const p = await withCoordinator(f.coordinator, (c) => changePlan(c, id, verb, Date.now()));
         io.out(`plan ${p.id} ${p.status}\n`);
       });
   }
+  rb.command('config')
+    .description('show or change the rebalance settings: auto mode, copy rate, moves per node, cool-down')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--auto <on|off>', 'auto mode: the controller plans and applies by itself within the guardrails')
+    .option('--rate <bytes/s>', 'cluster-wide copy rate for moves (0: unthrottled; suffixes k, m, g)')
+    .option('--moves-per-node <n>', 'partitions moving at once per node')
+    .option('--cooldown-ms <ms>', 'auto mode: quiet time after a plan or failover')
+    .option('--stable-ms <ms>', 'auto mode: how long a node must be registered before it is planned for')
+    .option('--json', 'print JSON')
+    .action(async (f: { coordinator: string; auto?: string; rate?: string; movesPerNode?: string; cooldownMs?: string; stableMs?: string; json?: boolean }) => {
+      const change: Partial<RebalanceSettings> = {};
+      if (f.auto !== undefined) {
+        if (f.auto !== 'on' && f.auto !== 'off') throw new UsageError(`--auto takes on or off, got "${f.auto}"`);
+        change.auto = f.auto === 'on';
+      }
+      if (f.rate !== undefined) change.rateBytesPerSec = parseBytes(f.rate, '--rate');
+      if (f.movesPerNode !== undefined) change.movesPerNodeMax = intOption(f.movesPerNode, '--moves-per-node');
+      if (f.cooldownMs !== undefined) change.cooldownMs = intOption(f.cooldownMs, '--cooldown-ms');
+      if (f.stableMs !== undefined) change.stableMs = intOption(f.stableMs, '--stable-ms');
+      const s = await withCoordinator(f.coordinator, (c) => (Object.keys(change).length > 0 ? updateSettings(c, change) : readSettings(c)));
+      if (f.json) return void io.out(`${JSON.stringify(s)}\n`);
+      io.out(`auto ${s.auto ? 'on' : 'off'}, rate ${s.rateBytesPerSec === 0 ? 'unthrottled' : `${fmtBytes(s.rateBytesPerSec)}/s`}, ${s.movesPerNodeMax} moves per node, cool-down ${s.cooldownMs} ms, stable after ${s.stableMs} ms\n`);
+    });
 
-  const node = program.command('node').description('node lifecycle: drain, remove');
+  const node = program.command('node').description('node lifecycle: add, drain, remove, weight');
+  node
+    .command('add <id>')
+    .description('wait until node <id> (started with atoll start --cluster ... --id <id>) registers, then plan the moves onto it')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .option('--timeout-ms <ms>', 'how long to wait for the node to register', '30000')
+    .option('--apply', 'approve the plan at once')
+    .option('--wait', 'with --apply: return when the plan is done')
+    .option('--json', 'print the plan as one JSON line')
+    .action(async (id: string, f: { coordinator: string; timeoutMs: string; apply?: boolean; wait?: boolean; json?: boolean }) => {
+      const timeoutMs = intOption(f.timeoutMs, '--timeout-ms');
+      await withCoordinator(f.coordinator, async (c) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!(await c.snapshot()).nodes.some((n) => n.id === id)) {
+          if (Date.now() > deadline) throw new AtollError('UNKNOWN_NODE', `node ${id} did not register within ${timeoutMs} ms; start it with atoll start --cluster --coordinator ${c.url} --id ${id}`);
+          await new Promise((r) => setTimeout(r, REBALANCE_CLI_LIMITS.waitPollMs));
+        }
+        const plan = await createPlan(c, { drain: [], weights: new Map(), reason: `add ${id}` }, cliPlanDeps);
+        io.out(f.json ? `${JSON.stringify(plan)}\n` : describe(plan));
+        if (!f.apply) return;
+        await applyPlan(c, plan.id, Date.now());
+        if (f.wait) {
+          const end = await waitPlan(c, plan.id, io);
+          if (end.status !== 'done') throw new AtollError('PEER_UNAVAILABLE', `plan ${plan.id} ended ${end.status}`);
+        }
+      });
+    });
+  node
+    .command('weight <id> <weight>')
+    .description('store a node weight (share of partitions relative to others) used by later plans')
+    .requiredOption('--coordinator <url>', 'etcd://host:port')
+    .action(async (id: string, w: string, f: { coordinator: string }) => {
+      const weight = Number(w);
+      await withCoordinator(f.coordinator, (c) => setWeight(c, id, weight));
+      io.out(`node ${id} weight ${weight}: make and apply a plan (atoll rebalance plan) to move data accordingly\n`);
+    });
   node
     .command('drain <id>')
     .description('move every replica off a node (plan + apply), so it can be removed')
@@ -186,8 +210,8 @@ export function registerRebalance(program: Command, io: CliIo): void {
     .option('--wait', 'return when done')
     .action(async (id: string, f: { coordinator: string; wait?: boolean }) => {
       await withCoordinator(f.coordinator, async (c) => {
-        const plan = await createPlan(c, { drain: [id], weights: [], reason: `drain ${id}` });
-        await applyPlan(c, plan.id);
+        const plan = await createPlan(c, { drain: [id], weights: new Map(), reason: `drain ${id}` }, cliPlanDeps);
+        await applyPlan(c, plan.id, Date.now());
         io.out(`plan ${plan.id}: ${plan.moves.length} moves to drain ${id}\n`);
         if (f.wait) {
           const end = await waitPlan(c, plan.id, io);

@@ -41,6 +41,8 @@ export const PlanSchema = z.object({
   status: z.enum(['planned', 'applying', 'paused', 'done', 'failed', 'cancelled']),
   done: z.number().int().nonnegative(),
   bytesDone: z.number().nonnegative(),
+  /** Moved partitions whose replicas were compared after the move (src/server/verify.ts), and the outcomes. */
+  verify: z.object({ checked: z.number().int(), matched: z.number().int(), repaired: z.number().int(), mismatched: z.number().int(), unverified: z.number().int() }).optional(),
   startedMs: z.number().optional(),
   finishedMs: z.number().optional(),
   error: z.string().optional(),

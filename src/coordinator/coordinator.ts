@@ -45,6 +45,8 @@ export interface Coordinator {
   getDoc(name: string): Promise<string | undefined>;
   /** Writes `next` only if the document is now `expected` (undefined: absent). False if it was not. */
   casDoc(name: string, expected: string | undefined, next: string): Promise<boolean>;
+  /** Deletes the document only if it is now `expected`. False if it was not. */
+  deleteDoc(name: string, expected: string): Promise<boolean>;
   /** Names and values of the documents whose names start with `prefix`. */
   listDocs(prefix: string): Promise<Map<string, string>>;
   /** Calls `onChange` (coalesced) after any change to settings, registry, map or controller. */

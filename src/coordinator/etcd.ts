@@ -119,6 +119,11 @@ export class EtcdCoordinator implements Coordinator {
     return (await this.bounded(guard.then(this.client.put(key).value(next)).commit(), 'write document')).succeeded;
   }
 
+  async deleteDoc(name: string, expected: string): Promise<boolean> {
+    const key = KEY.docs + name;
+    return (await this.bounded(this.client.if(key, 'Value', '==', expected).then(this.client.delete().key(key)).commit(), 'delete document')).succeeded;
+  }
+
   async listDocs(prefix: string): Promise<Map<string, string>> {
     const all = await this.bounded(this.client.getAll().prefix(KEY.docs + prefix).strings(), 'list documents');
     return new Map(Object.entries(all).map(([k, v]) => [k.slice(KEY.docs.length), v]));

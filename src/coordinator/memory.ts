@@ -103,6 +103,13 @@ export class MemoryCoordinator implements Coordinator {
     return true;
   }
 
+  async deleteDoc(name: string, expected: string): Promise<boolean> {
+    if (this.docs.get(name) !== expected) return false;
+    this.docs.delete(name);
+    this.changed();
+    return true;
+  }
+
   async listDocs(prefix: string): Promise<Map<string, string>> {
     return new Map([...this.docs].filter(([k]) => k.startsWith(prefix)));
   }

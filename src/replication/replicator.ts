@@ -22,6 +22,8 @@ export const REPLICATOR_LIMITS = Object.freeze({
   requestBytesMax: 1024 * 1024,
   snapshotChunkKeysMax: 1_000,
   snapshotChunkBytesMax: 1024 * 1024,
+  /** A throttled copy may run ahead of its rate by this much time (one burst), so small chunks are not delayed. */
+  copyBurstMs: 200,
   requestTimeoutMs: 2_000,
   /** After a failed request, wait this long before probing the follower again. */
   retryAfterMs: 200,
@@ -75,6 +77,8 @@ export interface ReplicationHost {
   leaseValid(): boolean;
   /** This node no longer holds partition `p` (it moved away): delete its keys. */
   dropPartition?(p: number): void;
+  /** Bytes per second this node may spend copying snapshots (rebalance throttle); 0 or absent: unthrottled. */
+  copyRateBytesPerSec?(): number;
   readonly log?: Logger;
 }
 
@@ -168,6 +172,17 @@ export class ReplicationManager {
     this.closed = true;
     this.stopTicking();
     for (const p of this.logs.keys()) this.failWaiters(p, 'the node is shutting down');
+  }
+
+  /**
+   * The sequence number this replica's copy of `p` stands at, when it is settled: a follower with no snapshot
+   * coming in, or a leader with everything committed. Replicas settled at the same seq hold the same data.
+   */
+  settledSeq(p: number): number | undefined {
+    const log = this.logs.get(p);
+    if (log === undefined) return 0;
+    if (log.role === 'leader') return log.commitSeq === log.lastSeq ? log.lastSeq : undefined;
+    return this.incoming.has(p) ? undefined : log.lastSeq;
   }
 
   logOf(p: number): ReplicaLog<Wire> | undefined {
@@ -516,6 +531,19 @@ export class ReplicationManager {
       .finally(() => this.reasserting.delete(p));
   }
 
+  /** When the node's copy budget is next free (virtual time of a token bucket shared by every snapshot sent). */
+  private copyFreeAtMs = 0;
+
+  /** Waits until `bytes` more of snapshot copy fit the node's copy rate. */
+  private async throttleCopy(bytes: number): Promise<void> {
+    const rate = this.host.copyRateBytesPerSec?.() ?? 0;
+    if (!(rate > 0)) return;
+    const now = this.host.nowMs();
+    this.copyFreeAtMs = Math.max(this.copyFreeAtMs, now - REPLICATOR_LIMITS.copyBurstMs) + (bytes / rate) * 1000;
+    const waitMs = this.copyFreeAtMs - now;
+    if (waitMs > 0) await new Promise<void>((r) => this.host.schedule(Math.ceil(waitMs), r));
+  }
+
   /** Streams partition `log.partition` to follower `f`: clear, chunks of keys, then the log continues. */
   private async sendSnapshot(f: string, log: ReplicaLog<Wire>): Promise<void> {
     const prog = log.followers.get(f);
@@ -545,12 +573,16 @@ export class ReplicationManager {
         chunk.push(wire);
         chunkBytes += effectBytes([[wire[0], wire]]);
         if (chunk.length >= REPLICATOR_LIMITS.snapshotChunkKeysMax || chunkBytes >= REPLICATOR_LIMITS.snapshotChunkBytesMax) {
+          await this.throttleCopy(chunkBytes);
           await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
           chunk = [];
           chunkBytes = 0;
         }
       }
-      if (chunk.length > 0) await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
+      if (chunk.length > 0) {
+        await this.throttleCopy(chunkBytes);
+        await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
+      }
       const end = await call({ p, epoch, kind: 'snap-end' });
       this.stats.snapshotsSent++;
       if (log.role !== 'leader' || log.followers.get(f) !== prog) return;

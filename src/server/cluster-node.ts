@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap, replaceReplicas } from '../cluster/controller.js';
-import { moveStep, parsePlan, REBALANCE_LIMITS } from '../cluster/rebalance.js';
+import { moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
+import { applyPlan, autoPlanBlocker, createPlan, listPlans, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
@@ -20,6 +21,8 @@ import { ClusterRouting, servePeerRequest, type RoutingMode } from './cluster.js
 import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
+import { createVerifier, tallyVerdicts, verifyAcross } from './verify.js';
+import { VERIFY_LIMITS } from '../replication/verify.js';
 
 export interface ClusterNodeOptions {
   readonly id: string;
@@ -62,6 +65,12 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   transferCasAttemptsMax: 5,
   /** The controller advances a plan being applied this often. */
   rebalanceEveryMs: 250,
+});
+
+export const AUTO_LIMITS = Object.freeze({
+  /** Auto mode looks at the cluster this often (it plans at most this often). */
+  checkEveryMs: 1_000,
+  statsTimeoutMs: 30_000,
 });
 
 export interface ClusterNodeHandle {
@@ -146,6 +155,14 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           }),
         };
       }
+      case 'verify': {
+        if (!Array.isArray(body.partitions) || body.partitions.length > VERIFY_LIMITS.partitionsPerRequestMax) throw new AtollError('BAD_ARGUMENT', `verify needs 1-${VERIFY_LIMITS.partitionsPerRequestMax} partitions`);
+        return verifier.verify((body.partitions as unknown[]).map(Number), body.repair !== false);
+      }
+      case 'digest':
+        return verifier.digest(body);
+      case 'repair':
+        return verifier.repair(body);
       case 'transfer':
         return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to));
       case 'fence': {
@@ -169,6 +186,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
 
   // Set once registered: leaders serve only while their lease can be trusted.
   let registration: Registration | undefined;
+  /** Rebalance settings as last read from the coordinator (copy rate, moves per node, auto mode). */
+  let settings: RebalanceSettings = parseSettings(undefined);
   const replication: ReplicationManager = new ReplicationManager({
     selfId: o.id,
     engine,
@@ -193,6 +212,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     refresh: () => onChange(),
     leaseValid: () => registration !== undefined && registration.validUntilMs() > Date.now(),
     dropPartition: (p) => dropKeys(engine, partitionKeys(engine, partitionCount, p)),
+    // The cluster-wide copy rate, shared equally by the live nodes (so the sum never exceeds it).
+    copyRateBytesPerSec: () => (settings.rateBytesPerSec === 0 ? 0 : settings.rateBytesPerSec / Math.max(1, knownNodes.length)),
     log: o.log,
   });
   const routing: ClusterRouting = new ClusterRouting({
@@ -223,6 +244,18 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     onPeerRequest: (body) => servePeerRequest(body, runLocal, peerOp),
   });
   cell.server = server;
+  const verifier = createVerifier({
+    selfId: o.id,
+    engine,
+    partitions: partitionCount,
+    replication,
+    currentMap: () => routing.map,
+    isLive: (id) => routing.isLive(id),
+    hold: (p) => routing.hold(p),
+    peer: (n) => routing.peer(n),
+    nowMs: () => o.clock.nowMs(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  });
   const handoffContext: HandoffContext = {
     selfId: o.id,
     engine,
@@ -289,6 +322,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     routing.setLive(snap.nodes);
     knownNodes = snap.nodes;
     routing.controller = snap.controller;
+    try {
+      settings = parseSettings(await coordinator.getDoc(SETTINGS_DOC));
+    } catch (e) {
+      o.log?.warn({ err: (e as Error).message }, 'rebalance settings unreadable; keeping the last ones');
+    }
     if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
     if (snap.controller === o.id) {
       const next = nextMap(snap);
@@ -310,6 +348,30 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
    */
   let rebalancing = false;
   const transferBackoff = new Map<number, number>();
+  /** Controller: per plan, moved partitions already verified, and the running verification if any. */
+  const verified = new Map<string, { partitions: Set<number>; tally: NonNullable<RebalancePlan['verify']> }>();
+  let verifying = false;
+  /** Controller: compares the replicas of moved partitions with their leader (and repairs), a batch at a time. */
+  function verifyMoved(planId: string, map: PartitionMap, partitions: number[]): void {
+    if (verifying || partitions.length === 0) return;
+    verifying = true;
+    const state = verified.get(planId)!;
+    void verifyAcross(map, partitions.slice(0, VERIFY_LIMITS.partitionsPerRequestMax), true, (n, body, timeoutMs) => routing.peer(n).request(body, timeoutMs))
+      .then((verdicts) => {
+        for (const v of verdicts) {
+          state.partitions.add(v.partition);
+          const t = tallyVerdicts([v]);
+          state.tally.checked++;
+          if (t.mismatch > 0) state.tally.mismatched++;
+          else if (t.repaired > 0) state.tally.repaired++;
+          else if (t.busy + t.unreachable + t['catching-up'] > 0) state.tally.unverified++;
+          else state.tally.matched++;
+          if (t.mismatch + t.repaired > 0) o.log?.error({ partition: v.partition, replicas: v.replicas }, 'verify after move: replicas differed');
+        }
+      })
+      .catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'verify after move failed; will retry'))
+      .finally(() => (verifying = false));
+  }
   async function rebalanceTick(): Promise<void> {
     if (rebalancing || closed || routing.controller !== o.id) return;
     rebalancing = true;
@@ -342,7 +404,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
             continue;
           }
           const involved = [...new Set([...move.from, ...move.to])];
-          if (involved.some((id) => (busy.get(id) ?? 0) >= REBALANCE_LIMITS.movesPerNodeMax)) continue;
+          if (involved.some((id) => (busy.get(id) ?? 0) >= settings.movesPerNodeMax)) continue;
           for (const id of involved) busy.set(id, (busy.get(id) ?? 0) + 1);
           if (step.kind === 'add' || step.kind === 'drop') working = step.map;
           else if (step.kind === 'transfer' && live.has(step.to) && (transferBackoff.get(move.partition) ?? 0) <= o.clock.nowMs()) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
@@ -361,19 +423,68 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
               });
           }),
         );
-        const finished = done === plan.moves.length;
-        const next = { ...plan, done, bytesDone, ...(finished ? { status: plan.status === 'cancelled' ? ('cancelled' as const) : ('done' as const), finishedMs: o.clock.nowMs() } : {}) };
-        if (next.done !== plan.done || finished) {
+        // Every finished move is verified before the plan counts as done.
+        if (!verified.has(plan.id)) verified.set(plan.id, { partitions: new Set(), tally: { checked: 0, matched: 0, repaired: 0, mismatched: 0, unverified: 0 } });
+        const check = verified.get(plan.id)!;
+        const unchecked = plan.moves.filter((m) => moveStep(working, m, snap.nodes).kind === 'done' && !check.partitions.has(m.partition)).map((m) => m.partition);
+        verifyMoved(plan.id, working, unchecked);
+        const finished = done === plan.moves.length && unchecked.length === 0;
+        const tally = { ...check.tally };
+        const next = { ...plan, done, bytesDone, verify: tally, ...(finished ? { status: plan.status === 'cancelled' ? ('cancelled' as const) : ('done' as const), finishedMs: o.clock.nowMs() } : {}) };
+        if (next.done !== plan.done || finished || JSON.stringify(tally) !== JSON.stringify(plan.verify)) {
           await coordinator.casDoc(name, text, JSON.stringify(next));
           if (finished) o.log?.warn({ plan: plan.id, moves: plan.moves.length }, `rebalance plan ${next.status}`);
         }
         return;
       }
+      await autoRebalance();
     } catch (e) {
       o.log?.warn({ err: (e as Error).message }, 'rebalance step failed; will retry');
     } finally {
       rebalancing = false;
     }
+  }
+
+  /** Controller: when it first saw each live node, and its last failover (auto mode's guardrails). */
+  const firstSeenMs = new Map<string, number>();
+  let lastFailoverMs = 0;
+  let lastAutoCheckMs = 0;
+  let lastAutoBlocker = '';
+  const planDeps: PlanDeps = {
+    nowMs: () => o.clock.nowMs(),
+    newId: () => randomBytes(3).toString('hex'),
+    sizes: (map, snap) =>
+      sizesFromLeaders(map, snap, async (n, partitions) => ((await routing.peer(n).request({ op: 'partition-stats', partitions }, AUTO_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes),
+  };
+  /**
+   * Controller, once no plan runs: prunes old plans and, in auto mode, plans and applies by itself when the
+   * guardrails (src/cluster/plans.ts autoPlanBlocker) allow and the balance would improve enough.
+   */
+  async function autoRebalance(): Promise<void> {
+    const now = o.clock.nowMs();
+    if (now - lastAutoCheckMs < AUTO_LIMITS.checkEveryMs) return;
+    lastAutoCheckMs = now;
+    const snap = await coordinator.snapshot();
+    const live = new Set(snap.nodes.map((n) => n.id));
+    for (const id of live) if (!firstSeenMs.has(id)) firstSeenMs.set(id, now);
+    for (const id of firstSeenMs.keys()) if (!live.has(id)) firstSeenMs.delete(id);
+    const docs = await coordinator.listDocs(PLAN_PREFIX);
+    const plans = await listPlans(coordinator);
+    for (const id of plansToPrune(plans)) await coordinator.deleteDoc(`${PLAN_PREFIX}${id}`, docs.get(`${PLAN_PREFIX}${id}`)!);
+    const blocker = autoPlanBlocker(snap, plans, settings, { nowMs: now, firstSeenMs, lastFailoverMs });
+    if (blocker !== undefined) {
+      if (settings.auto && blocker !== lastAutoBlocker) o.log?.info({ why: blocker }, 'auto rebalance waits');
+      lastAutoBlocker = blocker;
+      return;
+    }
+    const plan = await createPlan(coordinator, { drain: [], weights: new Map(), reason: 'auto: balance over the registered nodes' }, planDeps);
+    if (plan.moves.length === 0 || plan.balanceBefore - plan.balanceAfter < settings.imbalanceMin) {
+      // Nothing worth moving: the plan is kept as a record, cancelled, and the cool-down starts again.
+      await coordinator.casDoc(`${PLAN_PREFIX}${plan.id}`, JSON.stringify(plan), JSON.stringify({ ...plan, status: 'cancelled', finishedMs: now, error: 'auto: balance would not improve enough' }));
+      return;
+    }
+    await applyPlan(coordinator, plan.id, now);
+    o.log?.warn({ plan: plan.id, moves: plan.moves.length, bytes: plan.totalBytes }, 'auto rebalance: plan applied');
   }
 
   /** Controller: when each node in the map was first seen gone (controller-local; a new controller restarts the clocks). */
@@ -393,6 +504,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const next = replaceReplicas(map, live, gone);
     if (next !== undefined && (await coordinator.casMap(map.epoch, next))) {
       o.log?.warn({ gone: [...gone], epoch: next.epoch }, `replicas of nodes gone over ${after} ms rebuilt on live nodes`);
+      lastFailoverMs = o.clock.nowMs();
       routing.setMap(next);
     }
   }
@@ -473,6 +585,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     for (const u of plan.promoted.filter((x) => x.unclean)) o.log?.error({ partition: u.partition, leader: u.leader }, `UNCLEAN promotion: ${u.why}; acknowledged writes may be lost`);
     if (plan.next !== undefined && (await coordinator.casMap(map.epoch, plan.next))) {
       o.log?.warn({ epoch, partitions: plan.promoted.length }, 'failover: new leaders published');
+      lastFailoverMs = o.clock.nowMs();
       routing.setMap(plan.next);
     }
   }

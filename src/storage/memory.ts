@@ -1,7 +1,9 @@
 // In-memory engine for pure cache use: TTLs, a memory limit with Redis's eviction policies, and counters.
 // Deterministic: time comes from an injected Clock and sampling from a seeded generator.
 import { assert } from '../errors.js';
+import { keySlot } from '../partitioning/hash.js';
 import { seededRandom, type Random } from '../partitioning/prng.js';
+import { SlotPartitioner } from '../partitioning/slots.js';
 import {
   OutOfMemoryError,
   type Clock,
@@ -64,6 +66,8 @@ export class MemoryEngine implements StorageEngine {
   maxmemoryBytes: number;
   policy: EvictionPolicy;
   private usedBytes = 0;
+  /** Keys per slot partition, built on the first keysOfPartition call (cluster nodes) and kept from then on. */
+  private partIndex: { partitions: number; slots: SlotPartitioner; sets: Set<string>[] } | undefined;
   private counters = { expiredKeys: 0, evictedKeys: 0, hits: 0, misses: 0 };
 
   constructor(options: MemoryEngineOptions) {
@@ -112,6 +116,7 @@ export class MemoryEngine implements StorageEngine {
     if (old !== undefined) this.remove(key, old);
     const slot: Slot = { value, expiresAtMs, bytes, index: this.all.length, volatileIndex: -1 };
     this.all.push(key);
+    if (this.partIndex !== undefined) this.partIndex.sets[this.partitionOf(key)]!.add(key);
     if (expiresAtMs > 0) {
       slot.volatileIndex = this.volatile.length;
       this.volatile.push(key);
@@ -175,6 +180,7 @@ export class MemoryEngine implements StorageEngine {
   }
 
   clear(): void {
+    if (this.partIndex !== undefined) for (const set of this.partIndex.sets) set.clear();
     this.map.clear();
     this.all.length = 0;
     this.volatile.length = 0;
@@ -199,6 +205,27 @@ export class MemoryEngine implements StorageEngine {
       if (expired * 4 <= sample) break;
     }
     return removed;
+  }
+
+  /** Keys of one slot partition from the index (built on first use by one pass over every key). */
+  keysOfPartition(partition: number, partitions: number): string[] | undefined {
+    if (this.partIndex === undefined || this.partIndex.partitions !== partitions) {
+      this.partIndex = { partitions, slots: new SlotPartitioner({ partitions }), sets: Array.from({ length: partitions }, () => new Set<string>()) };
+      for (const key of this.map.keys()) this.partIndex.sets[this.partitionOf(key)]!.add(key);
+    }
+    const set = this.partIndex.sets[partition];
+    if (set === undefined) return [];
+    const now = this.clock.nowMs();
+    const keys: string[] = [];
+    for (const k of set) {
+      const slot = this.map.get(k)!;
+      if (!(slot.expiresAtMs > 0 && slot.expiresAtMs <= now)) keys.push(k);
+    }
+    return keys;
+  }
+
+  private partitionOf(key: string): number {
+    return this.partIndex!.slots.partitionForSlot(keySlot(Buffer.from(key, 'latin1')));
   }
 
   stats(): EngineStats {
@@ -228,6 +255,7 @@ export class MemoryEngine implements StorageEngine {
 
   private remove(key: string, slot: Slot): void {
     this.map.delete(key);
+    if (this.partIndex !== undefined) this.partIndex.sets[this.partitionOf(key)]!.delete(key);
     const last = this.all.pop()!;
     if (last !== key) {
       this.all[slot.index] = last;

@@ -47,3 +47,13 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
   throw new AtollError('BAD_ARGUMENT', 'malformed key entry');
 }
 
+
+/** Every live entry of one partition, as it would travel. */
+export function partitionEntries(engine: StorageEngine, partitions: number, partition: number): WireEntry[] {
+  const out: WireEntry[] = [];
+  for (const k of partitionKeys(engine, partitions, partition)) {
+    const value = engine.get(k);
+    if (value !== undefined) out.push(toWire(k, value, engine.expiresAt(k) ?? 0));
+  }
+  return out;
+}

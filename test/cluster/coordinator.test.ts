@@ -45,6 +45,23 @@ describe.each(kinds)('%s coordinator', (kind, open) => {
     await c.close();
   });
 
+  it('keeps named documents with compare-and-set writes and deletes, listed by prefix', async () => {
+    const c = await open();
+    const name = `docs-${kind}/a`;
+    expect(await c.getDoc(name)).toBeUndefined();
+    expect(await c.casDoc(name, undefined, 'one')).toBe(true);
+    expect(await c.casDoc(name, undefined, 'again')).toBe(false);
+    expect(await c.casDoc(name, 'wrong', 'two')).toBe(false);
+    expect(await c.casDoc(name, 'one', 'two')).toBe(true);
+    expect(await c.casDoc(`docs-${kind}/b`, undefined, 'b')).toBe(true);
+    expect([...(await c.listDocs(`docs-${kind}/`)).entries()].sort()).toEqual([[name, 'two'], [`docs-${kind}/b`, 'b']]);
+    expect(await c.deleteDoc(name, 'one')).toBe(false);
+    expect(await c.deleteDoc(name, 'two')).toBe(true);
+    expect(await c.getDoc(name)).toBeUndefined();
+    expect([...(await c.listDocs(`docs-${kind}/`)).keys()]).toEqual([`docs-${kind}/b`]);
+    await c.close();
+  });
+
   it('writes the map only against the current epoch', async () => {
     const c = await open();
     const start = (await c.snapshot()).map?.epoch ?? 0;

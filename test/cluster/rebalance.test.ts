@@ -31,6 +31,9 @@ describe('rebalance', () => {
     expect(plan.balanceAfter).toBeLessThan(plan.balanceBefore);
     const applied = await runAtoll(['rebalance', 'apply', plan.id, '--coordinator', etcd.url, '--wait'], 120_000);
     expect(applied.code, applied.err).toBe(0);
+    // Every moved partition was compared with its leader after the move.
+    const status = JSON.parse((await runAtoll(['rebalance', 'status', plan.id, '--coordinator', etcd.url, '--json'])).out) as { verify?: { checked: number; mismatched: number; repaired: number } };
+    expect(status.verify).toMatchObject({ checked: plan.moves.length, mismatched: 0, repaired: 0 });
     let s = await clusterStatusRows(etcd.url);
     for (const id of ['n4', 'n5']) expect(s.nodes.find((n) => n.id === id)!.led + s.nodes.find((n) => n.id === id)!.followed).toBeGreaterThan(10);
 

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MemoryEngine, estimateBytes } from '../../src/storage/memory.js';
+import { keySlot } from '../../src/partitioning/hash.js';
+import { SlotPartitioner } from '../../src/partitioning/slots.js';
 import { OutOfMemoryError, type StoredValue } from '../../src/storage/engine.js';
 
 const str = (s: string): StoredValue => ({ type: 'string', value: Buffer.from(s) });
@@ -122,6 +124,47 @@ describe('MemoryEngine', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('MemoryEngine partition index', () => {
+  it('lists exactly the live keys of each slot partition after any mix of writes, deletes, expiry and eviction', () => {
+    const partitions = 8;
+    const slots = new SlotPartitioner({ partitions });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('put', 'del', 'ttl', 'index', 'clear'), fc.integer({ min: 0, max: 40 })), { maxLength: 200 }),
+        fc.constantFrom('noeviction', 'allkeys-lru'),
+        (ops, policy) => {
+          let now = 1_000;
+          const e = new MemoryEngine({ clock: { nowMs: () => now }, maxmemoryBytes: policy === 'noeviction' ? 0 : 2_000, policy });
+          const check = (): void => {
+            const all = new Set<string>();
+            let cursor = 0;
+            do {
+              const page = e.scan(cursor, 100);
+              cursor = page.cursor;
+              for (const k of page.keys) all.add(k);
+            } while (cursor !== 0);
+            for (let p = 0; p < partitions; p++) {
+              const expected = [...all].filter((k) => slots.partitionForSlot(keySlot(Buffer.from(k, 'latin1'))) === p).sort();
+              expect(e.keysOfPartition(p, partitions)!.sort()).toEqual(expected);
+            }
+          };
+          for (const [op, n] of ops) {
+            const key = `key:${n}`;
+            if (op === 'put') e.put(key, { type: 'string', value: Buffer.alloc(n * 3) }, 0);
+            else if (op === 'del') e.delete(key);
+            else if (op === 'ttl') e.put(key, { type: 'string', value: Buffer.from('t') }, now + n);
+            else if (op === 'clear') e.clear();
+            else check();
+            now += 3;
+          }
+          check();
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });

@@ -1,0 +1,221 @@
+// Rebalance plans as stored in the coordinator: making one against the current map, approving, pausing and
+// cancelling it, the cluster-wide rebalance settings (auto mode, copy rate, moves per node, cool-down), stored
+// node weights, and the guardrails auto mode must pass before it plans on its own. Clock and sizes injected.
+import { z } from 'zod';
+import type { Coordinator, CoordinatorSnapshot } from '../coordinator/coordinator.js';
+import { AtollError } from '../errors.js';
+import { inSync, type ClusterNode, type PartitionMap } from './map.js';
+import { makePlan, parsePlan, placementBasis, REBALANCE_LIMITS, type RebalancePlan } from './rebalance.js';
+
+export const SETTINGS_DOC = 'settings/rebalance';
+export const WEIGHTS_DOC = 'settings/weights';
+export const PLAN_PREFIX = 'plans/';
+
+export const PLANS_LIMITS = Object.freeze({
+  /** Finished plans kept in the coordinator (older ones are deleted by the controller). */
+  finishedKeptMax: 50,
+});
+
+export const RebalanceSettingsSchema = z
+  .object({
+    /** Auto mode: the controller plans and applies by itself, within the guardrails below. */
+    auto: z.boolean().default(false),
+    /** Cluster-wide copy rate for moves in bytes per second (0: unthrottled); each live node gets an equal share. */
+    rateBytesPerSec: z.number().int().nonnegative().default(0),
+    /** Partitions moving at once per node involved. */
+    movesPerNodeMax: z.number().int().min(1).max(64).default(REBALANCE_LIMITS.movesPerNodeMax),
+    /** Auto mode waits this long after a plan finished or a failover before planning again. */
+    cooldownMs: z.number().int().nonnegative().default(60_000),
+    /** Auto mode waits until every live node has been registered this long (a flapping node is not planned for). */
+    stableMs: z.number().int().nonnegative().default(30_000),
+    /** Auto mode plans only when balance would improve by at least this much (max share over fair share). */
+    imbalanceMin: z.number().positive().default(0.1),
+  })
+  .strict();
+export type RebalanceSettings = z.infer<typeof RebalanceSettingsSchema>;
+
+export function parseSettings(text: string | undefined): RebalanceSettings {
+  const parsed = RebalanceSettingsSchema.safeParse(text === undefined ? {} : JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new AtollError('BAD_ARGUMENT', `rebalance setting ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export async function readSettings(c: Coordinator): Promise<RebalanceSettings> {
+  return parseSettings(await c.getDoc(SETTINGS_DOC));
+}
+
+/** Changes some settings (validated as a whole); retried on a concurrent change. */
+export async function updateSettings(c: Coordinator, change: Partial<RebalanceSettings>): Promise<RebalanceSettings> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const text = await c.getDoc(SETTINGS_DOC);
+    const next = parseSettings(JSON.stringify({ ...parseSettings(text), ...change }));
+    if (await c.casDoc(SETTINGS_DOC, text, JSON.stringify(next))) return next;
+  }
+  throw new AtollError('STALE_EPOCH', 'rebalance settings kept changing; try again');
+}
+
+const WeightsSchema = z.record(z.string(), z.number().positive().finite());
+
+export async function readWeights(c: Coordinator): Promise<Map<string, number>> {
+  const text = await c.getDoc(WEIGHTS_DOC);
+  if (text === undefined) return new Map();
+  const parsed = WeightsSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new AtollError('BAD_ARGUMENT', `stored node weights are malformed: ${parsed.error.issues[0]!.message}`);
+  return new Map(Object.entries(parsed.data));
+}
+
+/** Stores a node's weight for later plans (its registration keeps the weight it started with). */
+export async function setWeight(c: Coordinator, id: string, weight: number): Promise<void> {
+  if (!(weight > 0) || !Number.isFinite(weight)) throw new AtollError('BAD_WEIGHT', `weight of ${id} must be > 0, got ${weight}`);
+  const snap = await c.snapshot();
+  if (!snap.nodes.some((n) => n.id === id) && snap.map?.nodes[id] === undefined) throw new AtollError('UNKNOWN_NODE', `cannot weight ${id}: no such node`);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const text = await c.getDoc(WEIGHTS_DOC);
+    const all = Object.fromEntries(await readWeights(c));
+    if (await c.casDoc(WEIGHTS_DOC, text, JSON.stringify({ ...all, [id]: weight }))) return;
+  }
+  throw new AtollError('STALE_EPOCH', 'node weights kept changing; try again');
+}
+
+export interface PlanDeps {
+  nowMs(): number;
+  /** A fresh random id suffix. */
+  newId(): string;
+  /** Bytes per partition, asked of the leaders (unknown sizes may be left out). */
+  sizes(map: PartitionMap, snap: CoordinatorSnapshot): Promise<Map<number, number>>;
+}
+
+export interface PlanOptions {
+  readonly drain: readonly string[];
+  /** Overrides "id=weight" for this plan, on top of the stored weights. */
+  readonly weights: ReadonlyMap<string, number>;
+  readonly reason: string;
+}
+
+/** Makes and stores a plan: the registered nodes (minus drained ones, with weights) as the target. */
+export async function createPlan(c: Coordinator, opts: PlanOptions, deps: PlanDeps): Promise<RebalancePlan> {
+  const snap = await c.snapshot();
+  if (snap.meta === undefined || snap.map === undefined) throw new AtollError('NO_CLUSTER', 'the cluster has no partition map yet');
+  const map = snap.map;
+  const known = new Set([...snap.nodes.map((n) => n.id), ...Object.keys(map.nodes)]);
+  for (const id of opts.drain) if (!known.has(id)) throw new AtollError('UNKNOWN_NODE', `cannot drain ${id}: no such node`);
+  for (const [id, w] of opts.weights) {
+    if (!known.has(id)) throw new AtollError('UNKNOWN_NODE', `cannot weight ${id}: no such node`);
+    if (!(w > 0) || !Number.isFinite(w)) throw new AtollError('BAD_WEIGHT', `weight of ${id} must be > 0, got ${w}`);
+  }
+  const stored = await readWeights(c);
+  const nodes = snap.nodes.filter((n) => !opts.drain.includes(n.id)).map((n) => ({ id: n.id, zone: n.zone, weight: opts.weights.get(n.id) ?? stored.get(n.id) ?? n.weight }));
+  if (nodes.length === 0) throw new AtollError('EMPTY_NODES', 'the plan would leave no node to hold data (cannot drain the last node)');
+  const bytes = await deps.sizes(map, snap);
+  const plan = makePlan(map, snap.meta, { nodes, partitionBytes: bytes, reason: opts.reason, id: `plan-${map.epoch}-${deps.newId()}`, nowMs: deps.nowMs() });
+  if (!(await c.casDoc(`${PLAN_PREFIX}${plan.id}`, undefined, JSON.stringify(plan)))) throw new AtollError('STALE_EPOCH', `plan id ${plan.id} exists already`);
+  return plan;
+}
+
+export async function loadPlan(c: Coordinator, id: string): Promise<{ plan: RebalancePlan; text: string }> {
+  const text = await c.getDoc(`${PLAN_PREFIX}${id}`);
+  if (text === undefined) throw new AtollError('BAD_ARGUMENT', `no plan ${id}`);
+  return { plan: parsePlan(text), text };
+}
+
+export async function listPlans(c: Coordinator): Promise<RebalancePlan[]> {
+  return [...(await c.listDocs(PLAN_PREFIX)).values()].map(parsePlan).sort((a, b) => a.createdMs - b.createdMs);
+}
+
+/** Approves a plan: refused if the placement changed since it was made, while a leader is down, or while another plan runs. */
+export async function applyPlan(c: Coordinator, id: string, nowMs: number): Promise<RebalancePlan> {
+  const { plan, text } = await loadPlan(c, id);
+  if (plan.status !== 'planned' && plan.status !== 'paused') throw new AtollError('BAD_ARGUMENT', `plan ${id} is ${plan.status}; only a planned or paused plan can be applied`);
+  const snap = await c.snapshot();
+  if (snap.map === undefined) throw new AtollError('NO_CLUSTER', 'no partition map');
+  if (plan.status === 'planned' && placementBasis(snap.map) !== plan.basis) {
+    throw new AtollError('STALE_EPOCH', `plan ${id} was made against epoch ${plan.epoch}; the placement has changed since (now epoch ${snap.map.epoch}): make a new plan`);
+  }
+  const other = (await listPlans(c)).find((p) => p.id !== id && (p.status === 'applying' || (p.status === 'cancelled' && p.finishedMs === undefined)));
+  if (other !== undefined) throw new AtollError('BAD_ARGUMENT', `plan ${other.id} is being carried out; wait for it, pause or cancel it first`);
+  const live = new Set(snap.nodes.map((n) => n.id));
+  const down = snap.map.partitions.filter((e) => !live.has(e.replicas[0]!)).length;
+  if (down > 0) throw new AtollError('COORDINATOR_UNAVAILABLE', `${down} partitions have no live leader (a failover is pending); apply once they do`);
+  const next: RebalancePlan = { ...plan, status: 'applying', startedMs: plan.startedMs ?? nowMs };
+  if (!(await c.casDoc(`${PLAN_PREFIX}${id}`, text, JSON.stringify(next)))) throw new AtollError('STALE_EPOCH', `plan ${id} changed meanwhile; try again`);
+  return next;
+}
+
+export type PlanVerb = 'pause' | 'resume' | 'cancel';
+const TRANSITIONS: Record<PlanVerb, { from: readonly RebalancePlan['status'][]; to: RebalancePlan['status'] }> = {
+  pause: { from: ['applying'], to: 'paused' },
+  resume: { from: ['paused'], to: 'applying' },
+  cancel: { from: ['planned', 'applying', 'paused'], to: 'cancelled' },
+};
+
+export async function changePlan(c: Coordinator, id: string, verb: PlanVerb, nowMs: number): Promise<RebalancePlan> {
+  const { from, to } = TRANSITIONS[verb];
+  const { plan, text } = await loadPlan(c, id);
+  if (!from.includes(plan.status)) throw new AtollError('BAD_ARGUMENT', `plan ${id} is ${plan.status}; cannot ${verb} it`);
+  // A plan cancelled before it started has nothing to roll back: it is finished at once.
+  const next = { ...plan, status: to, ...(verb === 'cancel' && plan.status === 'planned' ? { finishedMs: nowMs } : {}) };
+  if (!(await c.casDoc(`${PLAN_PREFIX}${id}`, text, JSON.stringify(next)))) throw new AtollError('STALE_EPOCH', `plan ${id} changed meanwhile; try again`);
+  return next;
+}
+
+export function planRunning(p: RebalancePlan): boolean {
+  return p.status === 'applying' || p.status === 'paused' || (p.status === 'cancelled' && p.finishedMs === undefined);
+}
+
+/** What auto mode's controller knows besides the coordinator: when it first saw each node, the last failover. */
+export interface AutoState {
+  readonly nowMs: number;
+  readonly firstSeenMs: ReadonlyMap<string, number>;
+  readonly lastFailoverMs: number;
+}
+
+/**
+ * Auto mode's guardrails, pure. Plans only when: auto is on; no plan runs or is paused; every replica of
+ * every partition is live and in sync (a failover or a catch-up goes first); no failover and no plan ended
+ * within the cool-down; every live node has been registered for stableMs. A node that looks dead therefore
+ * never gets its data moved by auto mode (replacement of dead nodes is replication's replaceAfterMs), and a
+ * slow node that flaps stops auto mode rather than feeding it.
+ */
+export function autoPlanBlocker(snap: CoordinatorSnapshot, plans: readonly RebalancePlan[], settings: RebalanceSettings, st: AutoState): string | undefined {
+  if (!settings.auto) return 'auto mode is off';
+  if (snap.map === undefined || snap.meta === undefined) return 'no map';
+  const running = plans.find(planRunning);
+  if (running !== undefined) return `plan ${running.id} is ${running.status}`;
+  const live = new Set(snap.nodes.map((n) => n.id));
+  const under = snap.map.partitions.filter((e) => e.replicas.length < Math.min(snap.meta!.replicas, live.size) || inSync(e).length < e.replicas.length || e.replicas.some((id) => !live.has(id))).length;
+  if (under > 0) return `${under} partitions are under-replicated`;
+  const lastEnd = Math.max(st.lastFailoverMs, ...plans.map((p) => p.finishedMs ?? 0));
+  if (st.nowMs - lastEnd < settings.cooldownMs) return `cooling down until ${lastEnd + settings.cooldownMs}`;
+  const fresh = snap.nodes.find((n) => st.nowMs - (st.firstSeenMs.get(n.id) ?? st.nowMs) < settings.stableMs);
+  if (fresh !== undefined) return `node ${fresh.id} registered less than ${settings.stableMs} ms ago`;
+  return undefined;
+}
+
+/** Finished plans beyond the newest PLANS_LIMITS.finishedKeptMax, oldest first. */
+export function plansToPrune(plans: readonly RebalancePlan[]): string[] {
+  const finished = plans.filter((p) => !planRunning(p) && p.status !== 'planned').sort((a, b) => (a.finishedMs ?? a.createdMs) - (b.finishedMs ?? b.createdMs));
+  return finished.slice(0, Math.max(0, finished.length - PLANS_LIMITS.finishedKeptMax)).map((p) => p.id);
+}
+
+/** Bytes per partition from their live leaders (`ask` sends a partition-stats request); failures count as unknown. */
+export async function sizesFromLeaders(map: PartitionMap, snap: CoordinatorSnapshot, ask: (node: ClusterNode, partitions: number[]) => Promise<number[]>): Promise<Map<number, number>> {
+  const byLeader = new Map<string, number[]>();
+  map.partitions.forEach((e, p) => byLeader.set(e.replicas[0]!, [...(byLeader.get(e.replicas[0]!) ?? []), p]));
+  const bytes = new Map<number, number>();
+  await Promise.all(
+    [...byLeader].map(async ([id, partitions]) => {
+      const n = map.nodes[id];
+      if (n === undefined || !snap.nodes.some((x) => x.id === id)) return;
+      try {
+        const r = await ask(n, partitions);
+        partitions.forEach((p, i) => bytes.set(p, r[i] ?? 0));
+      } catch {
+        // Unknown sizes count as 0 in the estimate.
+      }
+    }),
+  );
+  return bytes;
+}
