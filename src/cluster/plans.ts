@@ -97,6 +97,16 @@ export interface PlanOptions {
 
 /** Makes and stores a plan: the registered nodes (minus drained ones, with weights) as the target. */
 export async function createPlan(c: Coordinator, opts: PlanOptions, deps: PlanDeps): Promise<RebalancePlan> {
+  return storePlan(c, await draftPlan(c, opts, deps));
+}
+
+export async function storePlan(c: Coordinator, plan: RebalancePlan): Promise<RebalancePlan> {
+  if (!(await c.casDoc(`${PLAN_PREFIX}${plan.id}`, undefined, JSON.stringify(plan)))) throw new AtollError('STALE_EPOCH', `plan id ${plan.id} exists already`);
+  return plan;
+}
+
+/** Makes a plan without storing it. */
+export async function draftPlan(c: Coordinator, opts: PlanOptions, deps: PlanDeps): Promise<RebalancePlan> {
   const snap = await c.snapshot();
   if (snap.meta === undefined || snap.map === undefined) throw new AtollError('NO_CLUSTER', 'the cluster has no partition map yet');
   const map = snap.map;
@@ -110,9 +120,8 @@ export async function createPlan(c: Coordinator, opts: PlanOptions, deps: PlanDe
   const nodes = snap.nodes.filter((n) => !opts.drain.includes(n.id)).map((n) => ({ id: n.id, zone: n.zone, weight: opts.weights.get(n.id) ?? stored.get(n.id) ?? n.weight }));
   if (nodes.length === 0) throw new AtollError('EMPTY_NODES', 'the plan would leave no node to hold data (cannot drain the last node)');
   const bytes = await deps.sizes(map, snap);
-  const plan = makePlan(map, snap.meta, { nodes, partitionBytes: bytes, reason: opts.reason, id: `plan-${map.epoch}-${deps.newId()}`, nowMs: deps.nowMs() });
-  if (!(await c.casDoc(`${PLAN_PREFIX}${plan.id}`, undefined, JSON.stringify(plan)))) throw new AtollError('STALE_EPOCH', `plan id ${plan.id} exists already`);
-  return plan;
+  const { rateBytesPerSec } = await readSettings(c);
+  return makePlan(map, snap.meta, { nodes, partitionBytes: bytes, reason: opts.reason, id: `plan-${map.epoch}-${deps.newId()}`, nowMs: deps.nowMs(), rateBytesPerSec });
 }
 
 export async function loadPlan(c: Coordinator, id: string): Promise<{ plan: RebalancePlan; text: string }> {

@@ -73,6 +73,8 @@ export interface PlanRequest {
   readonly reason: string;
   readonly id: string;
   readonly nowMs: number;
+  /** The configured copy rate (0 or absent: estimate at REBALANCE_LIMITS.estimateBytesPerSecond). */
+  readonly rateBytesPerSec?: number;
 }
 
 function balance(assignment: readonly (readonly string[])[], nodes: readonly { id: string; weight: number }[]): number {
@@ -118,7 +120,7 @@ export function makePlan(map: PartitionMap, meta: ClusterMeta, req: PlanRequest)
     nodes: weights,
     moves,
     totalBytes,
-    estimatedMs: Math.round((totalBytes / REBALANCE_LIMITS.estimateBytesPerSecond) * 1000) + moves.length * 200,
+    estimatedMs: Math.round((totalBytes / (req.rateBytesPerSec !== undefined && req.rateBytesPerSec > 0 ? req.rateBytesPerSec : REBALANCE_LIMITS.estimateBytesPerSecond)) * 1000) + moves.length * 200,
     balanceBefore: balance(map.partitions.map((e) => e.replicas), weights),
     balanceAfter: balance(placement.assignment, weights),
     status: 'planned',

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap, replaceReplicas } from '../cluster/controller.js';
 import { moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
-import { applyPlan, autoPlanBlocker, createPlan, listPlans, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
+import { applyPlan, autoPlanBlocker, draftPlan, storePlan, listPlans, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
@@ -477,12 +477,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       lastAutoBlocker = blocker;
       return;
     }
-    const plan = await createPlan(coordinator, { drain: [], weights: new Map(), reason: 'auto: balance over the registered nodes' }, planDeps);
-    if (plan.moves.length === 0 || plan.balanceBefore - plan.balanceAfter < settings.imbalanceMin) {
-      // Nothing worth moving: the plan is kept as a record, cancelled, and the cool-down starts again.
-      await coordinator.casDoc(`${PLAN_PREFIX}${plan.id}`, JSON.stringify(plan), JSON.stringify({ ...plan, status: 'cancelled', finishedMs: now, error: 'auto: balance would not improve enough' }));
+    const draft = await draftPlan(coordinator, { drain: [], weights: new Map(), reason: 'auto: balance over the registered nodes' }, planDeps);
+    if (draft.moves.length === 0 || draft.balanceBefore - draft.balanceAfter < settings.imbalanceMin) {
+      lastAutoBlocker = 'balanced';
       return;
     }
+    const plan = await storePlan(coordinator, draft);
     await applyPlan(coordinator, plan.id, now);
     o.log?.warn({ plan: plan.id, moves: plan.moves.length, bytes: plan.totalBytes }, 'auto rebalance: plan applied');
   }

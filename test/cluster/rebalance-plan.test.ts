@@ -2,7 +2,9 @@
 // and a move walks add -> wait for sync -> hand over -> drop -> done, judged from the map alone.
 import { describe, expect, it } from 'vitest';
 import { initialMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../../src/cluster/map.js';
-import { makePlan, moveStep, placementBasis } from '../../src/cluster/rebalance.js';
+import { makePlan, moveStep, placementBasis, type RebalancePlan } from '../../src/cluster/rebalance.js';
+import { autoPlanBlocker, parseSettings, plansToPrune, PLANS_LIMITS } from '../../src/cluster/plans.js';
+import type { CoordinatorSnapshot } from '../../src/coordinator/coordinator.js';
 import { expectCode } from '../helpers.js';
 
 const meta: ClusterMeta = { clusterId: 'c', partitions: 32, replicas: 3, initialNodes: 3, createdMs: 0, ack: 'sync', uncleanPromotion: false, replaceAfterMs: 0 };
@@ -50,5 +52,42 @@ describe('move steps', () => {
     expect(map.partitions[0]!.replicas).toEqual(move.to);
     expect(Object.keys(map.nodes).sort()).toEqual([...move.to].sort());
     expect(moveStep(map, move, five)).toEqual({ kind: 'done' });
+  });
+});
+
+describe('auto mode guardrails', () => {
+  const settings = parseSettings(JSON.stringify({ auto: true, cooldownMs: 10_000, stableMs: 5_000 }));
+  const map = initialMap(meta, three);
+  const snap = (m: PartitionMap, nodes: readonly ClusterNode[] = five): CoordinatorSnapshot => ({ meta, nodes, map: m, controller: 'n1' });
+  const seen = new Map(five.map((n) => [n.id, 0]));
+  const st = { nowMs: 100_000, firstSeenMs: seen, lastFailoverMs: 0 };
+  const plan = (over: Partial<RebalancePlan>): RebalancePlan => ({ ...makePlan(map, meta, { nodes: five.map((n) => ({ id: n.id, weight: 1, zone: 'z' })), reason: 't', id: 'p', nowMs: 0 }), ...over });
+
+  it('plans only when on, idle, fully replicated, cooled down and with stable nodes', () => {
+    expect(autoPlanBlocker(snap(map), [], settings, st)).toBeUndefined();
+    expect(autoPlanBlocker(snap(map), [], { ...settings, auto: false }, st)).toMatch(/off/);
+    expect(autoPlanBlocker(snap(map), [plan({ status: 'applying' })], settings, st)).toMatch(/applying/);
+    expect(autoPlanBlocker(snap(map), [plan({ status: 'paused' })], settings, st)).toMatch(/paused/);
+    // A replica outside the in-sync set, or on a node that is not live: under-replicated.
+    const lagging: PartitionMap = { ...map, partitions: map.partitions.map((e, i) => (i === 3 ? { ...e, isr: e.replicas.slice(0, 2) } : e)) };
+    expect(autoPlanBlocker(snap(lagging), [], settings, st)).toMatch(/under-replicated/);
+    expect(autoPlanBlocker(snap(map, five.filter((n) => n.id !== 'n2')), [], settings, st)).toMatch(/under-replicated/);
+    // The cascade guard: a failover (a node that looked dead) or a finished plan starts a cool-down.
+    expect(autoPlanBlocker(snap(map), [], settings, { ...st, lastFailoverMs: 95_000 })).toMatch(/cooling down/);
+    expect(autoPlanBlocker(snap(map), [plan({ status: 'done', finishedMs: 99_000 })], settings, st)).toMatch(/cooling down/);
+    expect(autoPlanBlocker(snap(map), [plan({ status: 'done', finishedMs: 80_000 })], settings, st)).toBeUndefined();
+    expect(autoPlanBlocker(snap(map), [], settings, { ...st, firstSeenMs: new Map([...seen, ['n5', 97_000]]) })).toMatch(/n5 registered/);
+  });
+
+  it('keeps the newest finished plans and never prunes a running one', () => {
+    const plans = Array.from({ length: PLANS_LIMITS.finishedKeptMax + 5 }, (_, i) => plan({ id: `d${i}`, status: 'done', finishedMs: i }));
+    plans.push(plan({ id: 'run', status: 'applying' }), plan({ id: 'new', status: 'planned' }));
+    expect(plansToPrune(plans)).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);
+  });
+
+  it('refuses malformed settings with the field named', () => {
+    expectCode(() => parseSettings(JSON.stringify({ movesPerNodeMax: 0 })), 'BAD_ARGUMENT');
+    expect(() => parseSettings(JSON.stringify({ rate: 5 }))).toThrow(/rate/);
+    expect(parseSettings(undefined)).toMatchObject({ auto: false, rateBytesPerSec: 0 });
   });
 });
