@@ -31,6 +31,7 @@ interface DemoFlags {
   ack?: string;
   replicas?: string;
   workload?: boolean;
+  adminToken?: string;
   json?: boolean;
 }
 
@@ -46,11 +47,13 @@ export function registerDemo(program: Command, io: CliIo): void {
     .option('--replicas <n>', 'replicas per partition (default 1)')
     .option('--ack <mode>', 'when writes are acknowledged: async | quorum (default) | sync')
     .option('--no-workload', 'do not run the background workload')
+    .option('--admin-token <token>', 'allow dashboard actions (rebalance plans, moves) with this bearer token (default $ATOLL_ADMIN_TOKEN)')
     .option('--json', 'print one JSON line describing the cluster once it serves every slot')
     .action(async (flags: DemoFlags) => {
       const nodes = parseNodeCount(flags.nodes);
       const basePort = parseBasePort(flags.basePort, nodes);
       const engineKind = flags.engine ?? 'lmdb';
+      const adminToken = flags.adminToken ?? process.env.ATOLL_ADMIN_TOKEN;
       if (engineKind !== 'lmdb' && engineKind !== 'memory') throw new UsageError(`--engine must be lmdb or memory, got "${engineKind}"`);
       const temporary = flags.dataDir === undefined;
       const dataDir = flags.dataDir ?? mkdtempSync(join(tmpdir(), 'atoll-demo-'));
@@ -66,53 +69,55 @@ export function registerDemo(program: Command, io: CliIo): void {
         await coordinator.close();
         if (temporary) rmSync(dataDir, { recursive: true, force: true });
       };
+      /** Starts node `id` in this process on `port` (its admin API on the matching admin port). */
+      const startOne = async (id: string, port: number): Promise<void> => {
+        const dir = join(dataDir, id);
+        handles.push(
+          await startClusterNode({
+            id,
+            host: '127.0.0.1',
+            port,
+            adminPort: 0,
+            zone: 'default',
+            weight: 1,
+            coordinator,
+            engine: (m) => {
+              if (engineKind === 'memory') return new MemoryEngine({ clock: systemClock });
+              mkdirSync(dir, { recursive: true });
+              return new LmdbEngine({ path: dir, clock: systemClock, durability: 'batched', partitions: m.partitions });
+            },
+            clock: systemClock,
+            mode: 'redirect',
+            dataDir: engineKind === 'lmdb' ? dir : undefined,
+            log,
+            beforeRegister: async (server, routing, m) => {
+              const admin = await startAdmin(server.state, {
+                host: '127.0.0.1',
+                port: adminPortFor(port),
+                selfId: id,
+                zone: 'default',
+                routing,
+                clusterId: m.clusterId,
+                replicas: m.replicas,
+                partitions: m.partitions,
+                coordinator,
+                adminToken,
+                log,
+              });
+              admins.set(id, admin);
+              return admin.port;
+            },
+          }),
+        );
+      };
       try {
-        for (let i = 0; i < nodes; i++) {
-          const id = `n${i + 1}`;
-          const port = basePort + i;
-          const dir = join(dataDir, id);
-          handles.push(
-            await startClusterNode({
-              id,
-              host: '127.0.0.1',
-              port,
-              adminPort: 0,
-              zone: 'default',
-              weight: 1,
-              coordinator,
-              engine: (m) => {
-                if (engineKind === 'memory') return new MemoryEngine({ clock: systemClock });
-                mkdirSync(dir, { recursive: true });
-                return new LmdbEngine({ path: dir, clock: systemClock, durability: 'batched', partitions: m.partitions });
-              },
-              clock: systemClock,
-              mode: 'redirect',
-              dataDir: engineKind === 'lmdb' ? dir : undefined,
-              log,
-              beforeRegister: async (server, routing, m) => {
-                const admin = await startAdmin(server.state, {
-                  host: '127.0.0.1',
-                  port: adminPortFor(port),
-                  selfId: id,
-                  zone: 'default',
-                  routing,
-                  clusterId: m.clusterId,
-                  replicas: m.replicas,
-                  partitions: m.partitions,
-                  log,
-                });
-                admins.set(id, admin);
-                return admin.port;
-              },
-            }),
-          );
-        }
+        for (let i = 0; i < nodes; i++) await startOne(`n${i + 1}`, basePort + i);
         const snap = await waitForCluster(coordinator, nodes);
         if (flags.json) io.out(contractLine('memory', snap, new Map()));
         else {
           io.out(`atoll demo: ${nodes} nodes in process ${process.pid}, ${meta.partitions} partitions, data in ${dataDir}${temporary ? ' (removed on exit)' : ''}\n`);
           for (const n of snap.nodes) io.out(`  ${n.id}  redis-cli -c -p ${n.port}   admin http://127.0.0.1:${n.adminPort}/\n`);
-          io.out('Type "kill <id>" to crash a node (its lease lapses, as a dead process\'s would). Ctrl-C stops the demo.\n');
+          io.out('Type "kill <id>" to crash a node (its lease lapses, as a dead process\'s would), "add <id>" to start one more (plan and apply a rebalance to give it data). Ctrl-C stops the demo.\n');
         }
       } catch (e) {
         await stopAll();
@@ -121,13 +126,23 @@ export function registerDemo(program: Command, io: CliIo): void {
       /** Nodes still running (a node crashed with `kill` is left out of the workload and the status line). */
       const running = (): ClusterNodeHandle[] => handles.filter((h) => !coordinator.paused.has(h.id));
       const workload = flags.workload === false ? undefined : startWorkload(running);
-      const commands = demoConsole(io, async (id) => {
-        const h = handles.find((x) => x.id === id);
-        if (h === undefined) return `no node ${id} (nodes: ${handles.map((x) => x.id).join(', ')})`;
-        coordinator.paused.add(id);
-        await Promise.all([h.halt(), admins.get(id)?.close()]);
-        admins.delete(id);
-        return `node ${id} crashed: its clients are cut off and its lease lapses within ${LEASE_TTL_MS_DEFAULT} ms`;
+      const commands = demoConsole(io, {
+        async kill(id) {
+          const h = handles.find((x) => x.id === id);
+          if (h === undefined) return `no node ${id} (nodes: ${handles.map((x) => x.id).join(', ')})`;
+          coordinator.paused.add(id);
+          await Promise.all([h.halt(), admins.get(id)?.close()]);
+          admins.delete(id);
+          return `node ${id} crashed: its clients are cut off and its lease lapses within ${LEASE_TTL_MS_DEFAULT} ms`;
+        },
+        async add(id) {
+          if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) return `node ids are 1-32 letters, digits, - or _; got "${id}"`;
+          if (handles.some((x) => x.id === id)) return `node ${id} exists already`;
+          const port = basePort + handles.length;
+          if (port > 65535 - 10_000) return 'no port left for another node';
+          await startOne(id, port);
+          return `node ${id} started on port ${port} (admin http://127.0.0.1:${adminPortFor(port)}/); it holds nothing until a rebalance plan gives it partitions`;
+        },
       });
       let lastCommands = 0;
       const status = setInterval(() => {
@@ -148,18 +163,18 @@ export function registerDemo(program: Command, io: CliIo): void {
     });
 }
 
-/** Reads commands from stdin while the demo runs (when stdin is a pipe or terminal): `kill <id>`. */
-function demoConsole(io: CliIo, kill: (id: string) => Promise<string>): { close(): void } {
+/** Reads commands from stdin while the demo runs (when stdin is a pipe or terminal): `kill <id>`, `add <id>`. */
+function demoConsole(io: CliIo, run: Record<'kill' | 'add', (id: string) => Promise<string>>): { close(): void } {
   const rl = createInterface({ input: process.stdin, terminal: false });
   rl.on('line', (line) => {
     const [verb, arg] = line.trim().split(/\s+/);
     if (verb === undefined || verb === '') return;
-    if (verb === 'kill' && arg !== undefined) {
-      kill(arg).then(
+    if ((verb === 'kill' || verb === 'add') && arg !== undefined) {
+      run[verb](arg).then(
         (msg) => io.err(`atoll demo: ${msg}\n`),
-        (e: unknown) => io.err(`atoll demo: kill ${arg} failed: ${(e as Error).message}\n`),
+        (e: unknown) => io.err(`atoll demo: ${verb} ${arg} failed: ${(e as Error).message}\n`),
       );
-    } else io.err('atoll demo: commands: kill <node id>\n');
+    } else io.err('atoll demo: commands: kill <node id>, add <node id>\n');
   });
   // Stdin closing (e.g. `atoll demo < /dev/null`) must not stop the demo.
   rl.on('close', () => undefined);

@@ -208,6 +208,7 @@ export function registerStart(program: Command, io: CliIo): void {
             partitions: meta?.partitions ?? 1,
             rules: cfg.alerts ?? DEFAULT_ALERT_RULES,
             adminToken: cfg.adminToken,
+            coordinator,
             log,
           });
         } catch (e) {

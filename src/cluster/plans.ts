@@ -144,7 +144,7 @@ export async function applyPlan(c: Coordinator, id: string, nowMs: number): Prom
     throw new AtollError('STALE_EPOCH', `plan ${id} was made against epoch ${plan.epoch}; the placement has changed since (now epoch ${snap.map.epoch}): make a new plan`);
   }
   const other = (await listPlans(c)).find((p) => p.id !== id && (p.status === 'applying' || (p.status === 'cancelled' && p.finishedMs === undefined)));
-  if (other !== undefined) throw new AtollError('BAD_ARGUMENT', `plan ${other.id} is being carried out; wait for it, pause or cancel it first`);
+  if (other !== undefined) throw new AtollError('PLAN_RUNNING', `plan ${other.id} is being carried out; wait for it, pause or cancel it first`);
   const live = new Set(snap.nodes.map((n) => n.id));
   const down = snap.map.partitions.filter((e) => !live.has(e.replicas[0]!)).length;
   if (down > 0) throw new AtollError('COORDINATOR_UNAVAILABLE', `${down} partitions have no live leader (a failover is pending); apply once they do`);

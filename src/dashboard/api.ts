@@ -1,11 +1,16 @@
 // The dashboard's HTTP side on a node's admin port: the page at /, its data under /api (this node's report,
 // the cluster view gathered from every node's admin API, the ring picture, hot keys, alerts, a live SSE
-// stream), alert evaluation with logging and gauges, and one admin action guarded by a token.
+// stream), alert evaluation with logging and gauges, rebalance plans (list, make, apply, pause, resume, cancel,
+// settings), and admin actions guarded by a token.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ClusterNode } from '../cluster/map.js';
+import { randomBytes } from 'node:crypto';
+import { applyPlan, changePlan, createPlan, listPlans, planRunning, readSettings, sizesFromLeaders, updateSettings, RebalanceSettingsSchema, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
+import type { RebalancePlan } from '../cluster/rebalance.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
 import { REDIS_SLOT_COUNT } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
@@ -25,6 +30,9 @@ export const DASHBOARD_LIMITS = Object.freeze({
   /** The controller (or a standalone node) re-evaluates alerts this often, logging changes. */
   alertEveryMs: 5_000,
   moveTimeoutMs: 300_000,
+  statsTimeoutMs: 30_000,
+  /** Finished plans shown besides the running ones. */
+  plansShownMax: 8,
 });
 
 export interface DashboardContext {
@@ -38,6 +46,8 @@ export interface DashboardContext {
   readonly rules: AlertRules;
   /** Actions (POST) need `Authorization: Bearer <token>`; without a token the dashboard is read-only. */
   readonly adminToken?: string;
+  /** Present on cluster nodes: rebalance plans and settings live there. */
+  readonly coordinator?: Coordinator;
   readonly log?: Logger;
   readonly registry: client.Registry;
   nowMs(): number;
@@ -105,10 +115,24 @@ export function clusterRingSvg(view: ClusterView): string {
 }
 
 const MoveBody = z.object({ to: z.string().min(1) }).strict();
+const PlanBody = z.object({ drain: z.array(z.string()).default([]), weights: z.record(z.string(), z.number()).default({}) }).strict();
+
+/** Plans worth showing: every unfinished one and the latest finished ones, newest first. */
+export interface RebalanceView {
+  readonly settings: RebalanceSettings;
+  readonly plans: RebalancePlan[];
+}
+
+async function rebalanceView(c: Coordinator): Promise<RebalanceView> {
+  const all = (await listPlans(c)).reverse();
+  const finished = all.filter((p) => !planRunning(p) && p.status !== 'planned').slice(0, DASHBOARD_LIMITS.plansShownMax);
+  return { settings: await readSettings(c), plans: all.filter((p) => planRunning(p) || p.status === 'planned' || finished.includes(p)) };
+}
 
 export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): { close(): void } {
-  let cached: { view: ClusterView; alerts: Alert[]; atMs: number } | undefined;
-  let gathering: Promise<{ view: ClusterView; alerts: Alert[] }> | undefined;
+  type Current = { view: ClusterView; alerts: Alert[]; rebalance?: RebalanceView };
+  let cached: (Current & { atMs: number }) | undefined;
+  let gathering: Promise<Current> | undefined;
   let active = new Map<string, Alert>();
 
   const remember = (alerts: Alert[]): void => {
@@ -117,13 +141,13 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
     for (const [k, a] of active) if (!next.has(k)) ctx.log?.info({ alert: a.rule, subject: a.subject }, `alert cleared: ${a.message}`);
     active = next;
   };
-  const current = async (): Promise<{ view: ClusterView; alerts: Alert[] }> => {
+  const current = async (): Promise<Current> => {
     if (cached !== undefined && ctx.nowMs() - cached.atMs < DASHBOARD_LIMITS.viewCacheMs) return cached;
-    gathering ??= buildClusterView(ctx)
-      .then((view) => {
+    gathering ??= Promise.all([buildClusterView(ctx), ctx.coordinator === undefined ? undefined : rebalanceView(ctx.coordinator).catch(() => undefined)])
+      .then(([view, rebalance]) => {
         const alerts = evaluateAlerts(view, ctx.rules);
         remember(alerts);
-        cached = { view, alerts, atMs: ctx.nowMs() };
+        cached = { view, alerts, rebalance, atMs: ctx.nowMs() };
         return cached;
       })
       .finally(() => (gathering = undefined));
@@ -167,10 +191,8 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
   app.get('/api/node', async () => ctx.monitor.report());
-  app.get('/api/cluster', async () => {
-    const { view, alerts } = await current();
-    return { ...view, alerts, actions: ctx.adminToken !== undefined };
-  });
+  const payload = ({ view, alerts, rebalance }: Current): Record<string, unknown> => ({ ...view, alerts, rebalance, actions: ctx.adminToken !== undefined });
+  app.get('/api/cluster', async () => payload(await current()));
   app.get('/api/alerts', async () => (await current()).alerts);
   app.get('/api/hotkeys', async () => ctx.monitor.hotKeys());
   app.get('/api/ring.svg', async (_req, reply) => reply.type('image/svg+xml').send(clusterRingSvg((await current()).view)));
@@ -186,7 +208,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
     streams.add(reply);
     const send = (): void => {
       current()
-        .then(({ view, alerts }) => reply.raw.write(`data: ${JSON.stringify({ ...view, alerts, actions: ctx.adminToken !== undefined })}\n\n`))
+        .then((c) => reply.raw.write(`data: ${JSON.stringify(payload(c))}\n\n`))
         .catch((e: unknown) => ctx.log?.warn({ err: (e as Error).message }, 'dashboard view failed'));
     };
     send();
@@ -197,9 +219,69 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
     });
   });
 
+  /** Actions need the node's admin token; false (reply sent) when the request may not act. */
+  const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
+    if (ctx.adminToken === undefined) void reply.code(403).send({ error: 'the dashboard is read-only: start the node with --admin-token to allow actions' });
+    else if (req.headers.authorization !== `Bearer ${ctx.adminToken}`) void reply.code(401).send({ error: 'a valid admin token is required' });
+    else return true;
+    return false;
+  };
+  const failed = (reply: FastifyReply, e: unknown): FastifyReply =>
+    reply.code(e instanceof AtollError ? (e.code === 'BAD_ARGUMENT' || e.code === 'UNKNOWN_NODE' || e.code === 'BAD_WEIGHT' || e.code === 'EMPTY_NODES' ? 400 : 409) : 500).send({ error: (e as Error).message, code: e instanceof AtollError ? e.code : undefined });
+
+  const coordinator = ctx.coordinator;
+  if (coordinator !== undefined && ctx.routing !== undefined) {
+    const routing = ctx.routing;
+    const deps: PlanDeps = {
+      nowMs: () => ctx.nowMs(),
+      newId: () => randomBytes(3).toString('hex'),
+      sizes: (map, snap) => sizesFromLeaders(map, snap, async (n, partitions) => ((await routing.peer(n).request({ op: 'partition-stats', partitions }, DASHBOARD_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes),
+    };
+    const fresh = (): void => void (cached = undefined);
+    app.get('/api/plans', async () => rebalanceView(coordinator));
+    app.post('/api/plans', async (req, reply) => {
+      if (!allowed(req, reply)) return reply;
+      const body = PlanBody.safeParse(req.body ?? {});
+      if (!body.success) return reply.code(400).send({ error: 'body must be {"drain"?: ["<node id>"], "weights"?: {"<node id>": <weight>}}' });
+      try {
+        const drain = body.data.drain;
+        const plan = await createPlan(coordinator, { drain, weights: new Map(Object.entries(body.data.weights)), reason: drain.length > 0 ? `drain ${drain.join(',')} (dashboard)` : 'balance over the registered nodes (dashboard)' }, deps);
+        fresh();
+        return plan;
+      } catch (e) {
+        return failed(reply, e);
+      }
+    });
+    app.post('/api/plans/:id/:verb', async (req, reply) => {
+      if (!allowed(req, reply)) return reply;
+      const { id, verb } = req.params as { id: string; verb: string };
+      try {
+        let plan: RebalancePlan;
+        if (verb === 'apply') plan = await applyPlan(coordinator, id, ctx.nowMs());
+        else if (verb === 'pause' || verb === 'resume' || verb === 'cancel') plan = await changePlan(coordinator, id, verb, ctx.nowMs());
+        else return reply.code(404).send({ error: `unknown plan action ${verb}: apply, pause, resume or cancel` });
+        fresh();
+        return plan;
+      } catch (e) {
+        return failed(reply, e);
+      }
+    });
+    app.post('/api/rebalance/settings', async (req, reply) => {
+      if (!allowed(req, reply)) return reply;
+      const body = RebalanceSettingsSchema.partial().safeParse(req.body ?? {});
+      if (!body.success) return reply.code(400).send({ error: `bad setting ${body.error.issues[0]!.path.join('.')}: ${body.error.issues[0]!.message}` });
+      try {
+        const next = await updateSettings(coordinator, body.data);
+        fresh();
+        return next;
+      } catch (e) {
+        return failed(reply, e);
+      }
+    });
+  }
+
   app.post('/api/partitions/:partition/move', async (req, reply) => {
-    if (ctx.adminToken === undefined) return reply.code(403).send({ error: 'the dashboard is read-only: start the node with --admin-token to allow actions' });
-    if (req.headers.authorization !== `Bearer ${ctx.adminToken}`) return reply.code(401).send({ error: 'a valid admin token is required' });
+    if (!allowed(req, reply)) return reply;
     const routing = ctx.routing;
     const map = routing?.map;
     if (routing === undefined || map === undefined) return reply.code(409).send({ error: 'this node is not in a cluster with a map' });
@@ -212,7 +294,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
       const leader = map.nodes[entry.replicas[0]!]!;
       return await routing.peer(leader).request({ op: 'handoff', partition, to: body.data.to }, DASHBOARD_LIMITS.moveTimeoutMs);
     } catch (e) {
-      return reply.code(e instanceof AtollError ? 409 : 500).send({ error: (e as Error).message, code: e instanceof AtollError ? e.code : undefined });
+      return failed(reply, e);
     }
   });
 

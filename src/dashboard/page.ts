@@ -1,5 +1,6 @@
 // The dashboard page: one self-contained HTML document (no build step, no CDN) that reads /api/cluster,
-// then follows /api/events (SSE) and redraws the overview, alerts, ring, partition heatmap, charts and hot keys.
+// then follows /api/events (SSE) and redraws the overview, alerts, ring, partition heatmap, charts, hot keys and
+// rebalance plans (progress bars, a progress chart, and plan/apply/pause/resume/cancel buttons with a token).
 
 const SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
@@ -39,7 +40,76 @@ function render(v) {
   chart('ops', v.nodes, (r) => r.opsSeries, colourOf, 'ops/s');
   chart('p99', v.nodes, (r) => r.p99Series, colourOf, 'ms');
   hotkeys(v);
+  rebalance(v);
 }
+
+let planSeries = { id: null, pts: [] };
+function rebalance(v) {
+  const rb = v.rebalance;
+  $('rb').dataset.actions = v.actions ? 'on' : 'off';
+  if (!rb) { $('rb-settings').textContent = 'no coordinator: rebalancing needs a cluster node'; return; }
+  const s = rb.settings;
+  $('rb-settings').textContent = 'auto mode ' + (s.auto ? 'on' : 'off') + ' · copy rate ' + (s.rateBytesPerSec ? fmtBytes(s.rateBytesPerSec) + '/s' : 'unthrottled') +
+    ' · ' + s.movesPerNodeMax + ' moves per node · cool-down ' + (s.cooldownMs / 1000) + ' s' + (v.actions ? '' : ' · read-only (start with --admin-token to act)');
+  $('rb-controls').style.display = v.actions ? '' : 'none';
+  const buttons = (p) => {
+    if (!v.actions) return '';
+    const verbs = p.status === 'planned' ? ['apply', 'cancel'] : p.status === 'applying' ? ['pause', 'cancel'] : p.status === 'paused' ? ['resume', 'cancel'] : [];
+    return verbs.map((x) => '<button data-act="' + x + '" data-plan="' + esc(p.id) + '">' + x + '</button>').join(' ');
+  };
+  $('plans').innerHTML = '<tr><th>plan</th><th>status</th><th>reason</th><th>progress</th><th>moves</th><th>bytes</th><th>balance</th><th>verified</th><th></th></tr>' +
+    rb.plans.map((p) => {
+      const total = Math.max(1, p.moves.length);
+      const vf = p.verify ? p.verify.checked + ' (' + p.verify.repaired + ' repaired, ' + p.verify.mismatched + ' differ)' : '–';
+      return '<tr class="plan" data-plan="' + esc(p.id) + '" data-status="' + p.status + '" data-done="' + p.done + '" data-moves="' + p.moves.length + '"><td>' + esc(p.id) + '</td><td>' + p.status +
+        '</td><td>' + esc(p.reason) + '</td><td><progress max="' + total + '" value="' + p.done + '"></progress></td><td>' + p.done + '/' + p.moves.length +
+        '</td><td>' + fmtBytes(p.bytesDone) + ' / ' + fmtBytes(p.totalBytes) + '</td><td>' + p.balanceBefore + ' → ' + p.balanceAfter + '</td><td>' + vf + '</td><td>' + buttons(p) + '</td></tr>';
+    }).join('');
+  // Follow the running plan; once it ends, add its final point and keep the chart.
+  const running = rb.plans.find((p) => p.status === 'applying' || p.status === 'paused');
+  if (running && planSeries.id !== running.id) planSeries = { id: running.id, pts: [] };
+  const tracked = running ?? rb.plans.find((p) => p.id === planSeries.id);
+  const lastPt = planSeries.pts[planSeries.pts.length - 1];
+  if (tracked && (running || !lastPt || lastPt.done !== tracked.done)) {
+    planSeries.pts.push({ t: Date.now(), done: tracked.done, total: tracked.moves.length, bytes: tracked.bytesDone });
+    if (planSeries.pts.length > 600) planSeries.pts.shift();
+  }
+  planChart();
+}
+
+function planChart() {
+  const W = 460, H = 140, pad = 30;
+  const pts = planSeries.pts;
+  if (pts.length === 0) { $('plan-chart').innerHTML = '<p class="muted">no plan running</p>'; return; }
+  const t0 = pts[0].t, t1 = Math.max(t0 + 1000, pts[pts.length - 1].t);
+  const total = Math.max(1, pts[pts.length - 1].total);
+  const x = (t) => pad + ((t - t0) / (t1 - t0)) * (W - pad - 5);
+  const y = (d) => H - pad + 5 - (d / total) * (H - pad);
+  const line = pts.map((p) => x(p.t).toFixed(1) + ',' + y(p.done).toFixed(1)).join(' ');
+  const last = pts[pts.length - 1];
+  const secs = (t1 - t0) / 1000;
+  const rate = secs > 0 ? (last.bytes - pts[0].bytes) / secs : 0;
+  $('plan-chart').innerHTML = '<svg width="' + W + '" height="' + H + '"><text x="2" y="12" font-size="11">' + total + ' moves</text><text x="2" y="' + (H - 18) + '" font-size="11">0</text>' +
+    '<line x1="' + pad + '" y1="' + (H - pad + 5) + '" x2="' + W + '" y2="' + (H - pad + 5) + '" stroke="#ccc"/><polyline id="plan-line" data-points="' + pts.length + '" fill="none" stroke="#2a6" stroke-width="2" points="' + line + '"/>' +
+    '<text x="' + pad + '" y="' + (H - 4) + '" font-size="11">plan ' + esc(planSeries.id) + ': ' + last.done + '/' + last.total + ' moves in ' + secs.toFixed(0) + ' s, ' + fmtBytes(rate) + '/s</text></svg>';
+}
+
+async function act(path, body) {
+  const token = $('rb-token').value;
+  sessionStorage.setItem('atollToken', token);
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token }, body: JSON.stringify(body ?? {}) });
+  const j = await res.json().catch(() => ({}));
+  $('rb-msg').textContent = res.ok ? (j.id ? 'plan ' + j.id + ' ' + j.status + (j.moves ? ': ' + j.moves.length + ' moves, ' + fmtBytes(j.totalBytes) : '') : 'ok') : 'refused: ' + (j.error ?? res.status);
+  $('rb-msg').dataset.ok = res.ok ? 'yes' : 'no';
+}
+document.addEventListener('click', (e) => {
+  const b = e.target.closest('button');
+  if (!b) return;
+  if (b.id === 'rb-plan') {
+    const drain = $('rb-drain').value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    void act('/api/plans', drain.length ? { drain } : {});
+  } else if (b.dataset.act) void act('/api/plans/' + encodeURIComponent(b.dataset.plan) + '/' + b.dataset.act);
+});
 
 function heatmap(v, colourOf, up) {
   const P = v.partitions.length;
@@ -93,6 +163,7 @@ function hotkeys(v) {
     rows.slice(0, 10).map((k) => '<tr class="hotkey"><td>' + esc(k.key) + '</td><td>' + esc(k.node) + '</td><td>' + (k.share * 100).toFixed(1) + '%</td><td>' + k.count + '</td></tr>').join('');
 }
 
+$('rb-token').value = sessionStorage.getItem('atollToken') ?? '';
 fetch('/api/cluster').then((r) => r.json()).then(render).then(() => {
   document.body.dataset.firstPaint = String(performance.now());
   const es = new EventSource('/api/events');
@@ -114,7 +185,8 @@ table{border-collapse:collapse;font-size:13px} td,th{padding:3px 10px;text-align
 .up{color:#080}.down{color:#c00;font-weight:bold}
 #alerts{list-style:none;padding:0;margin:0;font-size:13px} #alerts li{padding:3px 6px;margin:2px 0;border-radius:4px}
 .alert.critical{background:#fde2e2}.alert.warning{background:#fff3cd}.ok{color:#080}
-.row{display:flex;gap:12px;flex-wrap:wrap} #conn{font-size:12px;color:#888}
+.row{display:flex;gap:12px;flex-wrap:wrap} #conn{font-size:12px;color:#888} .muted{color:#888;font-size:13px}
+#rb-controls{margin:6px 0;font-size:13px} #rb-controls input{font-size:13px;margin-right:6px} #rb-msg{margin-left:8px}
 </style></head>
 <body>
 <h1>Atoll <span id="conn">connecting…</span></h1>
@@ -127,6 +199,9 @@ table{border-collapse:collapse;font-size:13px} td,th{padding:3px 10px;text-align
 </div>
 <section><h2>Partition map (rows: nodes; columns: partitions; solid = leader, pale = follower, shade = request rate, red = under-replicated)</h2><div id="heatmap"></div></section>
 <section><h2>Hot keys</h2><table id="hotkeys"></table></section>
+<section id="rb"><h2>Rebalance</h2><div id="rb-settings" class="muted"></div>
+<div id="rb-controls" style="display:none">admin token <input id="rb-token" type="password" size="14"> drain <input id="rb-drain" placeholder="node ids, optional" size="16"><button id="rb-plan">plan rebalance</button><span id="rb-msg"></span></div>
+<table id="plans"></table><h2>Progress of the running (or last) plan</h2><div id="plan-chart"></div></section>
 <script>${SCRIPT}</script>
 </body></html>
 `;

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerDashboard } from '../dashboard/api.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
 import { DEFAULT_ALERT_RULES, type AlertRules } from '../monitoring/alerts.js';
 import { MONITOR_LIMITS, NodeMonitor } from '../monitoring/node-monitor.js';
 import { infoSections, type ServerState } from './dispatch.js';
@@ -37,6 +38,8 @@ export interface AdminOptions {
   readonly partitions: number;
   readonly rules?: AlertRules;
   readonly adminToken?: string;
+  /** Cluster nodes: the coordinator, for rebalance plans in the dashboard and its API. */
+  readonly coordinator?: Coordinator;
   readonly log?: Logger;
 }
 
@@ -80,6 +83,7 @@ export async function startAdmin(state: ServerState, o: AdminOptions): Promise<A
     replicas: o.replicas,
     rules: o.rules ?? DEFAULT_ALERT_RULES,
     adminToken: o.adminToken,
+    coordinator: o.coordinator,
     log: o.log,
     registry: metrics.registry,
     nowMs: () => state.clock.nowMs(),

@@ -1,25 +1,18 @@
 // The dashboard in real Chromium (playwright-core driving Debian's chromium) against `atoll demo`: nodes
 // listed, one ring arc and one heatmap cell per partition replica, a live chart that advances, and a node
 // crashed in the demo raising "node down" on the page. Screenshots go to test/artifacts/.
-import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATOLL_BIN } from '../helpers-process.js';
+import { chromiumPath } from '../helpers-browser.js';
 import { until } from '../helpers-cluster.js';
 import { freeBasePort } from '../../src/coordinator/etcd-process.js';
 
 const ARTIFACTS = join(import.meta.dirname, '../artifacts');
 const PARTITIONS = 96;
-
-function chromiumPath(): string {
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('chromium is not installed: run "npm run setup" (installs Debian\'s chromium package)');
-  }
-}
 
 let demo: ChildProcessWithoutNullStreams;
 let demoErr = '';
