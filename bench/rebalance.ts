@@ -6,6 +6,8 @@ import { Cluster } from 'ioredis';
 import type { RunningNode } from '../test/helpers-process.js';
 import { runAtoll, startClusterNodeProcess, startTestEtcd, untilClusterOk } from '../test/helpers-cluster.js';
 import { formatTable, machine, progress, writeResults } from './lib.js';
+import { openCoordinator } from '../src/coordinator/coordinator.js';
+import { parsePlan } from '../src/cluster/rebalance.js';
 
 const VALUE_BYTES = 1024;
 
@@ -65,10 +67,29 @@ export async function run(args: string[]): Promise<void> {
     const planned = await runAtoll(['rebalance', 'plan', '--coordinator', etcd.url, '--json']);
     if (planned.code !== 0) throw new Error(planned.err);
     const plan = JSON.parse(planned.out) as { id: string; moves: unknown[]; totalBytes: number; balanceBefore: number; balanceAfter: number };
+    const movesArg = args.indexOf('--moves-per-node');
+    if (movesArg >= 0) {
+      const r = await runAtoll(['rebalance', 'config', '--coordinator', etcd.url, '--moves-per-node', args[movesArg + 1] ?? '']);
+      if (r.code !== 0) throw new Error(r.err);
+    }
     const during = probe(probeClient, keys);
     const t0 = Date.now();
+    // The plan's progress over time (moves done each half second), for the results and the bottleneck hunt.
+    const coord = await openCoordinator(etcd.url);
+    const timeline: [number, number][] = [];
+    let following = true;
+    const follow = (async () => {
+      while (following) {
+        const text = await coord.getDoc(`plans/${plan.id}`).catch(() => undefined);
+        if (text !== undefined) timeline.push([Date.now() - t0, parsePlan(text).done]);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
     const applied = await runAtoll(['rebalance', 'apply', plan.id, '--coordinator', etcd.url, '--wait'], 1_800_000);
     const elapsedMs = Date.now() - t0;
+    following = false;
+    await follow;
+    await coord.close();
     await during.stop();
     if (applied.code !== 0) throw new Error(applied.err);
     client.disconnect();
@@ -78,8 +99,12 @@ export async function run(args: string[]): Promise<void> {
     const ideal = (replicaBytes * 2) / 5;
     const beforeMs = before.samples.map((s) => s.ms);
     const duringMs = during.samples.map((s) => s.ms);
+    // Hand-overs that had to be retried (each costs a back-off), from the nodes' logs.
+    const logs = [...nodes.values()].map((n) => n.output()).join('\n');
+    const retries = { timeout: (logs.match(/did not catch up/g) ?? []).length, contention: (logs.match(/kept changing|could not be switched/g) ?? []).length };
     const rows = [
       ['data loaded', `${megabytes} MB (x3 replicas)`],
+      ['hand-overs retried (catch-up timeout / map contention)', `${retries.timeout} / ${retries.contention}`],
       ['partition moves', String(plan.moves.length)],
       ['bytes copied (plan)', `${(plan.totalBytes / 1024 / 1024).toFixed(1)} MB`],
       ['ideal minimum', `${(ideal / 1024 / 1024).toFixed(1)} MB`],
@@ -91,7 +116,7 @@ export async function run(args: string[]): Promise<void> {
       ['longest single command during the move', `${Math.max(...duringMs).toFixed(0)} ms`],
     ];
     process.stdout.write(`\n3 -> 5 nodes, R = 3, quorum, 256 partitions, memory engine\n${formatTable(['measure', 'value'], rows)}\n`);
-    const file = writeResults('rebalance', { machine: machine(), megabytes, keys, plan: { moves: plan.moves.length, totalBytes: plan.totalBytes }, ideal, elapsedMs, p99BeforeMs: quantile(beforeMs, 0.99), p99DuringMs: quantile(duringMs, 0.99), maxDuringMs: Math.max(...duringMs) });
+    const file = writeResults('rebalance', { machine: machine(), megabytes, keys, plan: { moves: plan.moves.length, totalBytes: plan.totalBytes }, ideal, elapsedMs, p99BeforeMs: quantile(beforeMs, 0.99), p99DuringMs: quantile(duringMs, 0.99), maxDuringMs: Math.max(...duringMs), timeline });
     process.stdout.write(`results: ${file}\n`);
   } finally {
     for (const n of nodes.values()) await n.stop('SIGKILL');

@@ -8,8 +8,8 @@ import { planPlacement } from '../partitioning/placement.js';
 import { inSync, type ClusterMeta, type ClusterNode, type PartitionMap } from './map.js';
 
 export const REBALANCE_LIMITS = Object.freeze({
-  /** Partitions moving at once, per node involved. */
-  movesPerNodeMax: 8,
+  /** Partitions moving at once, per node involved (a new node takes part in every move onto it). */
+  movesPerNodeMax: 32,
   /** Assumed copy rate for estimates when none is measured yet. */
   estimateBytesPerSecond: 50 * 1024 * 1024,
 });

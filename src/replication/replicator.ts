@@ -592,6 +592,8 @@ export class ReplicationManager {
       prog.lastAckMs = this.host.nowMs();
       // Writes during the copy are in the log after `base` (values read late are only newer: replaying converges).
       this.advance(p);
+      // A filled replica may join the in-sync set now rather than at the next periodic check (rebalance moves wait on it).
+      this.host.schedule(0, () => this.tick());
     } catch (e) {
       if (this.closed) return;
       this.host.log?.debug({ partition: p, follower: f, err: (e as Error).message }, 'snapshot failed; will retry');
@@ -833,15 +835,18 @@ export class ReplicationManager {
       }
       this.host
         .updateMap((m) => {
-          if (m.epoch !== map.epoch) return undefined;
+          // Other partitions' changes since we looked do not matter: ours apply where the partition's own
+          // epoch is still the one we judged (same replicas, same leader, same in-sync set).
           const epoch = m.epoch + 1;
+          let applied = 0;
           const partitions = m.partitions.map((e, p) => {
             const c = changes.get(p);
-            if (c === undefined) return e;
+            if (c === undefined || e.epoch !== map.partitions[p]!.epoch) return e;
+            applied++;
             const same = c.isr.length === c.replicas.length;
             return { replicas: [...c.replicas], epoch, ...(same ? {} : { isr: [...c.isr] }) };
           });
-          return { ...m, epoch, partitions };
+          return applied === 0 ? undefined : { ...m, epoch, partitions };
         })
         .then((ok) => {
           if (ok) {

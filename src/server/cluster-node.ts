@@ -62,7 +62,18 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   /** A rebalance hand-over that timed out is not retried for this long (held clients are not held again at once). */
   transferRetryAfterMs: 2_000,
   transferPollMs: 2,
-  transferCasAttemptsMax: 5,
+  transferCasAttemptsMax: 50,
+  /** How long a hand-over keeps trying its map CAS while clients are held (bounds the write pause). */
+  transferCasWindowMs: 60,
+  /** Leadership switches waiting at the controller, and its attempts at writing a batch of them. */
+  switchQueueMax: 4_096,
+  switchCasAttemptsMax: 10,
+  /** A hand-over waits this long for the controller to write its switch. */
+  switchTimeoutMs: 500,
+  /** Upper bound of the random pause between two attempts at the hand-over's map CAS. */
+  transferCasJitterMs: 10,
+  /** A hand-over that lost the race for the map is retried after this (one that timed out: transferRetryAfterMs). */
+  transferContendedRetryAfterMs: 250,
   /** The controller advances a plan being applied this often. */
   rebalanceEveryMs: 250,
 });
@@ -163,6 +174,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         return verifier.digest(body);
       case 'repair':
         return verifier.repair(body);
+      case 'switch': {
+        const p = Number(body.partition);
+        if (!Number.isInteger(p) || typeof body.from !== 'string' || typeof body.to !== 'string') throw new AtollError('BAD_ARGUMENT', 'switch needs partition, from and to');
+        return requestSwitch(p, body.from, body.to).then((map) => ({ map }));
+      }
       case 'transfer':
         return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to));
       case 'fence': {
@@ -339,6 +355,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       }
     } else downSince.clear();
     if (routing.map !== undefined) readyResolve();
+    // A map change (a target caught up, a hand-over done) lets a running plan take its next step at once.
+    if (snap.controller === o.id) void rebalanceTick();
   }
   /**
    * Controller: advances the plan being applied. Each move's next step comes from the map alone (add targets,
@@ -375,12 +393,14 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   async function rebalanceTick(): Promise<void> {
     if (rebalancing || closed || routing.controller !== o.id) return;
     rebalancing = true;
+    let unlock: (() => void) | undefined;
     try {
       const docs = await coordinator.listDocs('plans/');
       for (const [name, text] of docs) {
         const plan = parsePlan(text);
         if (plan.status !== 'applying' && plan.status !== 'cancelled') continue;
         if (plan.status === 'cancelled' && plan.finishedMs !== undefined) continue;
+        unlock = await lockMap();
         const snap = await coordinator.snapshot();
         if (snap.map === undefined) return;
         const live = new Set(snap.nodes.map((n) => n.id));
@@ -410,6 +430,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           else if (step.kind === 'transfer' && live.has(step.to) && (transferBackoff.get(move.partition) ?? 0) <= o.clock.nowMs()) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
         }
         if (working !== snap.map && (await coordinator.casMap(snap.map.epoch, working))) routing.setMap(working);
+        unlock();
+        unlock = undefined;
         await Promise.all(
           transfers.map(async (t) => {
             const n = snap.map!.nodes[t.leader];
@@ -418,7 +440,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
               .peer(n)
               .request({ op: 'transfer', partition: t.partition, to: t.to }, CLUSTER_NODE_LIMITS.transferWaitMs * 2)
               .catch((e: unknown) => {
-                transferBackoff.set(t.partition, o.clock.nowMs() + CLUSTER_NODE_LIMITS.transferRetryAfterMs);
+                const contended = e instanceof AtollError && e.code === 'STALE_EPOCH';
+                transferBackoff.set(t.partition, o.clock.nowMs() + (contended ? CLUSTER_NODE_LIMITS.transferContendedRetryAfterMs : CLUSTER_NODE_LIMITS.transferRetryAfterMs));
                 o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
               });
           }),
@@ -441,7 +464,84 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     } catch (e) {
       o.log?.warn({ err: (e as Error).message }, 'rebalance step failed; will retry');
     } finally {
+      unlock?.();
       rebalancing = false;
+    }
+  }
+
+  /**
+   * Controller: the map writes it makes itself (plan steps, leadership switches asked for by hand-overs) take
+   * turns, so they do not fail each other's compare-and-set.
+   */
+  let mapLockTail: Promise<void> = Promise.resolve();
+  async function lockMap(): Promise<() => void> {
+    let release: () => void = () => undefined;
+    const mine = new Promise<void>((r) => (release = r));
+    const before = mapLockTail;
+    mapLockTail = before.then(() => mine);
+    await before;
+    return release;
+  }
+
+  /** Controller: leadership switches asked for by hand-overs (all partitions' at once go out in one CAS). */
+  const switches: { p: number; from: string; to: string; resolve(m: PartitionMap): void; reject(e: Error): void }[] = [];
+  let switching = false;
+  function requestSwitch(p: number, from: string, to: string): Promise<PartitionMap> {
+    if (routing.controller !== o.id) return Promise.reject(new AtollError('STALE_EPOCH', `node ${o.id} is not the controller`));
+    if (switches.length >= CLUSTER_NODE_LIMITS.switchQueueMax) return Promise.reject(new AtollError('QUEUE_FULL', 'too many leadership switches waiting'));
+    const asked = new Promise<PartitionMap>((resolve, reject) => switches.push({ p, from, to, resolve, reject }));
+    kickSwitches();
+    return asked;
+  }
+  function kickSwitches(): void {
+    if (switching || switches.length === 0) return;
+    switching = true;
+    // On the next turn, so the switches of hand-overs finishing together go out in one write.
+    setImmediate(() =>
+      void flushSwitches().finally(() => {
+        switching = false;
+        kickSwitches();
+      }),
+    );
+  }
+  async function flushSwitches(): Promise<void> {
+    while (switches.length > 0) {
+      const batch = switches.splice(0, switches.length);
+      const unlockMap = await lockMap();
+      try {
+        let written: PartitionMap | undefined;
+        let refused = new Set<number>();
+        for (let attempt = 0; attempt < CLUSTER_NODE_LIMITS.switchCasAttemptsMax && written === undefined; attempt++) {
+          const snap = await coordinator.snapshot();
+          if (snap.map === undefined) break;
+          const m = snap.map;
+          const epoch = m.epoch + 1;
+          refused = new Set();
+          const partitions = [...m.partitions];
+          for (const [i, sw] of batch.entries()) {
+            const e = partitions[sw.p];
+            if (e === undefined || e.replicas[0] !== sw.from || !e.replicas.includes(sw.to)) {
+              refused.add(i);
+              continue;
+            }
+            const replicas = [sw.to, ...e.replicas.filter((id) => id !== sw.to)];
+            const isr = [sw.to, ...inSync(e).filter((id) => id !== sw.to)];
+            partitions[sw.p] = { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) };
+          }
+          if (refused.size === batch.length) break;
+          const next = { ...m, epoch, partitions };
+          if (await coordinator.casMap(m.epoch, next)) written = next;
+        }
+        if (written !== undefined) routing.setMap(written);
+        for (const [i, sw] of batch.entries()) {
+          if (written !== undefined && !refused.has(i)) sw.resolve(written);
+          else sw.reject(new AtollError('STALE_EPOCH', `leadership of partition ${sw.p} could not be switched from ${sw.from} to ${sw.to} (the map changed, or it no longer fits); nothing was switched`));
+        }
+      } catch (e) {
+        for (const sw of batch) sw.reject(e as Error);
+      } finally {
+        unlockMap();
+      }
     }
   }
 
@@ -534,11 +634,24 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
       }
       // Other map changes (ISR, other partitions) may land meanwhile: apply ours to the latest map, a few times.
+      // Many writers (ISR changes, other hand-overs, the controller) race for the map during a rebalance, so
+      // the switch is written by the controller, which batches the switches of all hand-overs into one CAS.
+      // Without a reachable controller, this node writes it itself, retrying with a little jitter briefly.
       let next: PartitionMap | undefined;
-      for (let attempt = 0; attempt < CLUSTER_NODE_LIMITS.transferCasAttemptsMax && next === undefined; attempt++) {
+      const controller = routing.controller === undefined ? undefined : (routing.map?.nodes[routing.controller] ?? knownNodes.find((n) => n.id === routing.controller));
+      if (routing.controller === o.id) next = await requestSwitch(p, o.id, target);
+      else if (controller !== undefined) next = parseMap(((await routing.peer(controller).request({ op: 'switch', partition: p, from: o.id, to: target }, CLUSTER_NODE_LIMITS.switchTimeoutMs)) as { map: unknown }).map);
+      if (next !== undefined) routing.setMap(next);
+      let gone = next !== undefined;
+      const casDeadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.transferCasWindowMs;
+      for (let attempt = 0; attempt < CLUSTER_NODE_LIMITS.transferCasAttemptsMax && next === undefined && !gone && o.clock.nowMs() < casDeadline; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 1 + Math.random() * CLUSTER_NODE_LIMITS.transferCasJitterMs));
         next = await updateMap((m) => {
           const e = m.partitions[p]!;
-          if (e.replicas[0] !== o.id || !e.replicas.includes(target)) return undefined;
+          if (e.replicas[0] !== o.id || !e.replicas.includes(target)) {
+            gone = true;
+            return undefined;
+          }
           const replicas = [target, ...e.replicas.filter((id) => id !== target)];
           const isr = [target, ...inSync(e).filter((id) => id !== target)];
           const epoch = m.epoch + 1;
