@@ -40,7 +40,7 @@ function probe(client: Cluster, keys: number): { samples: { atMs: number; ms: nu
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
-  const megabytes = quick ? 50 : 300;
+  const megabytes = quick ? 50 : 1024;
   const keys = Math.round((megabytes * 1024 * 1024) / VALUE_BYTES);
   const etcd = await startTestEtcd();
   const nodes = new Map<string, RunningNode>();
@@ -89,6 +89,8 @@ export async function run(args: string[]): Promise<void> {
     const elapsedMs = Date.now() - t0;
     following = false;
     await follow;
+    const finalText = await coord.getDoc(`plans/${plan.id}`);
+    const final = finalText === undefined ? undefined : parsePlan(finalText);
     await coord.close();
     await during.stop();
     if (applied.code !== 0) throw new Error(applied.err);
@@ -105,6 +107,7 @@ export async function run(args: string[]): Promise<void> {
     const rows = [
       ['data loaded', `${megabytes} MB (x3 replicas)`],
       ['hand-overs retried (catch-up timeout / map contention)', `${retries.timeout} / ${retries.contention}`],
+      ['longest write pause at a switch (hand-over hold)', `${final?.pauseMsMax ?? '?'} ms`],
       ['partition moves', String(plan.moves.length)],
       ['bytes copied (plan)', `${(plan.totalBytes / 1024 / 1024).toFixed(1)} MB`],
       ['ideal minimum', `${(ideal / 1024 / 1024).toFixed(1)} MB`],
@@ -116,7 +119,7 @@ export async function run(args: string[]): Promise<void> {
       ['longest single command during the move', `${Math.max(...duringMs).toFixed(0)} ms`],
     ];
     process.stdout.write(`\n3 -> 5 nodes, R = 3, quorum, 256 partitions, memory engine\n${formatTable(['measure', 'value'], rows)}\n`);
-    const file = writeResults('rebalance', { machine: machine(), megabytes, keys, plan: { moves: plan.moves.length, totalBytes: plan.totalBytes }, ideal, elapsedMs, p99BeforeMs: quantile(beforeMs, 0.99), p99DuringMs: quantile(duringMs, 0.99), maxDuringMs: Math.max(...duringMs), timeline });
+    const file = writeResults('rebalance', { machine: machine(), megabytes, keys, plan: { moves: plan.moves.length, totalBytes: plan.totalBytes }, ideal, elapsedMs, p99BeforeMs: quantile(beforeMs, 0.99), p99DuringMs: quantile(duringMs, 0.99), maxDuringMs: Math.max(...duringMs), pauseMsMax: final?.pauseMsMax, verify: final?.verify, retries, timeline });
     process.stdout.write(`results: ${file}\n`);
   } finally {
     for (const n of nodes.values()) await n.stop('SIGKILL');

@@ -43,6 +43,8 @@ export const PlanSchema = z.object({
   bytesDone: z.number().nonnegative(),
   /** Moved partitions whose replicas were compared after the move (src/server/verify.ts), and the outcomes. */
   verify: z.object({ checked: z.number().int(), matched: z.number().int(), repaired: z.number().int(), mismatched: z.number().int(), unverified: z.number().int() }).optional(),
+  /** The longest time a hand-over held a partition's commands (the write pause clients saw at a switch). */
+  pauseMsMax: z.number().optional(),
   startedMs: z.number().optional(),
   finishedMs: z.number().optional(),
   error: z.string().optional(),

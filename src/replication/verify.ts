@@ -9,10 +9,14 @@ export const VERIFY_LIMITS = Object.freeze({
   buckets: 32,
   /** Keys expiring within this much of the reference time are left out on every replica (they may be gone on some). */
   expiryMarginMs: 5_000,
+  /** A follower's digest or repair answers within this. */
+  digestTimeoutMs: 5_000,
   /** Bytes of entries one repair may send; larger differences are reported, not repaired in one go. */
   repairBytesMax: 8 * 1024 * 1024,
-  /** How long a verification may hold a partition's commands while replicas line up and digest. */
-  holdMsMax: 1_000,
+  /** How long a verification waits, holding nothing, for the followers to come close behind the leader. */
+  settleWaitMs: 1_000,
+  /** How long it then holds the partition's commands at most for the replicas to settle (digests come after). */
+  holdMsMax: 100,
   /** Partitions per verify request to one leader. */
   partitionsPerRequestMax: 64,
 });

@@ -74,6 +74,8 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   transferCasJitterMs: 10,
   /** A hand-over that lost the race for the map is retried after this (one that timed out: transferRetryAfterMs). */
   transferContendedRetryAfterMs: 250,
+  /** A moved partition whose verification found it too busy to settle is tried this many times in all. */
+  verifyTriesMax: 3,
   /** The controller advances a plan being applied this often. */
   rebalanceEveryMs: 250,
 });
@@ -366,8 +368,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
    */
   let rebalancing = false;
   const transferBackoff = new Map<number, number>();
+  /** Controller: hand-overs asked for and not answered yet, and per plan the longest write pause one reported. */
+  const transfersInFlight = new Set<number>();
+  const pauseMsMax = new Map<string, number>();
   /** Controller: per plan, moved partitions already verified, and the running verification if any. */
-  const verified = new Map<string, { partitions: Set<number>; tally: NonNullable<RebalancePlan['verify']> }>();
+  const verified = new Map<string, { partitions: Set<number>; tries: Map<number, number>; tally: NonNullable<RebalancePlan['verify']> }>();
   let verifying = false;
   /** Controller: compares the replicas of moved partitions with their leader (and repairs), a batch at a time. */
   function verifyMoved(planId: string, map: PartitionMap, partitions: number[]): void {
@@ -377,8 +382,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     void verifyAcross(map, partitions.slice(0, VERIFY_LIMITS.partitionsPerRequestMax), true, (n, body, timeoutMs) => routing.peer(n).request(body, timeoutMs))
       .then((verdicts) => {
         for (const v of verdicts) {
-          state.partitions.add(v.partition);
           const t = tallyVerdicts([v]);
+          // A partition too busy to settle is tried again on a later tick, a few times.
+          const tries = (state.tries.get(v.partition) ?? 0) + 1;
+          state.tries.set(v.partition, tries);
+          if (t.busy > 0 && tries < CLUSTER_NODE_LIMITS.verifyTriesMax) continue;
+          state.partitions.add(v.partition);
           state.tally.checked++;
           if (t.mismatch > 0) state.tally.mismatched++;
           else if (t.repaired > 0) state.tally.repaired++;
@@ -432,29 +441,37 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         if (working !== snap.map && (await coordinator.casMap(snap.map.epoch, working))) routing.setMap(working);
         unlock();
         unlock = undefined;
-        await Promise.all(
-          transfers.map(async (t) => {
-            const n = snap.map!.nodes[t.leader];
-            if (n === undefined) return;
-            await routing
-              .peer(n)
-              .request({ op: 'transfer', partition: t.partition, to: t.to }, CLUSTER_NODE_LIMITS.transferWaitMs * 2)
-              .catch((e: unknown) => {
-                const contended = e instanceof AtollError && e.code === 'STALE_EPOCH';
-                transferBackoff.set(t.partition, o.clock.nowMs() + (contended ? CLUSTER_NODE_LIMITS.transferContendedRetryAfterMs : CLUSTER_NODE_LIMITS.transferRetryAfterMs));
-                o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
-              });
-          }),
-        );
+        // Hand-overs run on their own (the old leader holds, waits, switches through the controller); the
+        // tick goes on without waiting for them.
+        for (const t of transfers) {
+          const n = snap.map.nodes[t.leader];
+          if (n === undefined || transfersInFlight.has(t.partition)) continue;
+          transfersInFlight.add(t.partition);
+          const planId = plan.id;
+          routing
+            .peer(n)
+            .request({ op: 'transfer', partition: t.partition, to: t.to }, CLUSTER_NODE_LIMITS.transferWaitMs * 2)
+            .then((r) => {
+              const pauseMs = (r as { pauseMs?: number }).pauseMs ?? 0;
+              pauseMsMax.set(planId, Math.max(pauseMsMax.get(planId) ?? 0, pauseMs));
+            })
+            .catch((e: unknown) => {
+              const contended = e instanceof AtollError && e.code === 'STALE_EPOCH';
+              transferBackoff.set(t.partition, o.clock.nowMs() + (contended ? CLUSTER_NODE_LIMITS.transferContendedRetryAfterMs : CLUSTER_NODE_LIMITS.transferRetryAfterMs));
+              o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
+            })
+            .finally(() => transfersInFlight.delete(t.partition));
+        }
         // Every finished move is verified before the plan counts as done.
-        if (!verified.has(plan.id)) verified.set(plan.id, { partitions: new Set(), tally: { checked: 0, matched: 0, repaired: 0, mismatched: 0, unverified: 0 } });
+        if (!verified.has(plan.id)) verified.set(plan.id, { partitions: new Set(), tries: new Map(), tally: { checked: 0, matched: 0, repaired: 0, mismatched: 0, unverified: 0 } });
         const check = verified.get(plan.id)!;
         const unchecked = plan.moves.filter((m) => moveStep(working, m, snap.nodes).kind === 'done' && !check.partitions.has(m.partition)).map((m) => m.partition);
         verifyMoved(plan.id, working, unchecked);
         const finished = done === plan.moves.length && unchecked.length === 0;
         const tally = { ...check.tally };
-        const next = { ...plan, done, bytesDone, verify: tally, ...(finished ? { status: plan.status === 'cancelled' ? ('cancelled' as const) : ('done' as const), finishedMs: o.clock.nowMs() } : {}) };
-        if (next.done !== plan.done || finished || JSON.stringify(tally) !== JSON.stringify(plan.verify)) {
+        const pause = pauseMsMax.get(plan.id);
+        const next = { ...plan, done, bytesDone, verify: tally, ...(pause !== undefined ? { pauseMsMax: Math.max(pause, plan.pauseMsMax ?? 0) } : {}), ...(finished ? { status: plan.status === 'cancelled' ? ('cancelled' as const) : ('done' as const), finishedMs: o.clock.nowMs() } : {}) };
+        if (next.done !== plan.done || finished || JSON.stringify(tally) !== JSON.stringify(plan.verify) || next.pauseMsMax !== plan.pauseMsMax) {
           await coordinator.casDoc(name, text, JSON.stringify(next));
           if (finished) o.log?.warn({ plan: plan.id, moves: plan.moves.length }, `rebalance plan ${next.status}`);
         }
@@ -624,6 +641,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const candidates = inSync(entry).slice(1).filter((id) => routing.isLive(id));
     const target = to ?? candidates.sort((a, b) => (log.followers.get(b)?.ackSeq ?? 0) - (log.followers.get(a)?.ackSeq ?? 0))[0];
     if (target === undefined || !candidates.includes(target)) throw new AtollError('BAD_ARGUMENT', `${to ?? 'no node'} is not a live in-sync replica of partition ${p} (in sync: ${inSync(entry).join(', ')})`);
+    // First, without holding anyone, until the target is close behind (writes keep flowing meanwhile).
+    const caughtUp = (): boolean => (log.followers.get(target)?.ackSeq ?? 0) >= log.lastSeq;
+    const preDeadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.transferWaitMs;
+    while (!caughtUp() && o.clock.nowMs() < preDeadline) await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
     const started = o.clock.nowMs();
     const release = routing.hold(p);
     try {

@@ -1,8 +1,8 @@
 // Replica validation on a partition's leader (`atoll verify`, and the controller after each rebalance move):
 // hold the partition's commands, wait until every live replica is settled at the same sequence number, compare
 // bucket digests (src/replication/verify.ts), repair differing buckets on a follower from the leader's entries,
-// release. The hold lasts one round of digests (bounded by VERIFY_LIMITS.holdMsMax), never the repair of more
-// than VERIFY_LIMITS.repairBytesMax.
+// release. The hold lasts the settling (at most VERIFY_LIMITS.holdMsMax) and one round of digests and repairs
+// (a repair sends at most VERIFY_LIMITS.repairBytesMax).
 import { inSync, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { AtollError } from '../errors.js';
 import type { ReplicationManager } from '../replication/replicator.js';
@@ -55,6 +55,11 @@ export function createVerifier(ctx: VerifierContext): {
     const isr = inSync(entry);
     const followers = entry.replicas.slice(1);
     const replicas: PartitionVerdict['replicas'] = [];
+    const log = ctx.replication.logOf(p);
+    const compared = followers.filter((f) => isr.includes(f) && ctx.isLive(f));
+    // First, without holding anyone, until the followers are close behind.
+    const preDeadline = ctx.nowMs() + VERIFY_LIMITS.settleWaitMs;
+    while (ctx.nowMs() < preDeadline && !compared.every((f) => (log?.followers.get(f)?.ackSeq ?? 0) >= (log?.lastSeq ?? 0))) await ctx.sleep(POLL_MS);
     const started = ctx.nowMs();
     const release = ctx.hold(p);
     let seq = 0;
@@ -62,8 +67,6 @@ export function createVerifier(ctx: VerifierContext): {
     try {
       // Commands already running finish; new ones wait. Then every in-sync follower catches up to the leader.
       const deadline = started + VERIFY_LIMITS.holdMsMax;
-      const log = ctx.replication.logOf(p);
-      const compared = followers.filter((f) => isr.includes(f) && ctx.isLive(f));
       for (;;) {
         const settled = ctx.replication.settledSeq(p);
         const caughtUp = settled !== undefined && compared.every((f) => (log?.followers.get(f)?.ackSeq ?? 0) >= settled);
@@ -89,7 +92,7 @@ export function createVerifier(ctx: VerifierContext): {
         const node = map.nodes[f];
         if (node === undefined) continue;
         try {
-          const theirs = (await ctx.peer(node).request({ op: 'digest', partition: p, seq, refMs }, VERIFY_LIMITS.holdMsMax)) as { seq?: number; digest?: PartitionDigest };
+          const theirs = (await ctx.peer(node).request({ op: 'digest', partition: p, seq, refMs }, VERIFY_LIMITS.digestTimeoutMs)) as { seq?: number; digest?: PartitionDigest };
           if (theirs.digest === undefined) {
             replicas.push({ id: f, verdict: 'busy', detail: `follower at seq ${String(theirs.seq)}, leader at ${seq}` });
             continue;
@@ -110,7 +113,7 @@ export function createVerifier(ctx: VerifierContext): {
             replicas.push({ id: f, verdict: 'mismatch', buckets: diff, detail: `repair needs ${bytes} bytes, more than ${VERIFY_LIMITS.repairBytesMax}; run atoll verify again per partition` });
             continue;
           }
-          const after = (await ctx.peer(node).request({ op: 'repair', partition: p, seq, refMs, buckets: diff, entries: send }, VERIFY_LIMITS.holdMsMax)) as { seq?: number; digest?: PartitionDigest };
+          const after = (await ctx.peer(node).request({ op: 'repair', partition: p, seq, refMs, buckets: diff, entries: send }, VERIFY_LIMITS.digestTimeoutMs)) as { seq?: number; digest?: PartitionDigest };
           const left = after.digest === undefined ? diff : differingBuckets(digest, after.digest);
           replicas.push(left.length === 0 ? { id: f, verdict: 'repaired', buckets: diff } : { id: f, verdict: 'mismatch', buckets: left, detail: 'still differs after repair' });
         } catch (e) {
@@ -190,7 +193,7 @@ export async function verifyAcross(
         const node = map.nodes[leader];
         try {
           if (node === undefined) throw new AtollError('UNKNOWN_NODE', `leader ${leader} is not in the map`);
-          out.push(...((await request(node, { op: 'verify', partitions: chunk, repair }, chunk.length * VERIFY_LIMITS.holdMsMax * 3)) as PartitionVerdict[]));
+          out.push(...((await request(node, { op: 'verify', partitions: chunk, repair }, chunk.length * (VERIFY_LIMITS.settleWaitMs + VERIFY_LIMITS.holdMsMax + 2 * VERIFY_LIMITS.digestTimeoutMs))) as PartitionVerdict[]));
         } catch (e) {
           for (const p of chunk) out.push({ partition: p, leader, seq: 0, keys: 0, holdMs: 0, replicas: map.partitions[p]!.replicas.map((id) => ({ id, verdict: 'unreachable' as const, detail: (e as Error).message })) });
         }
