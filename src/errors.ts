@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   FRAME_TOO_LARGE: 'A node-to-node frame exceeds the frame size limit.',
   LEADERSHIP_LOST: 'The leader lost its partition (failover, fencing) before a write was committed; the write may or may not survive.',
   NO_SAFE_LEADER: 'No replica of a partition can be promoted without risking acknowledged writes (unclean promotion is off).',
+  REPLICAS_DIFFER: 'A replica differs from its leader and was not (or could not be) repaired.',
   PLAN_RUNNING: 'Another rebalance plan is being carried out; wait for it, or pause or cancel it first.',
   // Command-line usage.
   USAGE: 'The command line is malformed.',

@@ -49,7 +49,7 @@ export function registerVerify(program: Command, io: CliIo): void {
             const holdMax = Math.max(0, ...verdicts.map((v) => v.holdMs));
             io.out(`${verdicts.length} partitions, ${verdicts.reduce((a, v) => a + v.keys, 0)} keys: ${t.match} replicas match, ${t.repaired} repaired, ${t.mismatch} differ, ${t.busy} busy, ${t['catching-up']} catching up, ${t.unreachable} unreachable; longest hold ${holdMax} ms\n`);
           }
-          if (t.mismatch > 0) throw new AtollError('BAD_ARGUMENT', `${t.mismatch} replicas differ from their leader${f.repair ? ' after repair' : ' (run without --no-repair to repair them)'}`);
+          if (t.mismatch > 0) throw new AtollError('REPLICAS_DIFFER', `${t.mismatch} replicas differ from their leader${f.repair ? ' after repair' : ' (run without --no-repair to repair them)'}`);
         } finally {
           for (const p of peers.values()) p.close();
         }

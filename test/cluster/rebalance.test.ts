@@ -78,5 +78,16 @@ describe('rebalance', () => {
     const busy = await runAtoll(['node', 'remove', 'n1', '--coordinator', etcd.url]);
     expect(busy.code).toBe(2);
     expect(busy.err).toContain('still holds');
+    // Node weights: stored, then used by the next plan; bad ones refused.
+    expect((await runAtoll(['node', 'weight', 'n1', '0', '--coordinator', etcd.url])).err).toContain('weight of n1 must be > 0');
+    expect((await runAtoll(['node', 'weight', 'n9', '2', '--coordinator', etcd.url])).err).toContain('no such node');
+    expect((await runAtoll(['node', 'weight', 'n1', '3', '--coordinator', etcd.url])).code).toBe(0);
+    const weighted = JSON.parse((await runAtoll(['rebalance', 'plan', '--coordinator', etcd.url, '--json'])).out) as { nodes: { id: string; weight: number }[]; moves: unknown[] };
+    expect(weighted.nodes.find((n) => n.id === 'n1')?.weight).toBe(3);
+    expect(weighted.moves.length).toBeGreaterThan(0);
+    // node add waits for a registration that never comes, then says how to start the node.
+    const add = await runAtoll(['node', 'add', 'n7', '--coordinator', etcd.url, '--timeout-ms', '300']);
+    expect(add.code).toBe(2);
+    expect(add.err).toContain('did not register within 300 ms');
   }, 180_000);
 });

@@ -101,7 +101,7 @@ describe('atoll verify', () => {
       30_000,
       500,
     );
-    expect(report.r.code).not.toBe(0);
+    expect(report.r.code).toBe(1);
     const corrupted = JSON.parse(report.r.out) as { tally: Record<string, number>; verdicts: { partition: number; replicas: { id: string; verdict: string; buckets?: number[] }[] }[] };
     const bad = corrupted.verdicts.flatMap((v) => v.replicas.filter((r) => r.verdict === 'mismatch').map((r) => ({ p: v.partition, ...r })));
     expect(bad.length).toBeGreaterThanOrEqual(1);
