@@ -68,6 +68,11 @@ function rebalance(v) {
   // Follow the running plan; once it ends, add its final point and keep the chart.
   const running = rb.plans.find((p) => p.status === 'applying' || p.status === 'paused');
   if (running && planSeries.id !== running.id) planSeries = { id: running.id, pts: [] };
+  if (!running && planSeries.id === null) {
+    // Opened after the last plan ran (or it ran between two updates): draw it from its own start and end.
+    const last = rb.plans.filter((p) => p.startedMs && p.finishedMs).sort((a, b) => b.finishedMs - a.finishedMs)[0];
+    if (last) planSeries = { id: last.id, pts: [{ t: last.startedMs, done: 0, total: last.moves.length, bytes: 0 }, { t: last.finishedMs, done: last.done, total: last.moves.length, bytes: last.bytesDone }] };
+  }
   const tracked = running ?? rb.plans.find((p) => p.id === planSeries.id);
   const lastPt = planSeries.pts[planSeries.pts.length - 1];
   if (tracked && (running || !lastPt || lastPt.done !== tracked.done)) {
