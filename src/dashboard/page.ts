@@ -71,12 +71,12 @@ function rebalance(v) {
   if (!running && planSeries.id === null) {
     // Opened after the last plan ran (or it ran between two updates): draw it from its own start and end.
     const last = rb.plans.filter((p) => p.startedMs && p.finishedMs).sort((a, b) => b.finishedMs - a.finishedMs)[0];
-    if (last) planSeries = { id: last.id, pts: [{ t: last.startedMs, done: 0, total: last.moves.length, bytes: 0 }, { t: last.finishedMs, done: last.done, total: last.moves.length, bytes: last.bytesDone }] };
+    if (last) planSeries = { id: last.id, pts: [{ t: last.startedMs, done: 0, total: last.moves.length, bytes: 0 }, { t: last.finishedMs, done: last.done, total: last.moves.length, bytes: last.bytesDone, final: true }] };
   }
   const tracked = running ?? rb.plans.find((p) => p.id === planSeries.id);
   const lastPt = planSeries.pts[planSeries.pts.length - 1];
-  if (tracked && (running || !lastPt || lastPt.done !== tracked.done)) {
-    planSeries.pts.push({ t: Date.now(), done: tracked.done, total: tracked.moves.length, bytes: tracked.bytesDone });
+  if (tracked && (running || !lastPt || !lastPt.final)) {
+    planSeries.pts.push({ t: Date.now(), done: tracked.done, total: tracked.moves.length, bytes: tracked.bytesDone, final: !running });
     if (planSeries.pts.length > 600) planSeries.pts.shift();
   }
   planChart();
