@@ -6,13 +6,18 @@ import { strict as assert } from 'node:assert';
 export const HOTKEY_LIMITS = Object.freeze({ capacityMax: 4_096, keyBytesMax: 256 });
 
 interface Counter {
+  key: string;
   count: number;
   /** Upper bound of how much of `count` belongs to keys this counter held before. */
   error: number;
+  /** Position in the min-heap. */
+  at: number;
 }
 
 export class SpaceSaving {
   private readonly counters = new Map<string, Counter>();
+  /** Min-heap by count: the counter to replace is always at the root, found in O(1), fixed in O(log k). */
+  private readonly heap: Counter[] = [];
   total = 0;
 
   constructor(readonly capacity: number) {
@@ -24,31 +29,67 @@ export class SpaceSaving {
     const c = this.counters.get(key);
     if (c !== undefined) {
       c.count += n;
+      this.down(c.at);
       return;
     }
-    if (this.counters.size < this.capacity) {
-      this.counters.set(key, { count: n, error: 0 });
+    if (this.heap.length < this.capacity) {
+      const fresh: Counter = { key, count: n, error: 0, at: this.heap.length };
+      this.heap.push(fresh);
+      this.counters.set(key, fresh);
+      this.up(fresh.at);
       return;
     }
     // Replace the smallest counter: the newcomer inherits its count as possible error.
-    let minKey = '';
-    let min: Counter | undefined;
-    for (const [k, v] of this.counters) {
-      if (min === undefined || v.count < min.count) {
-        min = v;
-        minKey = k;
-      }
+    const min = this.heap[0]!;
+    this.counters.delete(min.key);
+    min.key = key;
+    min.error = min.count;
+    min.count += n;
+    this.counters.set(key, min);
+    this.down(0);
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.count <= h[i]!.count) return;
+      this.swap(i, parent);
+      i = parent;
     }
-    this.counters.delete(minKey);
-    this.counters.set(key, { count: min!.count + n, error: min!.count });
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let least = i;
+      if (l < h.length && h[l]!.count < h[least]!.count) least = l;
+      if (r < h.length && h[r]!.count < h[least]!.count) least = r;
+      if (least === i) return;
+      this.swap(i, least);
+      i = least;
+    }
+  }
+
+  private swap(i: number, j: number): void {
+    const h = this.heap;
+    const a = h[i]!;
+    const b = h[j]!;
+    h[i] = b;
+    h[j] = a;
+    a.at = j;
+    b.at = i;
   }
 
   entries(): { key: string; count: number; error: number }[] {
-    return [...this.counters].map(([key, c]) => ({ key, count: c.count, error: c.error }));
+    return this.heap.map((c) => ({ key: c.key, count: c.count, error: c.error }));
   }
 
   clear(): void {
     this.counters.clear();
+    this.heap.length = 0;
     this.total = 0;
   }
 }

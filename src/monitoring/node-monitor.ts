@@ -78,7 +78,8 @@ export class NodeMonitor {
 
   /** A data command served here for `key` (the client's bytes). */
   recordKey(key: Buffer): void {
-    this.partitionHits.add(this.slots.partitionForSlot(keySlot(key)));
+    // A standalone node has one partition: no need to hash the key for it.
+    this.partitionHits.add(this.partitions === 1 ? 0 : this.slots.partitionForSlot(keySlot(key)));
     if ((++this.sampleCounter & (MONITOR_LIMITS.hotKeySampleEvery - 1)) === 0) this.hot.offer(key.toString('latin1'));
   }
 
