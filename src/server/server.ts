@@ -312,10 +312,15 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
         for (const x of parts) send(x);
         return done();
       }
-      void (async () => {
-        for (const x of parts) send(await x);
+      // Replies from other nodes: wait for all of the batch's (in order; they never reject), then one write.
+      void Promise.all(parts).then((bufs) => {
+        if (!socket.destroyed) {
+          socket.cork();
+          for (const x of bufs) send(x);
+          socket.uncork();
+        }
         done();
-      })();
+      });
     };
     if (group !== undefined) group.submit({ run: runAll, finish });
     else {

@@ -68,13 +68,15 @@ export class PeerClient {
       this.connect();
       return;
     }
-    // Coalesce the frames of one event-loop turn into one write.
+    // Coalesce the frames of one event-loop iteration (every client batch read in it) into one write: the
+    // flush runs in the check phase, after all of the iteration's I/O callbacks.
     if (!this.corked) {
       this.corked = true;
-      this.socket!.cork();
-      process.nextTick(() => {
+      const socket = this.socket!;
+      socket.cork();
+      setImmediate(() => {
         this.corked = false;
-        this.socket?.uncork();
+        socket.uncork();
       });
     }
     this.socket!.write(frame);
@@ -149,7 +151,8 @@ export function servePeer(socket: net.Socket, first: Buffer, handle: (body: unkn
     if (!corked) {
       corked = true;
       socket.cork();
-      process.nextTick(() => {
+      // Replies of one event-loop iteration go out in one write (flushed in the check phase).
+      setImmediate(() => {
         corked = false;
         socket.uncork();
       });
