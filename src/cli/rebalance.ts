@@ -2,6 +2,7 @@
 // against the current map, stored in the coordinator, approved by `apply`, and carried out by the elected
 // controller (src/server/cluster-node.ts), which anyone can watch with `status` or `apply --wait`.
 import { randomBytes } from 'node:crypto';
+import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { applyPlan, changePlan, createPlan, listPlans, loadPlan, readSettings, setWeight, sizesFromLeaders, updateSettings, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
 import type { RebalancePlan } from '../cluster/rebalance.js';
@@ -74,29 +75,33 @@ function describe(plan: RebalancePlan): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Polls until the plan ends; a progress line on stderr. Resolves with the final plan. */
+/** Polls until the plan ends, showing progress on stderr (a cli-progress bar on a terminal, else a line per change). */
 async function waitPlan(c: Coordinator, id: string, io: CliIo): Promise<RebalancePlan> {
   const started = Date.now();
-  // A live bar on a terminal; elsewhere one line per change.
   const tty = process.stderr.isTTY === true;
+  const bar = tty
+    ? new SingleBar({ format: 'atoll rebalance [{bar}] {value}/{total} moves | {bytes} | {rate}/s | ETA {etaText}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
+    : undefined;
   let last = '';
-  for (;;) {
-    const { plan } = await loadPlan(c, id);
-    const elapsedS = Math.max(0.001, (Date.now() - started) / 1000);
-    const rate = Math.round(plan.bytesDone / elapsedS);
-    const eta = rate > 0 ? `${((plan.totalBytes - plan.bytesDone) / rate).toFixed(1)} s` : '?';
-    const width = 24;
-    const filled = plan.moves.length === 0 ? width : Math.round((plan.done / plan.moves.length) * width);
-    const line = `atoll rebalance [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${plan.done}/${plan.moves.length} moves, ${fmtBytes(plan.bytesDone)}/${fmtBytes(plan.totalBytes)}, ${fmtBytes(rate)}/s, ETA ${eta}`;
-    const progress = `${plan.done}/${plan.status}`;
-    if (tty) io.err(`\r${line}   `);
-    else if (progress !== last) io.err(`${line}\n`);
-    last = progress;
-    if (plan.status === 'done' || plan.status === 'failed' || (plan.status === 'cancelled' && plan.finishedMs !== undefined)) {
-      if (tty) io.err('\n');
-      return plan;
+  try {
+    for (;;) {
+      const { plan } = await loadPlan(c, id);
+      const elapsedS = Math.max(0.001, (Date.now() - started) / 1000);
+      const rate = Math.round(plan.bytesDone / elapsedS);
+      const etaText = rate > 0 ? `${((plan.totalBytes - plan.bytesDone) / rate).toFixed(1)} s` : '?';
+      const payload = { bytes: `${fmtBytes(plan.bytesDone)}/${fmtBytes(plan.totalBytes)}`, rate: fmtBytes(rate), etaText };
+      if (bar !== undefined) {
+        if (last === '') bar.start(plan.moves.length, plan.done, payload);
+        else bar.update(plan.done, payload);
+      } else if (`${plan.done}/${plan.status}` !== last) {
+        io.err(`atoll rebalance: ${plan.done}/${plan.moves.length} moves, ${payload.bytes}, ${payload.rate}/s, ETA ${etaText} (${plan.status})\n`);
+      }
+      last = `${plan.done}/${plan.status}`;
+      if (plan.status === 'done' || plan.status === 'failed' || (plan.status === 'cancelled' && plan.finishedMs !== undefined)) return plan;
+      await new Promise((r) => setTimeout(r, REBALANCE_CLI_LIMITS.waitPollMs));
     }
-    await new Promise((r) => setTimeout(r, REBALANCE_CLI_LIMITS.waitPollMs));
+  } finally {
+    bar?.stop();
   }
 }
 
