@@ -76,10 +76,10 @@ export class NodeMonitor {
     this.lastCommands = source.commandsTotal();
   }
 
-  /** A data command served here for `key` (the client's bytes). */
-  recordKey(key: Buffer): void {
+  /** A data command served here for `key` (the client's bytes), with its slot when the router knows it. */
+  recordKey(key: Buffer, slot?: number): void {
     // A standalone node has one partition: no need to hash the key for it.
-    this.partitionHits.add(this.partitions === 1 ? 0 : this.slots.partitionForSlot(keySlot(key)));
+    this.partitionHits.add(this.partitions === 1 ? 0 : this.slots.partitionForSlot(slot ?? keySlot(key)));
     if ((++this.sampleCounter & (MONITOR_LIMITS.hotKeySampleEvery - 1)) === 0) this.hot.offer(key.toString('latin1'));
   }
 

@@ -153,6 +153,7 @@ export class ClusterRouting implements ClusterHooks {
     const { args } = cmd;
     const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
     const slot = keySlot(args[cmd.firstKey]!);
+    session.slot = slot;
     let sameSlot = true;
     for (let i = cmd.firstKey + cmd.keyStep; i <= last; i += cmd.keyStep) {
       if (keySlot(args[i]!) !== slot) {

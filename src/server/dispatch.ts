@@ -29,6 +29,8 @@ export interface Session {
   readonly fromPeer?: boolean;
   /** The last replicated write acknowledged on this session (for WAIT). */
   lastWrite?: { partition: number; seq: number };
+  /** Slot of the command being routed (cluster mode), so the monitor does not hash its key again. */
+  slot?: number;
 }
 
 /** Run the same command again once `wait` settles (and nothing after it on the connection before then). */
@@ -88,7 +90,7 @@ export interface ServerState {
   /** Called with the run time of a sample of commands (one in LATENCY_SAMPLE_EVERY), when metrics are on. */
   observe?: (command: string, seconds: number) => void;
   /** Sees the first key of every data command served here (per-partition rates, hot keys), when monitoring is on. */
-  monitor?: { recordKey(key: Buffer): void; hotKeys(count: number): { key: string; count: number; share: number }[] };
+  monitor?: { recordKey(key: Buffer, slot?: number): void; hotKeys(count: number): { key: string; count: number; share: number }[] };
   /** Set in cluster mode. */
   cluster?: ClusterHooks;
 }
@@ -515,7 +517,7 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   const mark = w.length;
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();
-  if (state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!);
+  if (state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, session.slot);
   try {
     cmd.run(state, session, args, w);
   } catch (e) {
@@ -567,7 +569,7 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
     }
     if (cmd.firstKey > 0 && state.cluster.replicate !== undefined && cmd.flags.includes('write')) return runReplicated(state, session, cmd, args, w, state.cluster.replicate.bind(state.cluster));
   }
-  if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!);
+  if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, state.cluster !== undefined ? session.slot : undefined);
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();
