@@ -122,6 +122,11 @@ export class LmdbEngine implements StorageEngine {
   private readonly clock: Clock;
   /** Values handed out during the current batch, so in-place hash edits can be written back by touched(). */
   private readonly handedOut = new Map<string, { value: StoredValue; expiresAtMs: number }>();
+  /**
+   * False while no key has had an expiry since the engine opened on a TTL-free store: then no old record has a TTL
+   * index entry, and an overwrite need not read the old record first (most of a plain SET's read cost).
+   */
+  private mayHaveTtl: boolean;
   private inBatch = false;
   private readonly cursors = new Map<number, { part: number; after: Buffer }>();
   private nextCursor = 1;
@@ -143,6 +148,7 @@ export class LmdbEngine implements StorageEngine {
     this.parts = Array.from({ length: partitions }, (_, p) => this.root.openDB<Buffer, Buffer>({ name: `partition-${p}`, keyEncoding: 'binary', encoding: 'binary' }));
     this.ttl = this.root.openDB<boolean, Buffer>({ name: 'ttl-index', keyEncoding: 'binary' });
     this.meta = this.root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' });
+    this.mayHaveTtl = this.ttl.getCount() > 0;
   }
 
   private db(key: Buffer): Database<Buffer, Buffer> {
@@ -195,11 +201,18 @@ export class LmdbEngine implements StorageEngine {
   put(key: string, value: StoredValue, expiresAtMs: number): void {
     const kb = Buffer.from(key, 'latin1');
     this.write(() => {
-      const oldRaw = this.db(kb).getBinaryFast(storedKey(kb));
-      const oldExpiry = oldRaw === undefined ? 0 : oldRaw.readDoubleBE(1);
-      if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
-      this.db(kb).putSync(storedKey(kb), encodeRecord(value, expiresAtMs));
-      if (expiresAtMs > 0) this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
+      const db = this.db(kb);
+      const sk = storedKey(kb);
+      if (this.mayHaveTtl) {
+        const oldRaw = db.getBinaryFast(sk);
+        const oldExpiry = oldRaw === undefined ? 0 : oldRaw.readDoubleBE(1);
+        if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
+      }
+      db.putSync(sk, encodeRecord(value, expiresAtMs));
+      if (expiresAtMs > 0) {
+        this.mayHaveTtl = true;
+        this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
+      }
     });
     if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs });
   }
@@ -301,6 +314,7 @@ export class LmdbEngine implements StorageEngine {
       for (const db of this.parts) db.clearSync();
       this.ttl.clearSync();
     });
+    // mayHaveTtl stays as it is: the clear may yet be rolled back with its batch.
   }
 
   /** Removes up to activeExpireKeysMax expired keys, oldest expiry first, in one transaction. */
