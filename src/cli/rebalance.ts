@@ -141,7 +141,7 @@ export function registerRebalance(program: Command, io: CliIo): void {
     });
   for (const verb of ['pause', 'resume', 'cancel'] as const) {
     rb.command(`${verb} <id>`)
-      .description(`${verb} a plan${verb === 'cancel' ? ' (moves not yet switched are rolled back, the map stays consistent)' : ''}`)
+      .description(`${verb} a plan${verb === 'cancel' ? ' (also a failed one: moves not yet switched are rolled back, the map stays consistent)' : ''}`)
       .requiredOption('--coordinator <url>', 'etcd://host:port')
       .action(async (id: string, f: { coordinator: string }) => {
         const p = await withCoordinator(f.coordinator, (c) => changePlan(c, id, verb, Date.now()));
@@ -156,8 +156,9 @@ export function registerRebalance(program: Command, io: CliIo): void {
     .option('--moves-per-node <n>', 'partitions moving at once per node')
     .option('--cooldown-ms <ms>', 'auto mode: quiet time after a plan or failover')
     .option('--stable-ms <ms>', 'auto mode: how long a node must be registered before it is planned for')
+    .option('--target-gone-ms <ms>', 'a plan fails when a node it moves data onto has been gone this long')
     .option('--json', 'print JSON')
-    .action(async (f: { coordinator: string; auto?: string; rate?: string; movesPerNode?: string; cooldownMs?: string; stableMs?: string; json?: boolean }) => {
+    .action(async (f: { coordinator: string; auto?: string; rate?: string; movesPerNode?: string; cooldownMs?: string; stableMs?: string; targetGoneMs?: string; json?: boolean }) => {
       const change: Partial<RebalanceSettings> = {};
       if (f.auto !== undefined) {
         if (f.auto !== 'on' && f.auto !== 'off') throw new UsageError(`--auto takes on or off, got "${f.auto}"`);
@@ -167,6 +168,7 @@ export function registerRebalance(program: Command, io: CliIo): void {
       if (f.movesPerNode !== undefined) change.movesPerNodeMax = intOption(f.movesPerNode, '--moves-per-node');
       if (f.cooldownMs !== undefined) change.cooldownMs = intOption(f.cooldownMs, '--cooldown-ms');
       if (f.stableMs !== undefined) change.stableMs = intOption(f.stableMs, '--stable-ms');
+      if (f.targetGoneMs !== undefined) change.targetGoneMs = intOption(f.targetGoneMs, '--target-gone-ms');
       const s = await withCoordinator(f.coordinator, (c) => (Object.keys(change).length > 0 ? updateSettings(c, change) : readSettings(c)));
       if (f.json) return void io.out(`${JSON.stringify(s)}\n`);
       io.out(`auto ${s.auto ? 'on' : 'off'}, rate ${s.rateBytesPerSec === 0 ? 'unthrottled' : `${fmtBytes(s.rateBytesPerSec)}/s`}, ${s.movesPerNodeMax} moves per node, cool-down ${s.cooldownMs} ms, stable after ${s.stableMs} ms\n`);

@@ -30,6 +30,8 @@ export const RebalanceSettingsSchema = z
     stableMs: z.number().int().nonnegative().default(30_000),
     /** Auto mode plans only when balance would improve by at least this much (max share over fair share). */
     imbalanceMin: z.number().positive().default(0.1),
+    /** A plan fails when a node it moves data onto has been unregistered this long (its moves so far stay; cancel rolls back). */
+    targetGoneMs: z.number().int().positive().default(60_000),
   })
   .strict();
 export type RebalanceSettings = z.infer<typeof RebalanceSettingsSchema>;
@@ -157,15 +159,17 @@ export type PlanVerb = 'pause' | 'resume' | 'cancel';
 const TRANSITIONS: Record<PlanVerb, { from: readonly RebalancePlan['status'][]; to: RebalancePlan['status'] }> = {
   pause: { from: ['applying'], to: 'paused' },
   resume: { from: ['paused'], to: 'applying' },
-  cancel: { from: ['planned', 'applying', 'paused'], to: 'cancelled' },
+  cancel: { from: ['planned', 'applying', 'paused', 'failed'], to: 'cancelled' },
 };
 
 export async function changePlan(c: Coordinator, id: string, verb: PlanVerb, nowMs: number): Promise<RebalancePlan> {
   const { from, to } = TRANSITIONS[verb];
   const { plan, text } = await loadPlan(c, id);
   if (!from.includes(plan.status)) throw new AtollError('BAD_ARGUMENT', `plan ${id} is ${plan.status}; cannot ${verb} it`);
-  // A plan cancelled before it started has nothing to roll back: it is finished at once.
-  const next = { ...plan, status: to, ...(verb === 'cancel' && plan.status === 'planned' ? { finishedMs: nowMs } : {}) };
+  // A plan cancelled before it started has nothing to roll back: it is finished at once. Any other cancelled
+  // plan (a failed one too) is unfinished until the controller has rolled back its moves.
+  const { finishedMs: _ended, ...rest } = plan;
+  const next: RebalancePlan = verb === 'cancel' ? { ...rest, status: to, ...(plan.status === 'planned' ? { finishedMs: nowMs } : {}) } : { ...plan, status: to };
   if (!(await c.casDoc(`${PLAN_PREFIX}${id}`, text, JSON.stringify(next)))) throw new AtollError('STALE_EPOCH', `plan ${id} changed meanwhile; try again`);
   return next;
 }

@@ -370,6 +370,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const transferBackoff = new Map<number, number>();
   /** Controller: hand-overs asked for and not answered yet, and per plan the longest write pause one reported. */
   const transfersInFlight = new Set<number>();
+  /** Controller: since when each target node of the running plan has been seen unregistered. */
+  const targetGoneSince = new Map<string, number>();
   const pauseMsMax = new Map<string, number>();
   /** Controller: per plan, moved partitions already verified, and the running verification if any. */
   const verified = new Map<string, { partitions: Set<number>; tries: Map<number, number>; tally: NonNullable<RebalancePlan['verify']> }>();
@@ -416,17 +418,39 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         // A failover in progress goes first.
         if (snap.map.partitions.some((e) => !live.has(e.replicas[0]!))) return;
         let working = snap.map;
+        /** Whether a move has reached its target in `map` (false too when a target is no longer known at all). */
+        const doneIn = (map: PartitionMap, m: RebalancePlan['moves'][number]): boolean => {
+          try {
+            return moveStep(map, m, snap.nodes).kind === 'done';
+          } catch {
+            return false;
+          }
+        };
+        // A plan whose target node has been gone too long fails (with the reason) instead of waiting forever.
+        if (plan.status === 'applying') {
+          const now = o.clock.nowMs();
+          const pending = plan.moves.filter((m) => !doneIn(working, m));
+          const targets = new Set(pending.flatMap((m) => m.to));
+          for (const id of [...targetGoneSince.keys()]) if (live.has(id) || !targets.has(id)) targetGoneSince.delete(id);
+          for (const id of targets) if (!live.has(id) && !targetGoneSince.has(id)) targetGoneSince.set(id, now);
+          const gone = [...targetGoneSince].find(([, since]) => now - since >= settings.targetGoneMs);
+          if (gone !== undefined) {
+            const error = `node ${gone[0]}, a target of this plan, has been gone for ${Math.round((now - gone[1]) / 1000)} s; the moves done so far stay (atoll rebalance cancel ${plan.id} rolls back the others)`;
+            await coordinator.casDoc(name, text, JSON.stringify({ ...plan, status: 'failed', error, finishedMs: now }));
+            o.log?.error({ plan: plan.id, node: gone[0] }, `rebalance plan failed: ${error}`);
+            targetGoneSince.delete(gone[0]);
+            return;
+          }
+        }
         const busy = new Map<string, number>();
         const transfers: { leader: string; to: string; partition: number }[] = [];
         let done = 0;
         let bytesDone = 0;
         for (const move of plan.moves) {
-          let step = moveStep(working, move, snap.nodes);
-          if (plan.status === 'cancelled') {
-            // Roll back what has not switched leadership yet; finish what has.
-            const e = working.partitions[move.partition]!;
-            if (move.from.includes(e.replicas[0]!)) step = moveStep(working, { ...move, to: [e.replicas[0]!, ...move.from.filter((id) => id !== e.replicas[0])] }, snap.nodes);
-          }
+          // A cancelled plan rolls back what has not switched leadership yet and finishes what has.
+          const e = working.partitions[move.partition]!;
+          const rollback = plan.status === 'cancelled' && move.from.includes(e.replicas[0]!);
+          const step = moveStep(working, rollback ? { ...move, to: [e.replicas[0]!, ...move.from.filter((id) => id !== e.replicas[0])] } : move, snap.nodes);
           if (step.kind === 'done') {
             done++;
             bytesDone += move.bytes;
@@ -465,7 +489,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         // Every finished move is verified before the plan counts as done.
         if (!verified.has(plan.id)) verified.set(plan.id, { partitions: new Set(), tries: new Map(), tally: { checked: 0, matched: 0, repaired: 0, mismatched: 0, unverified: 0 } });
         const check = verified.get(plan.id)!;
-        const unchecked = plan.moves.filter((m) => moveStep(working, m, snap.nodes).kind === 'done' && !check.partitions.has(m.partition)).map((m) => m.partition);
+        const unchecked = plan.moves.filter((m) => !check.partitions.has(m.partition) && doneIn(working, m)).map((m) => m.partition);
         verifyMoved(plan.id, working, unchecked);
         const finished = done === plan.moves.length && unchecked.length === 0;
         const tally = { ...check.tally };

@@ -161,3 +161,36 @@ describe('rebalance under faults', () => {
     expect((await runAtoll(['rebalance', 'config', '--coordinator', etcd.url, '--rate', 'fast'])).code).toBe(2);
   }, 200_000);
 });
+
+describe('a plan whose target dies for good', () => {
+  it('fails with the reason, and cancelling it rolls its moves back', async () => {
+    expect((await runAtoll(['rebalance', 'config', '--coordinator', etcd.url, '--auto', 'off', '--rate', '256k', '--moves-per-node', '2', '--target-gone-ms', '1500'])).code).toBe(0);
+    await start('n6');
+    const p = await plan([]);
+    expect(p.moves.some((m) => m.to.includes('n6'))).toBe(true);
+    const waiting = runAtoll(['rebalance', 'apply', p.id, '--coordinator', etcd.url, '--wait'], 120_000);
+    await until('a move onto n6 in progress', async () => ((await coord!.snapshot()).map!.partitions.some((e) => e.replicas.includes('n6')) ? true : undefined), 30_000, 20);
+    await nodes.get('n6')!.stop('SIGKILL');
+    nodes.delete('n6');
+    const ended = await waiting;
+    expect(ended.code).not.toBe(0);
+    expect(ended.err).toMatch(/ended failed: node n6, a target of this plan, has been gone for \d+ s/);
+    expect((await planNow(p.id)).status).toBe('failed');
+    const cancelled = await runAtoll(['rebalance', 'cancel', p.id, '--coordinator', etcd.url]);
+    expect(cancelled.code, cancelled.err).toBe(0);
+    await until(
+      'rolled back',
+      async () => {
+        const now = await planNow(p.id);
+        return now.status === 'cancelled' && now.finishedMs !== undefined ? true : undefined;
+      },
+      120_000,
+      250,
+    );
+    const map = (await coord!.snapshot()).map!;
+    expect(map.partitions.filter((e) => e.replicas.includes('n6'))).toEqual([]);
+    expect(map.partitions.every((e) => e.replicas.length === 2)).toBe(true);
+    const verify = await runAtoll(['verify', '--coordinator', etcd.url, '--json']);
+    expect(verify.code, verify.out).toBe(0);
+  }, 200_000);
+});
