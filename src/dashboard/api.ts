@@ -117,16 +117,30 @@ export function clusterRingSvg(view: ClusterView): string {
 const MoveBody = z.object({ to: z.string().min(1) }).strict();
 const PlanBody = z.object({ drain: z.array(z.string()).default([]), weights: z.record(z.string(), z.number()).default({}) }).strict();
 
+/** A plan as shown: with its copy rate so far and, while it runs, the estimated time left. */
+export type PlanWithProgress = RebalancePlan & { progress: { rateBytesPerSec: number; etaMs: number | null } };
+
 /** Plans worth showing: every unfinished one and the latest finished ones, newest first. */
 export interface RebalanceView {
   readonly settings: RebalanceSettings;
-  readonly plans: RebalancePlan[];
+  readonly plans: PlanWithProgress[];
 }
 
-async function rebalanceView(c: Coordinator): Promise<RebalanceView> {
+export function planProgress(p: RebalancePlan, nowMs: number): PlanWithProgress['progress'] {
+  if (p.startedMs === undefined) return { rateBytesPerSec: 0, etaMs: null };
+  const elapsedMs = Math.max(1, (p.finishedMs ?? nowMs) - p.startedMs);
+  const rateBytesPerSec = Math.round((p.bytesDone / elapsedMs) * 1000);
+  const running = p.status === 'applying';
+  // By bytes when the moves have sizes, else by moves.
+  const etaMs = !running ? null : p.totalBytes > 0 && p.bytesDone > 0 ? Math.round(((p.totalBytes - p.bytesDone) / p.bytesDone) * elapsedMs) : p.done > 0 ? Math.round(((p.moves.length - p.done) / p.done) * elapsedMs) : null;
+  return { rateBytesPerSec, etaMs };
+}
+
+async function rebalanceView(c: Coordinator, nowMs: number): Promise<RebalanceView> {
   const all = (await listPlans(c)).reverse();
   const finished = all.filter((p) => !planRunning(p) && p.status !== 'planned').slice(0, DASHBOARD_LIMITS.plansShownMax);
-  return { settings: await readSettings(c), plans: all.filter((p) => planRunning(p) || p.status === 'planned' || finished.includes(p)) };
+  const shown = all.filter((p) => planRunning(p) || p.status === 'planned' || finished.includes(p));
+  return { settings: await readSettings(c), plans: shown.map((p) => ({ ...p, progress: planProgress(p, nowMs) })) };
 }
 
 export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): { close(): void } {
@@ -143,7 +157,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
   };
   const current = async (): Promise<Current> => {
     if (cached !== undefined && ctx.nowMs() - cached.atMs < DASHBOARD_LIMITS.viewCacheMs) return cached;
-    gathering ??= Promise.all([buildClusterView(ctx), ctx.coordinator === undefined ? undefined : rebalanceView(ctx.coordinator).catch(() => undefined)])
+    gathering ??= Promise.all([buildClusterView(ctx), ctx.coordinator === undefined ? undefined : rebalanceView(ctx.coordinator, ctx.nowMs()).catch(() => undefined)])
       .then(([view, rebalance]) => {
         const alerts = evaluateAlerts(view, ctx.rules);
         remember(alerts);
@@ -238,7 +252,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
       sizes: (map, snap) => sizesFromLeaders(map, snap, async (n, partitions) => ((await routing.peer(n).request({ op: 'partition-stats', partitions }, DASHBOARD_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes),
     };
     const fresh = (): void => void (cached = undefined);
-    app.get('/api/plans', async () => rebalanceView(coordinator));
+    app.get('/api/plans', async () => rebalanceView(coordinator, ctx.nowMs()));
     app.post('/api/plans', async (req, reply) => {
       if (!allowed(req, reply)) return reply;
       const body = PlanBody.safeParse(req.body ?? {});

@@ -57,13 +57,14 @@ function rebalance(v) {
     const verbs = p.status === 'planned' ? ['apply', 'cancel'] : p.status === 'applying' ? ['pause', 'cancel'] : p.status === 'paused' ? ['resume', 'cancel'] : [];
     return verbs.map((x) => '<button data-act="' + x + '" data-plan="' + esc(p.id) + '">' + x + '</button>').join(' ');
   };
-  $('plans').innerHTML = '<tr><th>plan</th><th>status</th><th>reason</th><th>progress</th><th>moves</th><th>bytes</th><th>balance</th><th>verified</th><th></th></tr>' +
+  $('plans').innerHTML = '<tr><th>plan</th><th>status</th><th>reason</th><th>progress</th><th>moves</th><th>bytes</th><th>balance</th><th>verified</th><th>rate</th><th>ETA</th><th></th></tr>' +
     rb.plans.map((p) => {
       const total = Math.max(1, p.moves.length);
       const vf = p.verify ? p.verify.checked + ' (' + p.verify.repaired + ' repaired, ' + p.verify.mismatched + ' differ)' : '–';
       return '<tr class="plan" data-plan="' + esc(p.id) + '" data-status="' + p.status + '" data-done="' + p.done + '" data-moves="' + p.moves.length + '"><td>' + esc(p.id) + '</td><td>' + p.status +
         '</td><td>' + esc(p.reason) + '</td><td><progress max="' + total + '" value="' + p.done + '"></progress></td><td>' + p.done + '/' + p.moves.length +
-        '</td><td>' + fmtBytes(p.bytesDone) + ' / ' + fmtBytes(p.totalBytes) + '</td><td>' + p.balanceBefore + ' → ' + p.balanceAfter + '</td><td>' + vf + '</td><td>' + buttons(p) + '</td></tr>';
+        '</td><td>' + fmtBytes(p.bytesDone) + ' / ' + fmtBytes(p.totalBytes) + '</td><td>' + p.balanceBefore + ' → ' + p.balanceAfter + '</td><td>' + vf +
+        '</td><td>' + (p.progress ? fmtBytes(p.progress.rateBytesPerSec) + '/s' : '–') + '</td><td class="eta">' + (p.progress && p.progress.etaMs != null ? (p.progress.etaMs / 1000).toFixed(0) + ' s' : '–') + '</td><td>' + buttons(p) + '</td></tr>';
     }).join('');
   // Follow the running plan; once it ends, add its final point and keep the chart.
   const running = rb.plans.find((p) => p.status === 'applying' || p.status === 'paused');

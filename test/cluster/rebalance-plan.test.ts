@@ -5,6 +5,7 @@ import { initialMap, type ClusterMeta, type ClusterNode, type PartitionMap } fro
 import { makePlan, moveStep, placementBasis, type RebalancePlan } from '../../src/cluster/rebalance.js';
 import { autoPlanBlocker, parseSettings, plansToPrune, PLANS_LIMITS } from '../../src/cluster/plans.js';
 import type { CoordinatorSnapshot } from '../../src/coordinator/coordinator.js';
+import { planProgress } from '../../src/dashboard/api.js';
 import { expectCode } from '../helpers.js';
 
 const meta: ClusterMeta = { clusterId: 'c', partitions: 32, replicas: 3, initialNodes: 3, createdMs: 0, ack: 'sync', uncleanPromotion: false, replaceAfterMs: 0 };
@@ -89,5 +90,17 @@ describe('auto mode guardrails', () => {
     expectCode(() => parseSettings(JSON.stringify({ movesPerNodeMax: 0 })), 'BAD_ARGUMENT');
     expect(() => parseSettings(JSON.stringify({ rate: 5 }))).toThrow(/rate/);
     expect(parseSettings(undefined)).toMatchObject({ auto: false, rateBytesPerSec: 0 });
+  });
+});
+
+describe('plan progress over HTTP', () => {
+  const base = makePlan(initialMap(meta, three), meta, { nodes: five.map((n) => ({ id: n.id, weight: 1, zone: 'z' })), reason: 't', id: 'p', nowMs: 0 });
+  it('gives the copy rate so far and, while applying, the time left by bytes (or by moves when sizes are unknown)', () => {
+    const p = { ...base, totalBytes: 1000, bytesDone: 250, done: 2, status: 'applying' as const, startedMs: 10_000 };
+    expect(planProgress(p, 12_000)).toEqual({ rateBytesPerSec: 125, etaMs: 6_000 });
+    const bySize = { ...p, totalBytes: 0, bytesDone: 0, done: base.moves.length / 2 };
+    expect(planProgress(bySize, 12_000).etaMs).toBe(2_000);
+    expect(planProgress({ ...p, status: 'done', finishedMs: 14_000, bytesDone: 1000 }, 20_000)).toEqual({ rateBytesPerSec: 250, etaMs: null });
+    expect(planProgress({ ...base }, 5).etaMs).toBeNull();
   });
 });

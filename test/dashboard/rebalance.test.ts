@@ -103,5 +103,8 @@ describe('dashboard rebalancing', () => {
     const listed = (await (await fetch(`${api}/api/plans`)).json()) as { settings: { rateBytesPerSec: number }; plans: { id: string; status: string }[] };
     expect(listed.settings.rateBytesPerSec).toBe(1048576);
     expect(listed.plans.find((p) => p.id === planId)?.status).toBe('done');
+    const shown = (listed.plans as unknown as { id: string; progress: { rateBytesPerSec: number; etaMs: number | null } }[]).find((p) => p.id === planId)!;
+    expect(shown.progress.etaMs).toBeNull();
+    expect(shown.progress.rateBytesPerSec).toBeGreaterThanOrEqual(0);
   }, 150_000);
 });
