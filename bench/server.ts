@@ -60,6 +60,14 @@ async function startAtoll(engineArgs: string[]): Promise<Target> {
   return { name: `atoll ${engineLabel(engineArgs)}`, port, pid: child.pid!, child };
 }
 
+/** A minimal Node RESP server (bench/bare-resp-server.mjs): what Node alone costs, for the memory engine rows. */
+async function startBare(): Promise<Target> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'bare-resp-server.mjs'), String(port)], { stdio: 'ignore' });
+  await waitForPort(port);
+  return { name: 'bare node', port, pid: child.pid!, child };
+}
+
 function engineLabel(args: string[]): string {
   return args.includes('lmdb') ? 'lmdb batched' : 'memory';
 }
@@ -108,8 +116,9 @@ export async function run(args: string[]): Promise<void> {
   const lmdbDir = mkdtempSync(join(tmpdir(), 'atoll-bench-lmdb-'));
   const engines: string[][] = [[], ['--engine', 'lmdb', '--durability', 'batched', '--data-dir', lmdbDir]];
   const redis = await startRedis();
+  const bare = await startBare();
   const atolls = await Promise.all(engines.map((e) => startAtoll(e)));
-  const results: { engine: string; pipeline: number; size: number; test: string; atoll: Measured; redis: Measured }[] = [];
+  const results: { engine: string; pipeline: number; size: number; test: string; atoll: Measured; redis: Measured; bare?: Measured }[] = [];
   try {
     for (const [i, atoll] of atolls.entries()) {
       for (const c of configs) {
@@ -119,20 +128,24 @@ export async function run(args: string[]): Promise<void> {
         const pick = (a: Measured[], b: Measured[]) => a.map((m, k) => (m.rps >= b[k]!.rps ? m : b[k]!));
         const r1 = runBenchmark(redis, flags, requests);
         const a1 = runBenchmark(atoll, flags, requests);
+        // The memory engine is also set beside a bare Node server (Node's own ceiling), alternated the same way.
+        const b1 = i === 0 ? runBenchmark(bare, flags, requests) : undefined;
         const r2 = runBenchmark(redis, flags, requests);
         const a2 = runBenchmark(atoll, flags, requests);
+        const b2 = i === 0 ? runBenchmark(bare, flags, requests) : undefined;
         const rs = pick(r1, r2);
         const as = pick(a1, a2);
-        rs.forEach((r, k) => results.push({ engine: engineLabel(engines[i]!), pipeline: c.pipeline, size: c.size, test: r.test, atoll: as[k]!, redis: r }));
+        const bs = b1 !== undefined && b2 !== undefined ? pick(b1, b2) : undefined;
+        rs.forEach((r, k) => results.push({ engine: engineLabel(engines[i]!), pipeline: c.pipeline, size: c.size, test: r.test, atoll: as[k]!, redis: r, ...(bs !== undefined ? { bare: bs[k]! } : {}) }));
       }
     }
   } finally {
-    for (const t of [redis, ...atolls]) t.child.kill('SIGTERM');
+    for (const t of [redis, bare, ...atolls]) t.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
     rmSync(lmdbDir, { recursive: true, force: true });
   }
   const table = formatTable(
-    ['engine / test', 'P', 'd', 'atoll ops/s', 'redis ops/s', 'ratio', 'atoll p50/p99 ms', 'redis p50/p99 ms', 'atoll CPU us/op', 'redis CPU us/op', 'CPU ratio'],
+    ['engine / test', 'P', 'd', 'atoll ops/s', 'redis ops/s', 'ratio', 'atoll p50/p99 ms', 'redis p50/p99 ms', 'atoll CPU us/op', 'redis CPU us/op', 'CPU ratio', 'bare node ops/s', 'bare/redis', 'bare CPU us/op'],
     results.map((r) => [
       `${r.engine} ${r.test}`,
       r.pipeline,
@@ -145,6 +158,9 @@ export async function run(args: string[]): Promise<void> {
       r.atoll.cpuUsPerOp,
       r.redis.cpuUsPerOp,
       r.atoll.cpuUsPerOp / r.redis.cpuUsPerOp,
+      r.bare === undefined ? '' : Math.round(r.bare.rps),
+      r.bare === undefined ? '' : r.bare.rps / r.redis.rps,
+      r.bare === undefined ? '' : r.bare.cpuUsPerOp,
     ]),
   );
   process.stdout.write(`\nredis-benchmark -t set,get -n ${requests} -c 50 -r 1000000 (better of 2 alternated runs each)\n${table}\n`);
