@@ -91,7 +91,8 @@ export const REDIS_SLOT_COUNT = 16384;
  * exactly as Redis computes it (via the cluster-key-slot package).
  */
 export function keySlot(key: KeyInput): number {
-  return clusterKeySlot(typeof key === 'string' ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength));
+  // A Buffer goes as it is (no view allocated per call: this runs for every command a cluster node routes).
+  return clusterKeySlot(typeof key === 'string' || Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength));
 }
 
 /** UTF-8 byte order of two strings, without encoding them (what LMDB and Redis use to order keys). */

@@ -513,7 +513,7 @@ function keysOf(cmd: CommandSpec, args: Buffer[]): Buffer[] {
 }
 
 /** A write on a leader: run it, then hold its reply until the resulting key states are replicated. */
-function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, replicate: (keys: Buffer[]) => Promise<{ partition: number; seq: number }> | undefined): ExecuteResult {
+function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, hooks: Required<Pick<ClusterHooks, 'replicate'>>): ExecuteResult {
   const mark = w.length;
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();
@@ -529,7 +529,7 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   }
   // An error reply changed nothing: no entry, no wait.
   if (w.length > mark && w.byteAt(mark) === 0x2d) return;
-  const committed = replicate(keysOf(cmd, args));
+  const committed = hooks.replicate(keysOf(cmd, args));
   if (committed === undefined) return;
   const reply = w.cutFrom(mark);
   return committed.then((written) => {
@@ -567,7 +567,7 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
       if (routed instanceof Promise || routed instanceof RetryAfter) return routed;
       return w.error(routed.error);
     }
-    if (cmd.firstKey > 0 && state.cluster.replicate !== undefined && cmd.flags.includes('write')) return runReplicated(state, session, cmd, args, w, state.cluster.replicate.bind(state.cluster));
+    if (cmd.firstKey > 0 && state.cluster.replicate !== undefined && cmd.flags.includes('write')) return runReplicated(state, session, cmd, args, w, state.cluster as Required<Pick<ClusterHooks, 'replicate'>>);
   }
   if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, state.cluster !== undefined ? session.slot : undefined);
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.
