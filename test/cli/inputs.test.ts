@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { clusterMetaFromFlags } from '../../src/cli/cluster.js';
 import { resolveNodeConfig } from '../../src/cli/start.js';
 import { ReplicationManager } from '../../src/replication/replicator.js';
+import { createVerifier } from '../../src/server/verify.js';
 import { systemClock } from '../../src/storage/engine.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { runAtoll } from '../helpers-cluster.js';
@@ -45,9 +46,10 @@ describe('configuration and flags', () => {
 });
 
 describe('replication peer requests', () => {
+  const engine = new MemoryEngine({ clock: systemClock });
   const manager = new ReplicationManager({
     selfId: 'a',
-    engine: new MemoryEngine({ clock: systemClock }),
+    engine,
     partitions: 4,
     ackMode: () => 'quorum',
     nowMs: () => 0,
@@ -70,5 +72,50 @@ describe('replication peer requests', () => {
   it('older epochs are refused after a fence', () => {
     expect(manager.fence(1, 5).epoch).toBe(5);
     expect(manager.handleRepl({ parts: [{ p: 1, epoch: 4, kind: 'probe' }] })).toEqual({ results: [{ stale: 5 }] });
+  });
+});
+
+describe('verification peer requests', () => {
+  const engine = new MemoryEngine({ clock: systemClock });
+  engine.put('k', { type: 'string', value: Buffer.from('v') }, 0);
+  const replication = new ReplicationManager({
+    selfId: 'n2',
+    engine,
+    partitions: 4,
+    ackMode: () => 'sync',
+    nowMs: () => Date.now(),
+    newTerm: () => 't',
+    peer: () => undefined,
+    schedule: () => undefined,
+    every: () => () => undefined,
+    updateMap: async () => false,
+    refresh: () => undefined,
+    leaseValid: () => true,
+  });
+  const verifier = createVerifier({
+    selfId: 'n2',
+    engine,
+    partitions: 4,
+    replication,
+    currentMap: () => undefined,
+    isLive: () => true,
+    hold: () => () => undefined,
+    peer: () => {
+      throw new Error('no peers here');
+    },
+    nowMs: () => Date.now(),
+    sleep: async () => undefined,
+  });
+
+  it('malformed digest, repair and verify requests are refused with clear errors and change nothing', async () => {
+    expectCode(() => verifier.digest({}), 'BAD_ARGUMENT');
+    expectCode(() => verifier.digest({ partition: 9, seq: 0, refMs: 0 }), 'BAD_ARGUMENT');
+    expectCode(() => verifier.digest({ partition: 0, seq: 'x', refMs: 0 }), 'BAD_ARGUMENT');
+    expectCode(() => verifier.repair({ partition: 0, seq: 0, refMs: 0, buckets: 'all', entries: [] }), 'BAD_ARGUMENT');
+    expectCode(() => verifier.repair({ partition: 0, seq: 0, refMs: 0, buckets: [0], entries: [['not a key entry']] }), 'BAD_ARGUMENT');
+    // A repair at another sequence number than ours changes nothing and only tells where we stand.
+    expect(verifier.repair({ partition: 0, seq: 7, refMs: 0, buckets: [0], entries: [] })).toEqual({ seq: 0 });
+    await expect(verifier.verify([0], true)).rejects.toMatchObject({ code: 'UNKNOWN_PARTITION' });
+    expect(engine.get('k')?.type).toBe('string');
   });
 });
