@@ -49,24 +49,32 @@ export async function readSettings(c: Coordinator): Promise<RebalanceSettings> {
   return parseSettings(await c.getDoc(SETTINGS_DOC));
 }
 
+/** Rewrites a document by `change` with a compare-and-set, re-reading it after a concurrent change (a few times). */
+async function rewriteDoc(c: Coordinator, name: string, change: (text: string | undefined) => string, what: string): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const text = await c.getDoc(name);
+    const next = change(text);
+    if (await c.casDoc(name, text, next)) return next;
+  }
+  throw new AtollError('STALE_EPOCH', `${what} kept changing; try again`);
+}
+
 /** Changes some settings (validated as a whole); retried on a concurrent change. */
 export async function updateSettings(c: Coordinator, change: Partial<RebalanceSettings>): Promise<RebalanceSettings> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const text = await c.getDoc(SETTINGS_DOC);
-    const next = parseSettings(JSON.stringify({ ...parseSettings(text), ...change }));
-    if (await c.casDoc(SETTINGS_DOC, text, JSON.stringify(next))) return next;
-  }
-  throw new AtollError('STALE_EPOCH', 'rebalance settings kept changing; try again');
+  return parseSettings(await rewriteDoc(c, SETTINGS_DOC, (text) => JSON.stringify(parseSettings(JSON.stringify({ ...parseSettings(text), ...change }))), 'rebalance settings'));
 }
 
 const WeightsSchema = z.record(z.string(), z.number().positive().finite());
 
-export async function readWeights(c: Coordinator): Promise<Map<string, number>> {
-  const text = await c.getDoc(WEIGHTS_DOC);
+function parseWeights(text: string | undefined): Map<string, number> {
   if (text === undefined) return new Map();
   const parsed = WeightsSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new AtollError('BAD_ARGUMENT', `stored node weights are malformed: ${parsed.error.issues[0]!.message}`);
   return new Map(Object.entries(parsed.data));
+}
+
+export async function readWeights(c: Coordinator): Promise<Map<string, number>> {
+  return parseWeights(await c.getDoc(WEIGHTS_DOC));
 }
 
 /** Stores a node's weight for later plans (its registration keeps the weight it started with). */
@@ -74,12 +82,7 @@ export async function setWeight(c: Coordinator, id: string, weight: number): Pro
   if (!(weight > 0) || !Number.isFinite(weight)) throw new AtollError('BAD_WEIGHT', `weight of ${id} must be > 0, got ${weight}`);
   const snap = await c.snapshot();
   if (!snap.nodes.some((n) => n.id === id) && snap.map?.nodes[id] === undefined) throw new AtollError('UNKNOWN_NODE', `cannot weight ${id}: no such node`);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const text = await c.getDoc(WEIGHTS_DOC);
-    const all = Object.fromEntries(await readWeights(c));
-    if (await c.casDoc(WEIGHTS_DOC, text, JSON.stringify({ ...all, [id]: weight }))) return;
-  }
-  throw new AtollError('STALE_EPOCH', 'node weights kept changing; try again');
+  await rewriteDoc(c, WEIGHTS_DOC, (text) => JSON.stringify({ ...Object.fromEntries(parseWeights(text)), [id]: weight }), 'node weights');
 }
 
 export interface PlanDeps {

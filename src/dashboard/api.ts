@@ -251,46 +251,37 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
       newId: () => randomBytes(3).toString('hex'),
       sizes: (map, snap) => sizesFromLeaders(map, snap, async (n, partitions) => ((await routing.peer(n).request({ op: 'partition-stats', partitions }, DASHBOARD_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes),
     };
-    const fresh = (): void => void (cached = undefined);
     app.get('/api/plans', async () => rebalanceView(coordinator, ctx.nowMs()));
+    /** Runs an action; its result is the answer (and the cached view is dropped), a failure a clear error. */
+    const act = async <T>(reply: FastifyReply, run: () => Promise<T>): Promise<T | FastifyReply> => {
+      try {
+        const result = await run();
+        cached = undefined;
+        return result;
+      } catch (e) {
+        return failed(reply, e);
+      }
+    };
     app.post('/api/plans', async (req, reply) => {
       if (!allowed(req, reply)) return reply;
       const body = PlanBody.safeParse(req.body ?? {});
       if (!body.success) return reply.code(400).send({ error: 'body must be {"drain"?: ["<node id>"], "weights"?: {"<node id>": <weight>}}' });
-      try {
-        const drain = body.data.drain;
-        const plan = await createPlan(coordinator, { drain, weights: new Map(Object.entries(body.data.weights)), reason: drain.length > 0 ? `drain ${drain.join(',')} (dashboard)` : 'balance over the registered nodes (dashboard)' }, deps);
-        fresh();
-        return plan;
-      } catch (e) {
-        return failed(reply, e);
-      }
+      const drain = body.data.drain;
+      const reason = drain.length > 0 ? `drain ${drain.join(',')} (dashboard)` : 'balance over the registered nodes (dashboard)';
+      return act(reply, () => createPlan(coordinator, { drain, weights: new Map(Object.entries(body.data.weights)), reason }, deps));
     });
     app.post('/api/plans/:id/:verb', async (req, reply) => {
       if (!allowed(req, reply)) return reply;
       const { id, verb } = req.params as { id: string; verb: string };
-      try {
-        let plan: RebalancePlan;
-        if (verb === 'apply') plan = await applyPlan(coordinator, id, ctx.nowMs());
-        else if (verb === 'pause' || verb === 'resume' || verb === 'cancel') plan = await changePlan(coordinator, id, verb, ctx.nowMs());
-        else return reply.code(404).send({ error: `unknown plan action ${verb}: apply, pause, resume or cancel` });
-        fresh();
-        return plan;
-      } catch (e) {
-        return failed(reply, e);
-      }
+      if (verb === 'apply') return act(reply, () => applyPlan(coordinator, id, ctx.nowMs()));
+      if (verb === 'pause' || verb === 'resume' || verb === 'cancel') return act(reply, () => changePlan(coordinator, id, verb, ctx.nowMs()));
+      return reply.code(404).send({ error: `unknown plan action ${verb}: apply, pause, resume or cancel` });
     });
     app.post('/api/rebalance/settings', async (req, reply) => {
       if (!allowed(req, reply)) return reply;
       const body = RebalanceSettingsSchema.partial().safeParse(req.body ?? {});
       if (!body.success) return reply.code(400).send({ error: `bad setting ${body.error.issues[0]!.path.join('.')}: ${body.error.issues[0]!.message}` });
-      try {
-        const next = await updateSettings(coordinator, body.data);
-        fresh();
-        return next;
-      } catch (e) {
-        return failed(reply, e);
-      }
+      return act(reply, () => updateSettings(coordinator, body.data));
     });
   }
 

@@ -10,7 +10,7 @@ import { inSync, type PartitionEntry, type PartitionMap } from '../cluster/map.j
 import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
-import { fromWire, partitionKeys, toWire, type WireEntry } from '../storage/wire.js';
+import { fromWire, partitionKeys, toWire, valueBytes, type WireEntry } from '../storage/wire.js';
 import type { StorageEngine } from '../storage/engine.js';
 import { ReplicaLog, type AckMode, type Effect, type Position, type TermStart } from './log.js';
 
@@ -107,7 +107,7 @@ function effectBytes(effects: readonly Effect<Wire>[]): number {
   let n = 0;
   for (const [k, v] of effects) {
     n += k.length + 16;
-    if (v !== null) n += v[1] === 's' ? v[2].length : v[2].reduce((a, b) => a + b.length, 0);
+    if (v !== null) n += valueBytes(v);
   }
   return n;
 }

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap, replaceReplicas } from '../cluster/controller.js';
 import { moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
-import { applyPlan, autoPlanBlocker, draftPlan, storePlan, listPlans, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
+import { applyPlan, autoPlanBlocker, draftPlan, storePlan, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
 import { ReplicationManager } from '../replication/replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
+import { partitionEntries, valueBytes } from '../storage/wire.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
 import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
@@ -157,15 +158,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         // Bytes per partition this node holds (keys and values), for rebalance plans.
         if (!Array.isArray(body.partitions)) throw new AtollError('BAD_ARGUMENT', 'partition-stats needs partitions');
         return {
-          bytes: (body.partitions as unknown[]).map((x) => {
-            let bytes = 0;
-            for (const k of partitionKeys(engine, partitionCount, Number(x))) {
-              const v = engine.get(k);
-              if (v === undefined) continue;
-              bytes += k.length + (v.type === 'string' ? v.value.length : [...v.value].reduce((a, [f, b]) => a + f.length + b.length, 0));
-            }
-            return bytes;
-          }),
+          bytes: (body.partitions as unknown[]).map((x) => partitionEntries(engine, partitionCount, Number(x)).reduce((a, e) => a + e[0].length + valueBytes(e), 0)),
         };
       }
       case 'verify': {
@@ -610,7 +603,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     for (const id of live) if (!firstSeenMs.has(id)) firstSeenMs.set(id, now);
     for (const id of firstSeenMs.keys()) if (!live.has(id)) firstSeenMs.delete(id);
     const docs = await coordinator.listDocs(PLAN_PREFIX);
-    const plans = await listPlans(coordinator);
+    const plans = [...docs.values()].map(parsePlan);
     for (const id of plansToPrune(plans)) await coordinator.deleteDoc(`${PLAN_PREFIX}${id}`, docs.get(`${PLAN_PREFIX}${id}`)!);
     const blocker = autoPlanBlocker(snap, plans, settings, { nowMs: now, firstSeenMs, lastFailoverMs });
     if (blocker !== undefined) {

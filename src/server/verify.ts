@@ -8,7 +8,7 @@ import { AtollError } from '../errors.js';
 import type { ReplicationManager } from '../replication/replicator.js';
 import { bucketOf, counts, differingBuckets, digestEntries, VERIFY_LIMITS, type PartitionDigest } from '../replication/verify.js';
 import type { StorageEngine } from '../storage/engine.js';
-import { fromWire, partitionEntries, partitionKeys, type WireEntry } from '../storage/wire.js';
+import { fromWire, partitionEntries, partitionKeys, valueBytes, type WireEntry } from '../storage/wire.js';
 import type { PeerClient } from '../transport/peer.js';
 
 export type ReplicaVerdict = 'match' | 'mismatch' | 'repaired' | 'busy' | 'unreachable' | 'catching-up';
@@ -108,7 +108,7 @@ export function createVerifier(ctx: VerifierContext): {
           }
           const wanted = new Set(diff);
           const send = mine.filter((e) => wanted.has(bucketOf(e[0])));
-          const bytes = send.reduce((a, e) => a + e[0].length + (e[1] === 's' ? e[2].length : e[2].reduce((x, b) => x + b.length, 0)), 0);
+          const bytes = send.reduce((a, e) => a + e[0].length + valueBytes(e), 0);
           if (bytes > VERIFY_LIMITS.repairBytesMax) {
             replicas.push({ id: f, verdict: 'mismatch', buckets: diff, detail: `repair needs ${bytes} bytes, more than ${VERIFY_LIMITS.repairBytesMax}; run atoll verify again per partition` });
             continue;

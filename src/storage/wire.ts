@@ -26,6 +26,14 @@ export function partitionKeys(engine: StorageEngine, partitions: number, partiti
   return out;
 }
 
+/** Bytes of an entry's value (a string's bytes, or a hash's field names and values), its key left out. */
+export function valueBytes(e: WireEntry): number {
+  if (e[1] === 's') return e[2].length;
+  let n = 0;
+  for (const b of e[2]) n += b.length;
+  return n;
+}
+
 export function toWire(key: string, value: StoredValue, expiresAtMs: number): WireEntry {
   const k = Buffer.from(key, 'latin1');
   if (value.type === 'string') return [k, 's', value.value, expiresAtMs];
