@@ -141,7 +141,12 @@ export class ClusterRouting implements ClusterHooks {
     this.peers.clear();
   }
 
-  route(session: Session, cmd: RoutedCommand): RouteResult {
+  /** Whether partitions have more than one replica (writes are replicated). */
+  get replicating(): boolean {
+    return this.replicated;
+  }
+
+  route(session: Session, cmd: RoutedCommand, args: Buffer[]): RouteResult {
     const table = this.table;
     if (cmd.firstKey === 0) {
       // Keyless data commands (KEYS, SCAN, DBSIZE, RANDOMKEY) act on this node's keys, as in Redis Cluster.
@@ -150,7 +155,6 @@ export class ClusterRouting implements ClusterHooks {
       return undefined;
     }
     if (table === undefined) return { error: NOT_SERVED };
-    const { args } = cmd;
     const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
     const slot = keySlot(args[cmd.firstKey]!);
     session.slot = slot;
@@ -163,20 +167,20 @@ export class ClusterRouting implements ClusterHooks {
     }
     const forwarding = this.options.mode !== 'redirect' && session.fromPeer !== true;
     if (!sameSlot) {
-      if (forwarding && SPLITTABLE[cmd.name] !== undefined) return this.splitAndGather(session, cmd, last);
+      if (forwarding && SPLITTABLE[cmd.name] !== undefined) return this.splitAndGather(session, cmd, args, last);
       return { error: CROSSSLOT };
     }
     const owner = table.leaderIdOfSlot(slot);
     if (owner === this.options.selfId) {
       const gate = this.replicated ? this.options.replication : undefined;
-      if (this.held.size === 0) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, last);
+      if (this.held.size === 0) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, args, last);
       const release = this.held.get(table.partitionOfSlot(slot));
-      if (release === undefined) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, last);
+      if (release === undefined) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, args, last);
       if (this.heldCount >= ROUTING_LIMITS.heldMax) return { error: 'TRYAGAIN the partition is being moved; retry shortly' };
       this.heldCount++;
       return release.then(() => {
         this.heldCount--;
-        return this.reroute(session, cmd);
+        return this.reroute(session, cmd, args);
       });
     }
     // READONLY: a follower answers reads from its copy when it is fresh enough; otherwise the leader does.
@@ -193,9 +197,9 @@ export class ClusterRouting implements ClusterHooks {
     return this.forward([args], slot, session.resp).then((r) => r[0]!);
   }
 
-  private admit(gate: ReplicationGate, partition: number, cmd: RoutedCommand, last: number): RouteResult {
+  private admit(gate: ReplicationGate, partition: number, cmd: RoutedCommand, args: Buffer[], last: number): RouteResult {
     const keys: Buffer[] = [];
-    for (let i = cmd.firstKey; i <= last; i += cmd.keyStep) keys.push(cmd.args[i]!);
+    for (let i = cmd.firstKey; i <= last; i += cmd.keyStep) keys.push(args[i]!);
     const r = gate.admit(partition, keys, cmd.write);
     if (r === undefined) return undefined;
     if (typeof r === 'string') return { error: r };
@@ -241,16 +245,16 @@ export class ClusterRouting implements ClusterHooks {
   }
 
   /** Routes a held command again once its partition is released: here, -MOVED, or forwarded. */
-  private async reroute(session: Session, cmd: RoutedCommand): Promise<Buffer> {
-    const again = this.route(session, cmd);
+  private async reroute(session: Session, cmd: RoutedCommand, args: Buffer[]): Promise<Buffer> {
+    const again = this.route(session, cmd, args);
     if (again === undefined) {
       if (this.options.runLocal === undefined) throw new Error(NOT_SERVED);
-      return (await this.options.runLocal([cmd.args], session.resp))[0]!;
+      return (await this.options.runLocal([args], session.resp))[0]!;
     }
     if (again instanceof Promise) return again;
     if (again instanceof RetryAfter) {
       await again.wait;
-      return this.reroute(session, cmd);
+      return this.reroute(session, cmd, args);
     }
     return Buffer.from(`-${again.error}\r\n`);
   }
@@ -325,11 +329,11 @@ export class ClusterRouting implements ClusterHooks {
   }
 
   /** MGET/MSET/DEL/UNLINK/EXISTS across slots: one sub-command per key, sent to its owner, joined in order. */
-  private async splitAndGather(session: Session, cmd: RoutedCommand, last: number): Promise<Buffer> {
+  private async splitAndGather(session: Session, cmd: RoutedCommand, args: Buffer[], last: number): Promise<Buffer> {
     const name = Buffer.from(cmd.name);
     const subs: { slot: number; args: Buffer[] }[] = [];
     for (let i = cmd.firstKey; i <= last; i += cmd.keyStep) {
-      subs.push({ slot: keySlot(cmd.args[i]!), args: [name, ...cmd.args.slice(i, i + cmd.keyStep)] });
+      subs.push({ slot: keySlot(args[i]!), args: [name, ...args.slice(i, i + cmd.keyStep)] });
     }
     const bySlot = new Map<number, number[]>();
     subs.forEach((s, i) => {

@@ -41,10 +41,9 @@ export class RetryAfter {
 /** Where a keyed command runs in cluster mode: here (undefined), nowhere (an error reply), remotely, or later. */
 export type RouteResult = undefined | { readonly error: string } | Promise<Buffer> | RetryAfter;
 
-/** A command as routing sees it: its name, arguments and where its keys are. */
+/** A command as routing sees it: its name, where its keys are, whether it writes. Its arguments travel beside it. */
 export interface RoutedCommand {
   readonly name: string;
-  readonly args: Buffer[];
   readonly firstKey: number;
   readonly lastKey: number;
   readonly keyStep: number;
@@ -53,7 +52,9 @@ export interface RoutedCommand {
 
 /** Cluster mode: key routing and the CLUSTER command. Absent on a standalone node. */
 export interface ClusterHooks {
-  route(session: Session, command: RoutedCommand): RouteResult;
+  route(session: Session, command: RoutedCommand, args: Buffer[]): RouteResult;
+  /** Whether writes here are replicated (replicate() has work to do). */
+  readonly replicating?: boolean;
   clusterCommand(state: ServerState, session: Session, args: Buffer[], w: RespWriter): void | Promise<Buffer>;
   infoSection(): [string, string | number][];
   /**
@@ -86,7 +87,9 @@ export interface ServerState {
   readonly sessions: Map<number, Session>;
   readonly startedMs: number;
   readonly port: number;
-  readonly stats: { connectionsTotal: number; commandsTotal: number; rejectedConnections: number; calls: Map<string, number> };
+  readonly stats: ServerStats;
+  /** What data commands see of the server; made once so the hot path allocates nothing per command. */
+  readonly data: DataContext;
   /** Called with the run time of a sample of commands (one in LATENCY_SAMPLE_EVERY), when metrics are on. */
   observe?: (command: string, seconds: number) => void;
   /** Sees the first key of every data command served here (per-partition rates, hot keys), when monitoring is on. */
@@ -95,12 +98,47 @@ export interface ServerState {
   cluster?: ClusterHooks;
 }
 
+export interface ServerStats {
+  connectionsTotal: number;
+  commandsTotal: number;
+  rejectedConnections: number;
+  /** Calls per command, indexed by CommandSpec.index (an array add per command instead of a map update). */
+  readonly callCounts: number[];
+}
+
+/** Fresh counters for a server. */
+export function newServerStats(): ServerStats {
+  return { connectionsTotal: 0, commandsTotal: 0, rejectedConnections: 0, callCounts: new Array<number>(COMMAND_NAMES.length).fill(0) };
+}
+
+/** Calls per command name (commands called at least once). */
+export function commandCalls(state: ServerState): Map<string, number> {
+  const out = new Map<string, number>();
+  state.stats.callCounts.forEach((n, i) => {
+    if (n > 0) out.set(COMMAND_NAMES[i]!, n);
+  });
+  return out;
+}
+
+/** The DataContext of a server state (config read live). */
+export function dataContextFor(engine: StorageEngine, clock: Clock, config: LiveConfig): DataContext {
+  return {
+    engine,
+    nowMs: () => clock.nowMs(),
+    get bulkBytesMax() {
+      return config.bulkBytesMax;
+    },
+  };
+}
+
 type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: RespWriter) => ExecuteResult;
 
 /** What execute() returns: nothing, 'close' after the reply, or a reply that another node will send. */
 export type ExecuteResult = 'close' | void | Promise<Buffer> | RetryAfter;
 
-interface CommandSpec {
+interface CommandSpec extends RoutedCommand {
+  /** Position in COMMAND_NAMES (call counters). */
+  readonly index: number;
   readonly arity: number;
   readonly flags: readonly string[];
   readonly firstKey: number;
@@ -108,32 +146,14 @@ interface CommandSpec {
   readonly keyStep: number;
   /** A data command (reads or writes keys), routed in cluster mode. */
   readonly data: boolean;
+  readonly noauth: boolean;
   readonly run: ServerHandler;
 }
 
 const lower = (b: Buffer): string => b.toString('latin1').toLowerCase();
 
-/** One DataContext per server state, made on first use, so the hot path allocates nothing per command. */
-const dataContexts = new WeakMap<ServerState, DataContext>();
-
-function dataContextOf(state: ServerState): DataContext {
-  let ctx = dataContexts.get(state);
-  if (ctx === undefined) {
-    const created: DataContext = {
-      engine: state.engine,
-      nowMs: () => state.clock.nowMs(),
-      get bulkBytesMax() {
-        return state.config.bulkBytesMax;
-      },
-    };
-    dataContexts.set(state, created);
-    ctx = created;
-  }
-  return ctx;
-}
-
 function dataCommand(handler: (ctx: DataContext, args: Buffer[], w: RespWriter) => void): ServerHandler {
-  return (state, _session, args, w) => handler(dataContextOf(state), args, w);
+  return (state, _session, args, w) => handler(state.data, args, w);
 }
 
 const ping: ServerHandler = (_s, _session, args, w) => {
@@ -276,7 +296,7 @@ const config: ServerHandler = (state, _session, args, w) => {
     return w.ok();
   }
   if (sub === 'resetstat' && args.length === 2) {
-    state.stats.calls.clear();
+    state.stats.callCounts.fill(0);
     state.stats.commandsTotal = 0;
     return w.ok();
   }
@@ -407,7 +427,9 @@ const command: ServerHandler = (_state, _session, args, w) => {
   } else throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString()}'. Try COMMAND HELP.`);
 };
 
-function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false): CommandSpec {
+type SpecOf = Omit<CommandSpec, 'name' | 'index' | 'write' | 'noauth'>;
+
+function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false): SpecOf {
   return { arity, flags, run, firstKey, lastKey, keyStep, data };
 }
 
@@ -469,7 +491,7 @@ const sessionFlag =
     w.ok();
   };
 
-export const COMMANDS: Record<string, CommandSpec> = {
+const SPECS: Record<string, SpecOf> = {
   ping: spec(-1, ['fast'], ping),
   echo: spec(2, ['fast'], echo),
   hello: spec(-1, ['noauth', 'fast'], hello),
@@ -494,6 +516,16 @@ export const COMMANDS: Record<string, CommandSpec> = {
     Object.entries(DATA_COMMANDS).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true)]),
   ),
 };
+
+/** Every command's name, in CommandSpec.index order. */
+const COMMAND_NAMES: readonly string[] = Object.keys(SPECS);
+
+export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
+  COMMAND_NAMES.map((name, index) => {
+    const c = SPECS[name]!;
+    return [name, { ...c, name, index, write: c.flags.includes('write'), noauth: c.flags.includes('noauth') }];
+  }),
+);
 
 function unknownCommand(args: Buffer[]): string {
   const name = args[0]!.toString().slice(0, 128);
@@ -539,37 +571,50 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
 }
 
 
-/** Runs one command; replies go to `w`. Returns 'close' when the connection must close after the reply. */
 /** Lookup by the name as sent: exact, upper and lower case are found without lower-casing a copy. */
-const COMMAND_LOOKUP = new Map<string, [string, CommandSpec]>(
+const COMMAND_LOOKUP = new Map<string, CommandSpec>(
   Object.entries(COMMANDS).flatMap(([name, c]) => [
-    [name, [name, c]],
-    [name.toUpperCase(), [name, c]],
+    [name, c],
+    [name.toUpperCase(), c],
   ]),
 );
+const GET = COMMANDS.get!;
+const SET = COMMANDS.set!;
+
+/** The command named by `b`, any case. GET and SET (most traffic) are matched on their bytes, without a string. */
+function lookup(b: Buffer): CommandSpec | undefined {
+  if (b.length === 3 && (b[1]! | 0x20) === 0x65 && (b[2]! | 0x20) === 0x74) {
+    const c = b[0]! | 0x20;
+    if (c === 0x67) return GET;
+    if (c === 0x73) return SET;
+  }
+  const sent = b.toString('latin1');
+  return COMMAND_LOOKUP.get(sent) ?? COMMAND_LOOKUP.get(sent.toLowerCase());
+}
+
+/** Runs one command; replies go to `w`. Returns 'close' when the connection must close after the reply. */
 
 export function execute(state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult {
-  const sent = args[0]!.toString('latin1');
-  const found = COMMAND_LOOKUP.get(sent) ?? COMMAND_LOOKUP.get(sent.toLowerCase());
-  const name = found?.[0] ?? sent.toLowerCase();
-  const cmd = found?.[1];
+  const cmd = lookup(args[0]!);
   state.stats.commandsTotal++;
   if (cmd === undefined) return w.error(unknownCommand(args));
+  const name = cmd.name;
   if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return w.error(wrongArity(name));
-  if (state.config.requirepass !== '' && !session.authenticated && !cmd.flags.includes('noauth')) return w.error(ERR.noAuth);
+  if (state.config.requirepass !== '' && !session.authenticated && !cmd.noauth) return w.error(ERR.noAuth);
   session.lastCommand = name;
-  state.stats.calls.set(name, (state.stats.calls.get(name) ?? 0) + 1);
-  if (state.cluster !== undefined && cmd.data) {
+  state.stats.callCounts[cmd.index]!++;
+  const cluster = state.cluster;
+  if (cluster !== undefined && cmd.data) {
     // ASKING covers only the next command. No slot is ever importing (moves are stop-and-copy), so it changes nothing yet.
     session.asking = false;
-    const routed = state.cluster.route(session, { name, args, firstKey: cmd.firstKey, lastKey: cmd.lastKey, keyStep: cmd.keyStep, write: cmd.flags.includes('write') });
+    const routed = cluster.route(session, cmd, args);
     if (routed !== undefined) {
       if (routed instanceof Promise || routed instanceof RetryAfter) return routed;
       return w.error(routed.error);
     }
-    if (cmd.firstKey > 0 && state.cluster.replicate !== undefined && cmd.flags.includes('write')) return runReplicated(state, session, cmd, args, w, state.cluster as Required<Pick<ClusterHooks, 'replicate'>>);
+    if (cmd.write && cmd.firstKey > 0 && cluster.replicating === true) return runReplicated(state, session, cmd, args, w, cluster as Required<Pick<ClusterHooks, 'replicate'>>);
   }
-  if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, state.cluster !== undefined ? session.slot : undefined);
+  if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, cluster !== undefined ? session.slot : undefined);
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();

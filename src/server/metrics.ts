@@ -1,10 +1,13 @@
 // Prometheus metrics of one node (prom-client): per-command calls and latency, keys, memory, evictions,
 // expirations, connections. Hot-path updates go to cached label children; engine figures are read at scrape.
 import client from 'prom-client';
-import type { ServerState } from './dispatch.js';
+import { commandCalls, type ServerState } from './dispatch.js';
 
 /** Latency buckets in seconds: 10 us to 1 s, dense where a cache lives. */
 export const LATENCY_BUCKETS_S = Object.freeze([1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1, 1]);
+
+/** Sampled command timings held before they are added to the histogram. */
+export const LATENCY_PENDING_MAX = 1024;
 
 export interface NodeMetrics {
   readonly registry: client.Registry;
@@ -22,17 +25,35 @@ export function createNodeMetrics(state: ServerState): NodeMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [command, n] of state.stats.calls) this.inc({ command }, n);
+      for (const [command, n] of commandCalls(state)) this.inc({ command }, n);
     },
   });
+  /**
+   * Sampled run times wait in a bounded buffer and reach the histogram in one tight loop when it fills or at
+   * scrape: prom-client's observe called from the command path cost several times its own run time there.
+   */
+  const pending = { commands: new Array<string>(LATENCY_PENDING_MAX), seconds: new Float64Array(LATENCY_PENDING_MAX), length: 0 };
+  const children = new Map<string, client.Histogram.Internal<'command'>>();
+  const drain = (): void => {
+    for (let i = 0; i < pending.length; i++) {
+      const command = pending.commands[i]!;
+      let child = children.get(command);
+      if (child === undefined) {
+        child = latency.labels(command);
+        children.set(command, child);
+      }
+      child.observe(pending.seconds[i]!);
+    }
+    pending.length = 0;
+  };
   const latency = new client.Histogram({
     name: 'atoll_command_duration_seconds',
     help: 'Time to execute a command (excluding network), by command; one command in 16 is timed',
     labelNames: ['command'],
     buckets: [...LATENCY_BUCKETS_S],
     registers: [registry],
+    collect: drain,
   });
-  const children = new Map<string, client.Histogram.Internal<'command'>>();
   const fromEngine = (name: string, help: string, read: () => number): void => {
     new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
   };
@@ -53,12 +74,9 @@ export function createNodeMetrics(state: ServerState): NodeMetrics {
   return {
     registry,
     observe(command, seconds) {
-      let child = children.get(command);
-      if (child === undefined) {
-        child = latency.labels(command);
-        children.set(command, child);
-      }
-      child.observe(seconds);
+      pending.commands[pending.length] = command;
+      pending.seconds[pending.length++] = seconds;
+      if (pending.length === LATENCY_PENDING_MAX) drain();
     },
   };
 }

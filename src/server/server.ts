@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Clock, StorageEngine } from '../storage/engine.js';
-import { execute, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
+import { dataContextFor, execute, newServerStats, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
 import { PEER_MAGIC } from '../transport/frames.js';
 import { servePeer } from '../transport/peer.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
@@ -64,8 +64,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     sessions: new Map(),
     startedMs: options.clock.nowMs(),
     port: 0,
-    stats: { connectionsTotal: 0, commandsTotal: 0, rejectedConnections: 0, calls: new Map() },
+    stats: newServerStats(),
+    data: dataContextFor(options.engine, options.clock, config),
     cluster: options.cluster,
+    // Declared up front (the admin API sets them later) so the state keeps one shape on the hot path.
+    observe: undefined,
+    monitor: undefined,
   };
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
@@ -235,94 +239,111 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
   let queued: Buffer[][] = [];
   let running = false;
 
+  // The batch being run. One batch per connection runs at a time (`running`), so its state lives here and
+  // the common case (every reply local) allocates no closures or arrays per batch.
+  let commands: Buffer[][] = [];
+  let next = 0;
+  /**
+   * Replies in command order when some come from another node: encoded bytes, or promises of bytes. Commands
+   * after a forwarded one keep running (a later command for the same key goes to the same owner over the same
+   * ordered peer connection), so a pipeline through a router or forwarding node is not serialised.
+   */
+  let parts: (Buffer | Promise<Buffer>)[] | undefined;
+  /** Set when a command must wait (replication): it and everything after it run again once this settles. */
+  let retryAfter: Promise<void> | undefined;
+  /** Local replies in each Buffer part (by index), and since the last part: to fail them on rollback. */
+  let localCounts: number[] = [];
+  let localSince = 0;
+
+  const runAll = (): void => {
+    while (next < commands.length) {
+      writer.version = session.resp;
+      const result = execute(state, session, commands[next++]!, writer);
+      if (result === undefined) {
+        localSince++;
+        continue;
+      }
+      if (result === 'close') {
+        closing = true;
+        break;
+      }
+      if (result instanceof RetryAfter) {
+        next--;
+        retryAfter = result.wait;
+        break;
+      }
+      parts ??= [];
+      if (writer.length > 0) {
+        localCounts[parts.length] = localSince;
+        parts.push(writer.take());
+      }
+      localSince = 0;
+      parts.push(result.catch((e: unknown) => Buffer.from(`-${remoteFailure(e)}\r\n`)));
+    }
+  };
+  const send = (bytes: Buffer): void => {
+    if (socket.destroyed) return;
+    const ok = socket.write(bytes);
+    if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
+  };
+  const done = (): void => {
+    if (socket.destroyed) return;
+    if (closing) {
+      socket.end();
+      return;
+    }
+    if (retryAfter !== undefined) {
+      const rest = commands.slice(next);
+      const wait = retryAfter;
+      retryAfter = undefined;
+      void wait.then(() => {
+        queued = queued.length === 0 ? rest : rest.concat(queued);
+        running = false;
+        pump();
+      });
+      return;
+    }
+    running = false;
+    pump();
+  };
+  const finish = (failure?: Error): void => {
+    if (failure !== undefined) {
+      // The transaction was rolled back: none of this batch's local writes happened, so they fail.
+      // (Forwarded commands ran on their owners; their replies are still relayed.)
+      const text = `-ERR storage failure, nothing written: ${failure.message}\r\n`.replace(/[\r\n]+(?=.)/g, ' ');
+      writer.take();
+      if (parts !== undefined) for (let i = 0; i < parts.length; i++) if (Buffer.isBuffer(parts[i])) parts[i] = Buffer.from(text.repeat(localCounts[i] ?? 0));
+      for (let i = 0; i < localSince; i++) writer.raw(Buffer.from(text));
+    }
+    const all = parts;
+    if (all === undefined) {
+      // Every reply was made here: one write.
+      if (writer.length > 0) send(writer.take());
+      return done();
+    }
+    parts = undefined;
+    localCounts = [];
+    if (writer.length > 0) all.push(writer.take());
+    // Replies from other nodes: wait for all of the batch's (in order; they never reject), then one write.
+    void Promise.all(all).then((bufs) => {
+      if (!socket.destroyed) {
+        socket.cork();
+        for (const x of bufs) send(x);
+        socket.uncork();
+      }
+      done();
+    });
+  };
+  const pending: PendingBatch = { run: runAll, finish };
+
   const pump = (): void => {
     if (running || closing || queued.length === 0) return;
     running = true;
-    const commands = queued;
+    commands = queued;
     queued = [];
-    let next = 0;
-    /**
-     * Replies in command order: encoded bytes, or promises of bytes another node will send. Commands after a
-     * forwarded one keep running (a later command for the same key goes to the same owner over the same
-     * ordered peer connection), so a pipeline through a router or forwarding node is not serialised.
-     */
-    const parts: (Buffer | Promise<Buffer>)[] = [];
-    /** Set when a command must wait (replication): it and everything after it run again once this settles. */
-    let retryAfter: Promise<void> | undefined;
-    /** Local replies in each Buffer part (by index), and since the last part: to fail them on rollback. */
-    const localCounts: number[] = [];
-    let localSince = 0;
-    const runAll = (): void => {
-      while (next < commands.length) {
-        writer.version = session.resp;
-        const result = execute(state, session, commands[next++]!, writer);
-        if (result === 'close') {
-          closing = true;
-          break;
-        }
-        if (result instanceof RetryAfter) {
-          next--;
-          retryAfter = result.wait;
-          break;
-        }
-        if (result instanceof Promise) {
-          if (writer.length > 0) {
-            localCounts[parts.length] = localSince;
-            parts.push(writer.take());
-          }
-          localSince = 0;
-          parts.push(result.catch((e: unknown) => Buffer.from(`-${remoteFailure(e)}\r\n`)));
-        } else localSince++;
-      }
-    };
-    const send = (bytes: Buffer): void => {
-      if (socket.destroyed) return;
-      const ok = socket.write(bytes);
-      if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
-    };
-    const finish = (failure?: Error): void => {
-      if (failure !== undefined) {
-        // The transaction was rolled back: none of this batch's local writes happened, so they fail.
-        // (Forwarded commands ran on their owners; their replies are still relayed.)
-        const text = `-ERR storage failure, nothing written: ${failure.message}\r\n`.replace(/[\r\n]+(?=.)/g, ' ');
-        writer.take();
-        for (let i = 0; i < parts.length; i++) if (Buffer.isBuffer(parts[i])) parts[i] = Buffer.from(text.repeat(localCounts[i] ?? 0));
-        for (let i = 0; i < localSince; i++) writer.raw(Buffer.from(text));
-      }
-      if (writer.length > 0) parts.push(writer.take());
-      const done = (): void => {
-        if (socket.destroyed) return;
-        if (closing) {
-          socket.end();
-          return;
-        }
-        if (retryAfter !== undefined) {
-          const rest = commands.slice(next);
-          void retryAfter.then(() => {
-            queued = queued.length === 0 ? rest : rest.concat(queued);
-            running = false;
-            pump();
-          });
-          return;
-        }
-        running = false;
-        pump();
-      };
-      if (parts.every((x) => Buffer.isBuffer(x))) {
-        for (const x of parts) send(x);
-        return done();
-      }
-      // Replies from other nodes: wait for all of the batch's (in order; they never reject), then one write.
-      void Promise.all(parts).then((bufs) => {
-        if (!socket.destroyed) {
-          socket.cork();
-          for (const x of bufs) send(x);
-          socket.uncork();
-        }
-        done();
-      });
-    };
-    if (group !== undefined) group.submit({ run: runAll, finish });
+    next = 0;
+    localSince = 0;
+    if (group !== undefined) group.submit(pending);
     else {
       runAll();
       finish();
