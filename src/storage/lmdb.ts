@@ -190,7 +190,8 @@ export class LmdbEngine implements StorageEngine {
     }
     this.counters.hits++;
     const value = decodeValue(r);
-    if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs: r.x });
+    // Only hashes are edited in place (then written back by touched()); strings are always put whole.
+    if (this.inBatch && value.type === 'hash') this.handedOut.set(key, { value, expiresAtMs: r.x });
     return value;
   }
 
@@ -199,22 +200,22 @@ export class LmdbEngine implements StorageEngine {
   }
 
   put(key: string, value: StoredValue, expiresAtMs: number): void {
+    if (!this.inBatch) return this.batch(() => this.put(key, value, expiresAtMs));
     const kb = Buffer.from(key, 'latin1');
-    this.write(() => {
-      const db = this.db(kb);
-      const sk = storedKey(kb);
-      if (this.mayHaveTtl) {
-        const oldRaw = db.getBinaryFast(sk);
-        const oldExpiry = oldRaw === undefined ? 0 : oldRaw.readDoubleBE(1);
-        if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
-      }
-      db.putSync(sk, encodeRecord(value, expiresAtMs));
-      if (expiresAtMs > 0) {
-        this.mayHaveTtl = true;
-        this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
-      }
-    });
-    if (this.inBatch) this.handedOut.set(key, { value, expiresAtMs });
+    const db = this.db(kb);
+    const sk = storedKey(kb);
+    if (this.mayHaveTtl) {
+      const oldRaw = db.getBinaryFast(sk);
+      const oldExpiry = oldRaw === undefined ? 0 : oldRaw.readDoubleBE(1);
+      if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
+    }
+    db.putSync(sk, encodeRecord(value, expiresAtMs));
+    if (expiresAtMs > 0) {
+      this.mayHaveTtl = true;
+      this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
+    }
+    if (value.type === 'hash') this.handedOut.set(key, { value, expiresAtMs });
+    else if (this.handedOut.size > 0) this.handedOut.delete(key);
   }
 
   setExpiry(key: string, expiresAtMs: number): boolean {
