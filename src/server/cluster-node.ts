@@ -18,7 +18,7 @@ import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import type { Clock, StorageEngine } from '../storage/engine.js';
-import { ClusterRouting, servePeerRequest, type RoutingMode } from './cluster.js';
+import { ClusterRouting, servePeerRequest, type RoutingMode, type RunLocal } from './cluster.js';
 import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
@@ -129,7 +129,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const engine = o.engine(meta);
   // The routing hooks need the server, and the server needs the hooks: the hooks reach it through this cell.
   const cell: { server?: NodeServer } = {};
-  const runLocal = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> => cell.server!.runForPeer(commands, version);
+  const runLocal: RunLocal = (commands, version) => cell.server!.runForPeer(commands, version);
   let refreshing: Promise<void> | undefined;
   const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
   /** Live nodes as last read from the coordinator (a hand-off target may not be in the map yet). */

@@ -7,6 +7,8 @@ import { PeerClient } from '../transport/peer.js';
 import { ReplyError, intArg } from './args.js';
 import { RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
 import { RespWriter } from './resp-writer.js';
+import { ProtocolError, RespParser } from './resp-parser.js';
+import { blockReplies, type ReplyBlock } from './server.js';
 
 /**
  * redirect: a key owned elsewhere gets -MOVED (Redis Cluster behaviour; cluster-aware clients).
@@ -15,12 +17,20 @@ import { RespWriter } from './resp-writer.js';
  */
 export type RoutingMode = 'redirect' | 'forward' | 'proxy';
 
-/** The peer messages this module sends and serves. */
+/**
+ * The peer message this module sends and serves: `n` commands as RESP multibulk requests back to back in
+ * `data` (what a client would send), answered by their replies back to back with each one's length. One byte
+ * string each way instead of one msgpack item per argument and per reply.
+ */
 export interface CommandsRequest {
   readonly op: 'cmds';
-  readonly cmds: Buffer[][];
+  readonly n: number;
+  readonly data: Buffer;
   readonly resp: 2 | 3;
 }
+
+/** Runs commands as their owner and answers with their replies (a node's runForPeer). */
+export type RunLocal = (commands: Buffer[][], version: 2 | 3) => Promise<ReplyBlock>;
 
 export const ROUTING_LIMITS = Object.freeze({
   /** Times a forwarded command follows a -MOVED (after refreshing the map) before giving the error back. */
@@ -40,9 +50,17 @@ export const ROUTING_LIMITS = Object.freeze({
 interface OutgoingBatch {
   readonly node: ClusterNode;
   readonly resp: 2 | 3;
-  readonly cmds: Buffer[][];
-  bytes: number;
-  readonly waiters: { from: number; count: number; resolve(r: Buffer[]): void; reject(e: Error): void }[];
+  /** The commands, RESP-encoded as they are queued. */
+  readonly out: RespWriter;
+  count: number;
+  readonly waiters: Waiter[];
+}
+
+/** Whoever queued `count` commands of a batch: handed their replies, in order, or the batch's failure. */
+interface Waiter {
+  readonly count: number;
+  deliver(replies: Buffer[]): void;
+  fail(e: Error): void;
 }
 
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -56,7 +74,7 @@ export interface ClusterRoutingOptions {
   /** This node's id; undefined for the router. */
   readonly selfId?: string;
   /** Runs commands here, as the owner (the node's runForPeer); absent on the router. */
-  readonly runLocal?: (commands: Buffer[][], version: 2 | 3) => Promise<Buffer[]>;
+  readonly runLocal?: RunLocal;
   /** Re-reads the map from the coordinator (after a peer said -MOVED). */
   readonly refresh: () => Promise<void>;
   /** Counts keys in a slot (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT); absent on the router. */
@@ -89,6 +107,7 @@ export class ClusterRouting implements ClusterHooks {
   private readonly held = new Map<number, Promise<void>>();
   private heldCount = 0;
   private readonly outgoing = new Map<string, OutgoingBatch>();
+  private readonly encoders = new Map<string, RespWriter>();
   private outgoingScheduled = false;
   forwarded = 0;
   redirected = 0;
@@ -117,6 +136,8 @@ export class ClusterRouting implements ClusterHooks {
       if (n === undefined || n.host !== peer.host || n.port !== peer.port) {
         peer.close();
         this.peers.delete(id);
+        this.encoders.delete(id);
+        this.encoders.delete(`${id}\u0000${3}`);
       }
     }
     return true;
@@ -194,7 +215,29 @@ export class ClusterRouting implements ClusterHooks {
       return { error: `MOVED ${slot} ${n.host}:${n.port}` };
     }
     this.forwarded++;
-    return this.forward([args], slot, session.resp).then((r) => r[0]!);
+    return this.forwardOne(args, slot, session.resp);
+  }
+
+  /**
+   * One command to its owner: a single promise on the common path (queued with the turn's other commands for
+   * that node); a -MOVED reply takes the general path, which refreshes the map and follows it.
+   */
+  private forwardOne(args: Buffer[], slot: number, resp: 2 | 3): Promise<Buffer> {
+    const node = this.table!.leaderOfSlot(slot);
+    return new Promise<Buffer>((resolve, reject) => {
+      this.enqueue(node, [args], resp, {
+        count: 1,
+        deliver: (replies) => {
+          const reply = replies[0]!;
+          if (!isMoved(reply)) return resolve(reply);
+          this.options
+            .refresh()
+            .then(() => this.forward([args], slot, resp, 1))
+            .then((r) => resolve(r[0]!), reject);
+        },
+        fail: reject,
+      });
+    });
   }
 
   private admit(gate: ReplicationGate, partition: number, cmd: RoutedCommand, args: Buffer[], last: number): RouteResult {
@@ -249,7 +292,7 @@ export class ClusterRouting implements ClusterHooks {
     const again = this.route(session, cmd, args);
     if (again === undefined) {
       if (this.options.runLocal === undefined) throw new Error(NOT_SERVED);
-      return (await this.options.runLocal([args], session.resp))[0]!;
+      return blockReplies(await this.options.runLocal([args], session.resp))[0]!;
     }
     if (again instanceof Promise) return again;
     if (again instanceof RetryAfter) {
@@ -259,30 +302,40 @@ export class ClusterRouting implements ClusterHooks {
     return Buffer.from(`-${again.error}\r\n`);
   }
 
-  /** Sends commands (all for `slot`) to its owner; follows -MOVED a bounded number of times. */
-  private async forward(cmds: Buffer[][], slot: number, resp: 2 | 3): Promise<Buffer[]> {
-    for (let attempt = 0; ; attempt++) {
+  /** Sends commands (all for `slot`) to its owner; follows -MOVED a bounded number of times (`attempt` made already). */
+  private async forward(cmds: Buffer[][], slot: number, resp: 2 | 3, attempt = 0): Promise<Buffer[]> {
+    for (; ; attempt++) {
       const table = this.table;
       if (table === undefined) throw new Error(NOT_SERVED);
       const owner = table.leaderIdOfSlot(slot);
       let replies: Buffer[];
-      if (owner === this.options.selfId && this.options.runLocal !== undefined) replies = await this.options.runLocal(cmds, resp);
+      if (owner === this.options.selfId && this.options.runLocal !== undefined) replies = blockReplies(await this.options.runLocal(cmds, resp));
       else replies = await this.sendBatched(table.leaderOfSlot(slot), cmds, resp);
-      const moved = replies.some((r) => r.length > 6 && r.subarray(0, 6).toString('latin1') === '-MOVED');
-      if (!moved || attempt >= ROUTING_LIMITS.forwardRedirectsMax) return replies;
+      if (!replies.some(isMoved) || attempt >= ROUTING_LIMITS.forwardRedirectsMax) return replies;
       await this.options.refresh();
     }
   }
 
+  private sendBatched(node: ClusterNode, cmds: Buffer[][], resp: 2 | 3): Promise<Buffer[]> {
+    return new Promise<Buffer[]>((resolve, reject) => this.enqueue(node, cmds, resp, { count: cmds.length, deliver: resolve, fail: reject }));
+  }
+
   /**
    * Queues commands for `node`; every command queued for it in this event-loop iteration goes in one 'cmds'
-   * request (fewer frames, encodes and writes than one per command). Each caller gets its own replies back.
+   * request (fewer frames, encodes and writes than one per command). Each waiter gets its own replies back.
    */
-  private sendBatched(node: ClusterNode, cmds: Buffer[][], resp: 2 | 3): Promise<Buffer[]> {
-    const key = `${node.id}\u0000${resp}`;
+  private enqueue(node: ClusterNode, cmds: Buffer[][], resp: 2 | 3, waiter: Waiter): void {
+    const key = resp === 2 ? node.id : `${node.id}\u0000${resp}`;
     let batch = this.outgoing.get(key);
     if (batch === undefined) {
-      batch = { node, resp, cmds: [], bytes: 0, waiters: [] };
+      // One encoder per destination, kept: take() copies the bytes out, and a fresh 16 KB buffer per batch
+      // cost more than the encoding when batches are small (no pipelining).
+      let out = this.encoders.get(key);
+      if (out === undefined) {
+        out = new RespWriter();
+        this.encoders.set(key, out);
+      }
+      batch = { node, resp, out, count: 0, waiters: [] };
       this.outgoing.set(key, batch);
       if (!this.outgoingScheduled) {
         this.outgoingScheduled = true;
@@ -292,14 +345,14 @@ export class ClusterRouting implements ClusterHooks {
         });
       }
     }
-    const b = batch;
-    const replies = new Promise<Buffer[]>((resolve, reject) => b.waiters.push({ from: b.cmds.length, count: cmds.length, resolve, reject }));
+    batch.waiters.push(waiter);
+    const out = batch.out;
     for (const c of cmds) {
-      b.cmds.push(c);
-      for (const a of c) b.bytes += a.length;
+      out.arrayHeader(c.length);
+      for (const a of c) out.bulk(a);
     }
-    if (b.cmds.length >= ROUTING_LIMITS.forwardBatchCommandsMax || b.bytes >= ROUTING_LIMITS.forwardBatchBytesMax) this.flushOutgoing(key);
-    return replies;
+    batch.count += cmds.length;
+    if (batch.count >= ROUTING_LIMITS.forwardBatchCommandsMax || out.length >= ROUTING_LIMITS.forwardBatchBytesMax) this.flushOutgoing(key);
   }
 
   private flushOutgoing(key: string): void {
@@ -307,14 +360,18 @@ export class ClusterRouting implements ClusterHooks {
     if (b === undefined) return;
     this.outgoing.delete(key);
     this.peer(b.node)
-      .request({ op: 'cmds', cmds: b.cmds, resp: b.resp } satisfies CommandsRequest)
+      .request({ op: 'cmds', n: b.count, data: b.out.take(), resp: b.resp } satisfies CommandsRequest)
       .then(
         (body) => {
-          const replies = (body as { replies: Buffer[] }).replies;
-          for (const w of b.waiters) w.resolve(replies.slice(w.from, w.from + w.count));
+          const replies = repliesOf(body, b.count);
+          let from = 0;
+          for (const w of b.waiters) {
+            w.deliver(w.count === 1 && from === 0 && replies.length === 1 ? replies : replies.slice(from, from + w.count));
+            from += w.count;
+          }
         },
         (e: unknown) => {
-          for (const w of b.waiters) w.reject(e as Error);
+          for (const w of b.waiters) w.fail(e as Error);
         },
       );
   }
@@ -584,13 +641,41 @@ function slotArg(b: Buffer): number {
 }
 
 /** Answers a peer's request against this node (or throws for an unknown op). */
-export function servePeerRequest(body: unknown, runLocal: (commands: Buffer[][], version: 2 | 3) => Promise<Buffer[]>, other?: (op: string, body: Record<string, unknown>) => unknown): Promise<unknown> | unknown {
+export function servePeerRequest(body: unknown, runLocal: RunLocal, other?: (op: string, body: Record<string, unknown>) => unknown): Promise<unknown> | unknown {
   const req = body as { op?: string };
   if (req.op === 'cmds') {
-    const r = body as CommandsRequest;
-    if (!Array.isArray(r.cmds) || !r.cmds.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => Buffer.isBuffer(a)))) throw new AtollError('BAD_ARGUMENT', 'cmds must be arrays of byte strings');
-    return runLocal(r.cmds, r.resp === 3 ? 3 : 2).then((replies) => ({ replies }));
+    const r = body as Partial<CommandsRequest>;
+    if (!Buffer.isBuffer(r.data) || !Number.isInteger(r.n) || r.n! < 1 || r.n! > ROUTING_LIMITS.forwardBatchCommandsMax) throw new AtollError('BAD_ARGUMENT', `cmds needs data (RESP requests) and n (1 to ${ROUTING_LIMITS.forwardBatchCommandsMax})`);
+    const parser = new RespParser();
+    let cmds: Buffer[][];
+    try {
+      cmds = parser.feed(r.data);
+    } catch (e) {
+      if (e instanceof ProtocolError) throw new AtollError('BAD_ARGUMENT', `cmds data is not RESP: ${e.reply}`);
+      throw e;
+    }
+    if (cmds.length !== r.n || parser.bufferedBytes > 0) throw new AtollError('BAD_ARGUMENT', `cmds data holds ${cmds.length} complete requests${parser.bufferedBytes > 0 ? ' and a partial one' : ''}, not ${r.n}`);
+    return runLocal(cmds, r.resp === 3 ? 3 : 2).then((block) => ({ data: block.data, lengths: block.lengths }));
   }
   if (typeof req.op === 'string' && other !== undefined) return other(req.op, body as Record<string, unknown>);
   throw new AtollError('BAD_ARGUMENT', `unknown peer op ${String(req.op)}`);
+}
+
+/** A -MOVED reply (the owner changed under the map this node or router used). */
+function isMoved(reply: Buffer): boolean {
+  return reply.length > 6 && reply[0] === 0x2d && reply[1] === 0x4d && reply.subarray(0, 6).toString('latin1') === '-MOVED';
+}
+
+/** The replies in a peer's answer to a 'cmds' request, checked against the number of commands sent. */
+function repliesOf(body: unknown, count: number): Buffer[] {
+  const r = body as { data?: unknown; lengths?: unknown };
+  const lengths = r.lengths;
+  if (!Buffer.isBuffer(r.data) || !Array.isArray(lengths) || lengths.length !== count) throw new AtollError('BAD_ARGUMENT', `peer answered ${count} commands with a malformed reply block`);
+  let total = 0;
+  for (const n of lengths) {
+    if (!Number.isInteger(n) || (n as number) < 0) throw new AtollError('BAD_ARGUMENT', 'peer sent a negative or fractional reply length');
+    total += n as number;
+  }
+  if (total !== r.data.length) throw new AtollError('BAD_ARGUMENT', `peer's reply lengths add up to ${total} bytes, not ${r.data.length}`);
+  return blockReplies({ data: r.data, lengths: lengths as number[] });
 }

@@ -24,6 +24,46 @@ export interface NodeServerOptions {
   readonly onPeerRequest?: (body: unknown) => unknown;
 }
 
+/** Replies to a batch of commands, in order: their RESP bytes back to back, and the length of each. */
+export interface ReplyBlock {
+  readonly data: Buffer;
+  readonly lengths: readonly number[];
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/** The replies of a block one by one (views into its data). */
+export function blockReplies(block: ReplyBlock): Buffer[] {
+  const out = new Array<Buffer>(block.lengths.length);
+  let at = 0;
+  for (let i = 0; i < out.length; i++) {
+    const n = block.lengths[i]!;
+    out[i] = block.data.subarray(at, at + n);
+    at += n;
+  }
+  return out;
+}
+
+/** A block whose placeholders (-1) are filled from the replies that were still being committed. */
+async function settleBlock(block: ReplyBlock, waits: Map<number, Promise<Buffer>>): Promise<ReplyBlock> {
+  const late = new Map<number, Buffer>();
+  await Promise.all([...waits].map(([i, p]) => p.then((b) => void late.set(i, b))));
+  const pieces: Buffer[] = [];
+  const lengths: number[] = [];
+  let at = 0;
+  block.lengths.forEach((n, i) => {
+    const b = n >= 0 ? block.data.subarray(at, at + n) : late.get(i)!;
+    if (n >= 0) at += n;
+    pieces.push(b);
+    lengths.push(b.length);
+  });
+  return { data: Buffer.concat(pieces), lengths };
+}
+
+function joinBlocks(a: ReplyBlock, b: ReplyBlock): ReplyBlock {
+  return { data: Buffer.concat([a.data, b.data]), lengths: [...a.lengths, ...b.lengths] };
+}
+
 export const SERVER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   port: 7000,
@@ -43,10 +83,10 @@ export interface NodeServer {
   readonly port: number;
   readonly state: ServerState;
   /**
-   * Runs commands a peer forwarded, as the owner, in one (group-committed) batch; resolves with each reply
+   * Runs commands a peer forwarded, as the owner, in one (group-committed) batch; resolves with the replies
    * encoded in RESP `version`. The session is marked as coming from a peer so it is never forwarded again.
    */
-  runForPeer(commands: Buffer[][], version: 2 | 3): Promise<Buffer[]>;
+  runForPeer(commands: Buffer[][], version: 2 | 3): Promise<ReplyBlock>;
   close(): Promise<void>;
 }
 
@@ -74,34 +114,41 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
   const peerWriter = new RespWriter();
-  const runForPeer = (commands: Buffer[][], version: 2 | 3): Promise<Buffer[]> =>
+  const runForPeer = (commands: Buffer[][], version: 2 | 3): Promise<ReplyBlock> =>
     new Promise((resolve, reject) => {
       // One writer serves every peer batch: run() is synchronous and never re-entered, and take() copies.
       const writer = peerWriter;
       writer.version = version;
-      const replies: Buffer[] = [];
-      const waits: (Promise<Buffer> | undefined)[] = [];
+      /** Each reply's length in `data` (-1: it comes from `waits`, a replicated write waiting for its commit). */
+      const lengths: number[] = [];
+      let waits: Map<number, Promise<Buffer>> | undefined;
+      let data = EMPTY;
       /** A command that must wait (replication): it and the rest run again after the wait, in order. */
       let retry: { from: number; wait: Promise<void> } | undefined;
       const run = (): void => {
         for (let i = 0; i < commands.length; i++) {
           peerSession.resp = version;
+          const mark = writer.length;
           const r = execute(state, peerSession, commands[i]!, writer);
           if (r instanceof RetryAfter) {
-            writer.take();
+            writer.cutFrom(mark);
             retry = { from: i, wait: r.wait };
             break;
           }
-          waits.push(r instanceof Promise ? r : undefined);
-          replies.push(writer.take());
+          if (r instanceof Promise) {
+            (waits ??= new Map()).set(i, r);
+            lengths.push(-1);
+          } else lengths.push(writer.length - mark);
         }
+        data = writer.take();
       };
       const finish = (failure?: Error): void => {
         if (failure !== undefined) return reject(failure);
-        const done = Promise.all(waits.map((w, i) => w ?? replies[i]!));
+        const here: ReplyBlock = { data, lengths };
+        const done = waits === undefined ? Promise.resolve(here) : settleBlock(here, waits);
         if (retry === undefined) return void done.then(resolve, reject);
         const { from, wait } = retry;
-        Promise.all([done, wait.then(() => runForPeer(commands.slice(from), version))]).then(([a, b]) => resolve([...a, ...b]), reject);
+        Promise.all([done, wait.then(() => runForPeer(commands.slice(from), version))]).then(([a, b]) => resolve(joinBlocks(a, b)), reject);
       };
       if (group !== undefined) group.submit({ run, finish });
       else {

@@ -1,6 +1,6 @@
 // Bad input to this session's entry points gets a clear error naming what is wrong, never a crash:
 // node config fields (alerts, admin token), cluster settings (--ack, --replace-after-ms), and malformed
-// replication peer requests.
+// replication, verification and forwarded-command peer requests.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { ReplicationManager } from '../../src/replication/replicator.js';
 import { createVerifier } from '../../src/server/verify.js';
 import { systemClock } from '../../src/storage/engine.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
+import { servePeerRequest } from '../../src/server/cluster.js';
+import { startNodeServer } from '../../src/server/server.js';
 import { runAtoll } from '../helpers-cluster.js';
 import { expectCode } from '../helpers.js';
 
@@ -117,5 +119,29 @@ describe('verification peer requests', () => {
     expect(verifier.repair({ partition: 0, seq: 7, refMs: 0, buckets: [0], entries: [] })).toEqual({ seq: 0 });
     await expect(verifier.verify([0], true)).rejects.toMatchObject({ code: 'UNKNOWN_PARTITION' });
     expect(engine.get('k')?.type).toBe('string');
+  });
+});
+
+describe('forwarded command requests', () => {
+  it('answer RESP requests with their replies back to back; malformed ones get BAD_ARGUMENT and run nothing', async () => {
+    const engine = new MemoryEngine({ clock: systemClock });
+    const server = await startNodeServer({ engine, clock: systemClock, host: '127.0.0.1', port: 0 });
+    const serve = (body: unknown) => servePeerRequest(body, (cmds, v) => server.runForPeer(cmds, v));
+    try {
+      const data = Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nNOPE\r\n');
+      const ok = (await serve({ op: 'cmds', n: 3, data, resp: 2 })) as { data: Buffer; lengths: number[] };
+      expect(ok.lengths).toEqual([5, 8, ok.data.length - 13]);
+      expect(ok.data.toString('latin1')).toMatch(/^\+OK\r\n\$2\r\nv1\r\n-ERR unknown command 'NOPE'/);
+      const before = engine.size();
+      expectCode(() => serve({ op: 'cmds', n: 1, data: 'SET k v', resp: 2 }), 'BAD_ARGUMENT');
+      expectCode(() => serve({ op: 'cmds', n: 0, data, resp: 2 }), 'BAD_ARGUMENT');
+      expectCode(() => serve({ op: 'cmds', n: 2, data, resp: 2 }), 'BAD_ARGUMENT');
+      expectCode(() => serve({ op: 'cmds', n: 1, data: Buffer.from('*2\r\n$3\r\nDEL\r\n$1\r\n'), resp: 2 }), 'BAD_ARGUMENT');
+      expectCode(() => serve({ op: 'cmds', n: 1, data: Buffer.from('*1\r\n!3\r\nDEL\r\n'), resp: 2 }), 'BAD_ARGUMENT');
+      expect(engine.size()).toBe(before);
+      expect(engine.get('k')).toEqual({ type: 'string', value: Buffer.from('v1') });
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -9,8 +9,9 @@ import { AtollError } from '../../src/errors.js';
 
 describe('frames', () => {
   it('encodes a forwarded GET to these exact bytes', () => {
-    const frame = encodeFrame({ kind: FRAME_KIND.request, id: 7, body: { op: 'cmds', cmds: [[Buffer.from('GET'), Buffer.from('k')]], resp: 2 } });
-    expect(frame.toString('hex')).toBe('00000023' + '930107de0003a26f70a4636d6473a4636d64739192c403474554c4016ba47265737002');
+    // The command travels as the RESP request a client would send: *2 $3 GET $1 k.
+    const frame = encodeFrame({ kind: FRAME_KIND.request, id: 7, body: { op: 'cmds', n: 1, data: Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n'), resp: 2 } });
+    expect(frame.toString('hex')).toBe('00000032' + '930107de0004a26f70a4636d6473a16e01a464617461c4142a320d0a24330d0a4745540d0a24310d0a6b0d0aa47265737002');
     expect(PEER_MAGIC.toString('hex')).toBe('0041544c01');
   });
 
