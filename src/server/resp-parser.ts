@@ -25,6 +25,8 @@ export class ProtocolError extends Error {
 const CR = 13;
 const LF = 10;
 const EMPTY = Buffer.alloc(0);
+/** Stands for a request Redis skips (`*0`, a blank inline line): parsed, nothing to run. */
+const EMPTY_REQUEST: Buffer[] = [];
 
 /**
  * Feed it chunks as they arrive; it returns every complete command (an array of argument buffers) and keeps
@@ -37,6 +39,8 @@ export class RespParser {
   private pendingBytes = 0;
   /** Total buffered bytes below which parsing cannot make progress. */
   private wantBytes = 0;
+  /** Where the request after the one just parsed starts. */
+  private next = 0;
   private readonly limits: RespLimits;
 
   constructor(limits: Partial<RespLimits> = {}) {
@@ -55,7 +59,7 @@ export class RespParser {
     if (total > this.limits.queryBufferBytesMax) throw new ProtocolError('Protocol error: query buffer limit exceeded');
     if (total < this.wantBytes) return [];
     this.buf = this.buf.length === 0 && this.pending.length === 1 ? this.pending[0]! : Buffer.concat([this.buf, ...this.pending], total);
-    this.pending = [];
+    this.pending.length = 0;
     this.pendingBytes = 0;
     return this.parseAll();
   }
@@ -66,14 +70,10 @@ export class RespParser {
     const buf = this.buf;
     this.wantBytes = 0;
     while (pos < buf.length) {
-      const start = pos;
-      const r = buf[pos] === 42 /* '*' */ ? this.parseMultibulk(buf, pos) : this.parseInline(buf, pos);
-      if (r === undefined) {
-        pos = start;
-        break;
-      }
-      pos = r.next;
-      if (r.args !== undefined) out.push(r.args);
+      const args = buf[pos] === 42 /* '*' */ ? this.parseMultibulk(buf, pos) : this.parseInline(buf, pos);
+      if (args === undefined) break;
+      pos = this.next;
+      if (args !== EMPTY_REQUEST) out.push(args);
     }
     this.buf = pos >= buf.length ? EMPTY : buf.subarray(pos);
     if (this.wantBytes > 0) this.wantBytes -= pos;
@@ -90,14 +90,21 @@ export class RespParser {
     return cr;
   }
 
-  private parseMultibulk(buf: Buffer, pos: number): { next: number; args?: Buffer[] } | undefined {
+  /**
+   * A complete request from `pos` (EMPTY_REQUEST for one Redis skips, e.g. `*0`), with `this.next` set to
+   * where the following one starts; undefined when more bytes are needed.
+   */
+  private parseMultibulk(buf: Buffer, pos: number): Buffer[] | undefined {
     const cr = this.lineEnd(buf, pos, 'mbulk count string');
     if (cr === -1) return undefined;
     const count = parseDecimal(buf, pos + 1, cr);
     if (count === undefined || count > this.limits.multibulkArgsMax) throw new ProtocolError('Protocol error: invalid multibulk length');
     let p = cr + 2;
     // Redis treats `*0` and negative counts as an empty request and moves on.
-    if (count <= 0) return { next: p };
+    if (count <= 0) {
+      this.next = p;
+      return EMPTY_REQUEST;
+    }
     const args = new Array<Buffer>(count);
     for (let i = 0; i < count; i++) {
       if (p >= buf.length) return this.need(p + 1);
@@ -112,7 +119,8 @@ export class RespParser {
       args[i] = buf.subarray(dataStart, dataEnd);
       p = dataEnd + 2;
     }
-    return { next: p, args };
+    this.next = p;
+    return args;
   }
 
   private need(bytes: number): undefined {
@@ -120,7 +128,7 @@ export class RespParser {
     return undefined;
   }
 
-  private parseInline(buf: Buffer, pos: number): { next: number; args?: Buffer[] } | undefined {
+  private parseInline(buf: Buffer, pos: number): Buffer[] | undefined {
     const lf = buf.indexOf(LF, pos);
     if (lf === -1) {
       if (buf.length - pos > this.limits.inlineBytesMax) throw new ProtocolError('Protocol error: too big inline request');
@@ -129,7 +137,8 @@ export class RespParser {
     const end = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
     const args = splitInline(buf.subarray(pos, end));
     if (args === undefined) throw new ProtocolError('Protocol error: unbalanced quotes in request');
-    return args.length === 0 ? { next: lf + 1 } : { next: lf + 1, args };
+    this.next = lf + 1;
+    return args.length === 0 ? EMPTY_REQUEST : args;
   }
 }
 
