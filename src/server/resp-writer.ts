@@ -4,6 +4,9 @@
 export type RespVersion = 2 | 3;
 
 const CRLF = '\r\n';
+const OK = Buffer.from('+OK\r\n');
+/** A type byte, up to 16 digits and CRLF. */
+const HEADER_BYTES_MAX = 19;
 
 export class RespWriter {
   private buf: Buffer;
@@ -68,7 +71,7 @@ export class RespWriter {
   }
 
   ok(): void {
-    this.ascii(`+OK${CRLF}`);
+    this.bytes(OK);
   }
 
   /** Error reply; `text` starts with its code (`ERR ...`, `WRONGTYPE ...`, `MOVED ...`). */
@@ -89,9 +92,24 @@ export class RespWriter {
       this.ascii(CRLF);
       return;
     }
-    this.ascii(`$${value.length}${CRLF}`);
-    this.bytes(value);
-    this.ascii(CRLF);
+    // The hot path (GET replies, forwarded commands): header, bytes and CRLF written straight into the buffer.
+    const n = value.length;
+    this.ensure(n + HEADER_BYTES_MAX + 2);
+    this.header(0x24 /* $ */, n);
+    value.copy(this.buf, this.len);
+    this.len += n;
+    this.buf[this.len++] = 0x0d;
+    this.buf[this.len++] = 0x0a;
+  }
+
+  /** `<type byte><n>\r\n` for a non-negative integer n; the caller has ensured HEADER_BYTES_MAX bytes. */
+  private header(type: number, n: number): void {
+    const buf = this.buf;
+    buf[this.len++] = type;
+    if (n < 10) buf[this.len++] = 0x30 + n;
+    else this.len += buf.write(String(n), this.len, 'latin1');
+    buf[this.len++] = 0x0d;
+    buf[this.len++] = 0x0a;
   }
 
   /** Missing value: `$-1` in RESP2, `_` in RESP3. */
@@ -110,7 +128,9 @@ export class RespWriter {
   }
 
   arrayHeader(n: number): void {
-    this.ascii(`*${n}${CRLF}`);
+    if (n < 0) return this.ascii(`*${n}${CRLF}`);
+    this.ensure(HEADER_BYTES_MAX);
+    this.header(0x2a /* * */, n);
   }
 
   /** Map header: `%n` in RESP3, a flat array of 2n items in RESP2. */
