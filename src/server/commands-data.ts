@@ -64,7 +64,7 @@ function expiryWord(arg: Buffer): (typeof EXPIRY_WORDS)[number] | undefined {
 const set: DataHandler = (ctx, args, w) => {
   if (args.length === 3) {
     // Plain SET: the common case, with no option parsing and no existence check.
-    ctx.engine.put(k(args[1]!), str(Buffer.from(args[2]!)), 0);
+    ctx.engine.put(k(args[1]!), str(args[2]!), 0);
     return w.ok();
   }
   let nx = false;
@@ -91,24 +91,32 @@ const set: DataHandler = (ctx, args, w) => {
     return;
   }
   const ttl = keepTtl ? (ctx.engine.expiresAt(key) ?? 0) : (expires ?? 0);
-  ctx.engine.put(key, str(Buffer.from(args[2]!)), ttl);
+  ctx.engine.put(key, str(args[2]!), ttl);
   if (get) w.bulkOrNil(old);
   else w.ok();
 };
 
-const get: DataHandler = (ctx, args, w) => w.bulkOrNil(getString(ctx, k(args[1]!)));
+const get: DataHandler = (ctx, args, w) => {
+  const key = k(args[1]!);
+  if (ctx.engine.getLatin1 === undefined) return w.bulkOrNil(getString(ctx, key));
+  const v = ctx.engine.getLatin1(key);
+  if (v === undefined) return w.nil();
+  if (typeof v === 'string') return w.bulkLatin1(v);
+  if (v.type !== 'string') throw new ReplyError(ERR.wrongType);
+  w.bulk(v.value);
+};
 
 const setnx: DataHandler = (ctx, args, w) => {
   const key = k(args[1]!);
   if (ctx.engine.expiresAt(key) !== undefined) return w.integer(0);
-  ctx.engine.put(key, str(Buffer.from(args[2]!)), 0);
+  ctx.engine.put(key, str(args[2]!), 0);
   w.integer(1);
 };
 
 function setWithTtl(unit: 'EX' | 'PX', name: string): DataHandler {
   return (ctx, args, w) => {
     const at = expiryFrom(ctx, unit, args[2], name);
-    ctx.engine.put(k(args[1]!), str(Buffer.from(args[3]!)), at);
+    ctx.engine.put(k(args[1]!), str(args[3]!), at);
     w.ok();
   };
 }
@@ -127,21 +135,21 @@ function checkPairs(args: Buffer[], name: string): void {
 
 const mset: DataHandler = (ctx, args, w) => {
   checkPairs(args, 'mset');
-  for (let i = 1; i < args.length; i += 2) ctx.engine.put(k(args[i]!), str(Buffer.from(args[i + 1]!)), 0);
+  for (let i = 1; i < args.length; i += 2) ctx.engine.put(k(args[i]!), str(args[i + 1]!), 0);
   w.ok();
 };
 
 const msetnx: DataHandler = (ctx, args, w) => {
   checkPairs(args, 'msetnx');
   for (let i = 1; i < args.length; i += 2) if (ctx.engine.expiresAt(k(args[i]!)) !== undefined) return w.integer(0);
-  for (let i = 1; i < args.length; i += 2) ctx.engine.put(k(args[i]!), str(Buffer.from(args[i + 1]!)), 0);
+  for (let i = 1; i < args.length; i += 2) ctx.engine.put(k(args[i]!), str(args[i + 1]!), 0);
   w.integer(1);
 };
 
 const getset: DataHandler = (ctx, args, w) => {
   const key = k(args[1]!);
   const old = getString(ctx, key);
-  ctx.engine.put(key, str(Buffer.from(args[2]!)), 0);
+  ctx.engine.put(key, str(args[2]!), 0);
   w.bulkOrNil(old);
 };
 

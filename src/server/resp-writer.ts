@@ -102,6 +102,16 @@ export class RespWriter {
     this.buf[this.len++] = 0x0a;
   }
 
+  /** A bulk string whose bytes are the characters of a latin1 string (one byte each, 0-255). */
+  bulkLatin1(value: string): void {
+    const n = value.length;
+    this.ensure(n + HEADER_BYTES_MAX + 2);
+    this.header(0x24 /* $ */, n);
+    this.len += this.buf.write(value, this.len, 'latin1');
+    this.buf[this.len++] = 0x0d;
+    this.buf[this.len++] = 0x0a;
+  }
+
   /** `<type byte><n>\r\n` for a non-negative integer n; the caller has ensured HEADER_BYTES_MAX bytes. */
   private header(type: number, n: number): void {
     const buf = this.buf;

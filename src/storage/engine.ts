@@ -41,8 +41,17 @@ export class OutOfMemoryError extends Error {
 export interface StorageEngine {
   readonly kind: string;
   get(key: string): StoredValue | undefined;
+  /**
+   * Like get() (counts a hit or miss the same way), but a string value may come back as a latin1 JS string,
+   * one character per byte, without being copied into a Buffer: GET's fast path. Optional.
+   */
+  getLatin1?(key: string): string | StoredValue | undefined;
   /** Expiry in ms since the epoch, 0 when the key is persistent, undefined when it does not exist. */
   expiresAt(key: string): number | undefined;
+  /**
+   * Stores `value` under `key`. A string value's bytes may be a view into a client's request buffer: the
+   * engine copies what it keeps (callers need not copy first).
+   */
   put(key: string, value: StoredValue, expiresAtMs: number): void;
   setExpiry(key: string, expiresAtMs: number): boolean;
   delete(key: string): boolean;

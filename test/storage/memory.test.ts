@@ -5,6 +5,7 @@ import { MemoryEngine, estimateBytes } from '../../src/storage/memory.js';
 import { keySlot } from '../../src/partitioning/hash.js';
 import { SlotPartitioner } from '../../src/partitioning/slots.js';
 import { OutOfMemoryError, type StoredValue } from '../../src/storage/engine.js';
+import { RespWriter } from '../../src/server/resp-writer.js';
 
 const str = (s: string): StoredValue => ({ type: 'string', value: Buffer.from(s) });
 
@@ -14,6 +15,28 @@ function fakeClock(start = 1_000_000): { nowMs: () => number; advance: (ms: numb
 }
 
 describe('MemoryEngine', () => {
+  it('keeps any bytes of a string value exactly, as its own copy, through get, getLatin1 and a GET reply', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
+        const e = new MemoryEngine({ clock: fakeClock() });
+        const given = Buffer.from(bytes);
+        e.put('k', { type: 'string', value: given }, 0);
+        given.fill(0x7f); // the caller's buffer (a view into a request) is reused afterwards
+        const got = e.get('k');
+        expect(got?.type === 'string' && got.value.equals(Buffer.from(bytes))).toBe(true);
+        const raw = e.getLatin1('k');
+        expect(typeof raw).toBe('string');
+        const viaString = new RespWriter();
+        viaString.bulkLatin1(raw as string);
+        const viaBuffer = new RespWriter();
+        viaBuffer.bulk(Buffer.from(bytes));
+        expect(viaString.take().equals(viaBuffer.take())).toBe(true);
+        expect(e.stats().usedBytes).toBe(estimateBytes('k', { type: 'string', value: Buffer.from(bytes) }));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('expires keys lazily on access and counts them', () => {
     const clock = fakeClock();
     const e = new MemoryEngine({ clock });
