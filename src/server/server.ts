@@ -126,6 +126,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       /** A command that must wait (replication): it and the rest run again after the wait, in order. */
       let retry: { from: number; wait: Promise<void> } | undefined;
       const run = (): void => {
+        // A batch that failed mid-way (its transaction threw) may have left replies behind: not ours.
+        if (writer.length > 0) writer.take();
         for (let i = 0; i < commands.length; i++) {
           peerSession.resp = version;
           const mark = writer.length;
