@@ -66,8 +66,8 @@ export interface ContractInfo {
 }
 
 /** Spawns `node <args>` (an atoll dev/demo with --json), tracks it in `children`, and waits for its contract line. */
-export async function startContract(args: readonly string[], children: ChildProcess[], stdin: 'ignore' | 'pipe' = 'ignore', timeoutMs = 90_000): Promise<{ child: ChildProcess; info: ContractInfo }> {
-  const child = spawn(process.execPath, [...args], { stdio: [stdin, 'pipe', 'inherit'] });
+export async function startContract(args: readonly string[], children: ChildProcess[], stdin: 'ignore' | 'pipe' = 'ignore', timeoutMs = 90_000, cpus?: string): Promise<{ child: ChildProcess; info: ContractInfo }> {
+  const child = cpus === undefined ? spawn(process.execPath, [...args], { stdio: [stdin, 'pipe', 'inherit'] }) : spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: [stdin, 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
