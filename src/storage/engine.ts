@@ -28,8 +28,8 @@ export const EVICTION_POLICIES: readonly EvictionPolicy[] = ['noeviction', 'allk
 
 /** Thrown when a write needs memory that eviction cannot free; sent as Redis's `-OOM ...`. */
 export class OutOfMemoryError extends Error {
-  constructor() {
-    super("OOM command not allowed when used memory > 'maxmemory'.");
+  constructor(message = "OOM command not allowed when used memory > 'maxmemory'.") {
+    super(message);
     this.name = 'OutOfMemoryError';
   }
 }

@@ -1,5 +1,6 @@
 // In-memory engine for pure cache use: TTLs, a memory limit with Redis's eviction policies, and counters.
 // Deterministic: time comes from an injected Clock and sampling from a seeded generator.
+import { getHeapStatistics } from 'node:v8';
 import { assert } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { seededRandom, type Random } from '../partitioning/prng.js';
@@ -19,6 +20,11 @@ export interface MemoryEngineOptions {
   readonly maxmemoryBytes?: number;
   readonly policy?: EvictionPolicy;
   readonly seed?: number;
+  /**
+   * Writes fail with -OOM once the estimated size passes this, whatever maxmemory says: values live on V8's
+   * heap, and a process that reaches its heap limit dies. Default: a share of this process's heap limit.
+   */
+  readonly heapCeilingBytes?: number;
 }
 
 export const MEMORY_ENGINE_LIMITS = Object.freeze({
@@ -34,6 +40,8 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   entryOverheadBytes: 64,
   /** Estimated bytes per hash field beyond its name and value. */
   fieldOverheadBytes: 32,
+  /** Share of V8's heap limit the estimated data may take before writes fail (the rest: overhead, garbage). */
+  heapShareMax: 0.6,
 });
 
 /**
@@ -74,6 +82,7 @@ export class MemoryEngine implements StorageEngine {
   private readonly random: Random;
   maxmemoryBytes: number;
   policy: EvictionPolicy;
+  readonly heapCeilingBytes: number;
   private usedBytes = 0;
   /** Keys per slot partition, built on the first keysOfPartition call (cluster nodes) and kept from then on. */
   private partIndex: { partitions: number; slots: SlotPartitioner; sets: Set<string>[] } | undefined;
@@ -84,6 +93,7 @@ export class MemoryEngine implements StorageEngine {
     this.maxmemoryBytes = options.maxmemoryBytes ?? 0;
     this.policy = options.policy ?? 'noeviction';
     this.random = seededRandom(options.seed ?? 0x5eed);
+    this.heapCeilingBytes = options.heapCeilingBytes ?? Math.floor(getHeapStatistics().heap_size_limit * MEMORY_ENGINE_LIMITS.heapShareMax);
   }
 
   get(key: string): StoredValue | undefined {
@@ -292,7 +302,11 @@ export class MemoryEngine implements StorageEngine {
 
   /** Evicts until `extra` more bytes fit under maxmemory, never evicting `protect` (the key being written). */
   private makeRoom(extra: number, protect: string): void {
-    if (this.maxmemoryBytes === 0 || extra <= 0) return;
+    if (extra <= 0) return;
+    if (this.usedBytes + extra > this.heapCeilingBytes && (this.maxmemoryBytes === 0 || this.maxmemoryBytes > this.heapCeilingBytes)) {
+      throw new OutOfMemoryError(`OOM command not allowed when used memory > the heap ceiling (${this.heapCeilingBytes} bytes, ${MEMORY_ENGINE_LIMITS.heapShareMax * 100}% of this process's V8 heap limit); set a lower maxmemory to evict instead, or start node with a larger --max-old-space-size`);
+    }
+    if (this.maxmemoryBytes === 0) return;
     while (this.usedBytes + extra > this.maxmemoryBytes) {
       const victim = this.pickVictim(protect);
       if (victim === undefined) throw new OutOfMemoryError();

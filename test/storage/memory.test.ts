@@ -15,6 +15,28 @@ function fakeClock(start = 1_000_000): { nowMs: () => number; advance: (ms: numb
 }
 
 describe('MemoryEngine', () => {
+  it('refuses writes past its heap ceiling with -OOM (no crash), unless a lower maxmemory evicts first', () => {
+    expect(new MemoryEngine({ clock: fakeClock() }).heapCeilingBytes).toBeGreaterThan(100 * 1024 * 1024);
+    const e = new MemoryEngine({ clock: fakeClock(), heapCeilingBytes: 10_000 });
+    let written = 0;
+    let refused: unknown;
+    try {
+      for (; written < 1000; written++) e.put(`k${written}`, str('x'.repeat(100)), 0);
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(OutOfMemoryError);
+    expect((refused as Error).message).toMatch(/^OOM .*heap ceiling \(10000 bytes/);
+    expect(e.stats().usedBytes).toBeLessThanOrEqual(10_000);
+    expect(e.size()).toBe(written);
+    e.delete('k0');
+    e.put('again', str('y'), 0); // room again after a delete
+    const evicting = new MemoryEngine({ clock: fakeClock(), heapCeilingBytes: 10_000, maxmemoryBytes: 5_000, policy: 'allkeys-random' });
+    for (let i = 0; i < 1000; i++) evicting.put(`k${i}`, str('x'.repeat(100)), 0);
+    expect(evicting.stats().usedBytes).toBeLessThanOrEqual(5_000);
+    expect(evicting.stats().evictedKeys).toBeGreaterThan(900);
+  });
+
   it('keeps any bytes of a string value exactly, as its own copy, through get, getLatin1 and a GET reply', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
