@@ -47,14 +47,14 @@ describe('configuration and flags', () => {
   });
 });
 
-describe('replication peer requests', () => {
-  const engine = new MemoryEngine({ clock: systemClock });
-  const manager = new ReplicationManager({
-    selfId: 'a',
+/** A replication manager over 4 partitions with no peers, timers or map updates: it only answers requests. */
+function peerlessManager(selfId: string, engine: MemoryEngine, ack: 'quorum' | 'sync', nowMs: () => number): ReplicationManager {
+  return new ReplicationManager({
+    selfId,
     engine,
     partitions: 4,
-    ackMode: () => 'quorum',
-    nowMs: () => 0,
+    ackMode: () => ack,
+    nowMs,
     newTerm: () => 't',
     peer: () => undefined,
     schedule: () => undefined,
@@ -63,6 +63,11 @@ describe('replication peer requests', () => {
     refresh: () => undefined,
     leaseValid: () => true,
   });
+}
+
+describe('replication peer requests', () => {
+  const engine = new MemoryEngine({ clock: systemClock });
+  const manager = peerlessManager('a', engine, 'quorum', () => 0);
 
   it('malformed requests are refused with BAD_ARGUMENT and change nothing', () => {
     expectCode(() => manager.handleRepl({ parts: 'x' }), 'BAD_ARGUMENT');
@@ -80,20 +85,7 @@ describe('replication peer requests', () => {
 describe('verification peer requests', () => {
   const engine = new MemoryEngine({ clock: systemClock });
   engine.put('k', { type: 'string', value: Buffer.from('v') }, 0);
-  const replication = new ReplicationManager({
-    selfId: 'n2',
-    engine,
-    partitions: 4,
-    ackMode: () => 'sync',
-    nowMs: () => Date.now(),
-    newTerm: () => 't',
-    peer: () => undefined,
-    schedule: () => undefined,
-    every: () => () => undefined,
-    updateMap: async () => false,
-    refresh: () => undefined,
-    leaseValid: () => true,
-  });
+  const replication = peerlessManager('n2', engine, 'sync', () => Date.now());
   const verifier = createVerifier({
     selfId: 'n2',
     engine,
