@@ -9,7 +9,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeBasePort, freePort } from '../src/coordinator/etcd-process.js';
 import { respOnce } from '../src/client/resp-client.js';
-import { formatTable, machine, progress, startContract, stopChild, writeResults } from './lib.js';
+import { formatTable, machine, pinned, progress, startContract, stopChild, writeResults } from './lib.js';
 
 const BIN = join(import.meta.dirname, '../bin/atoll.js');
 const children: ChildProcess[] = [];
@@ -53,7 +53,7 @@ async function startAtollCluster(engine: string, cpus?: string): Promise<{ ports
 
 async function startRouter(coordinator: string, cpus?: string): Promise<{ port: number; child: ChildProcess }> {
   const args = [BIN, 'router', '--coordinator', coordinator, '--port', '0', '--log-level', 'warn'];
-  const child = cpus === undefined ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...pinned(cpus, process.execPath, args), { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -64,7 +64,7 @@ async function startRouter(coordinator: string, cpus?: string): Promise<{ port: 
 function bench(target: string, port: number, cluster: boolean, pipeline: number, requests: number, cpus?: string): Row[] {
   const flags = ['-h', '127.0.0.1', '-p', String(port), '--csv', '-t', 'set,get', '-n', String(requests), '-c', '50', '-r', '1000000', '-P', String(pipeline)];
   if (cluster) flags.push('--cluster');
-  const r = cpus === undefined ? spawnSync('redis-benchmark', flags, { encoding: 'utf8', timeout: 600_000 }) : spawnSync('taskset', ['-c', cpus, 'redis-benchmark', ...flags], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(...pinned(cpus, 'redis-benchmark', flags), { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`redis-benchmark failed on ${target}: ${r.stderr}`);
   const lines = r.stdout.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l));
   return lines.map((line) => {

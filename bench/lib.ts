@@ -66,8 +66,13 @@ export interface ContractInfo {
 }
 
 /** Spawns `node <args>` (an atoll dev/demo with --json), tracks it in `children`, and waits for its contract line. */
+/** A command and its arguments, run under `taskset -c cpus` when cpus is given. */
+export function pinned(cpus: string | undefined, command: string, args: readonly string[]): [string, string[]] {
+  return cpus === undefined ? [command, [...args]] : ['taskset', ['-c', cpus, command, ...args]];
+}
+
 export async function startContract(args: readonly string[], children: ChildProcess[], stdin: 'ignore' | 'pipe' = 'ignore', timeoutMs = 90_000, cpus?: string): Promise<{ child: ChildProcess; info: ContractInfo }> {
-  const child = cpus === undefined ? spawn(process.execPath, [...args], { stdio: [stdin, 'pipe', 'inherit'] }) : spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: [stdin, 'pipe', 'inherit'] });
+  const child = spawn(...pinned(cpus, process.execPath, args), { stdio: [stdin, 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

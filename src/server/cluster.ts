@@ -136,8 +136,8 @@ export class ClusterRouting implements ClusterHooks {
       if (n === undefined || n.host !== peer.host || n.port !== peer.port) {
         peer.close();
         this.peers.delete(id);
-        this.encoders.delete(id);
-        this.encoders.delete(`${id}\u0000${3}`);
+        this.encoders.delete(batchKey(id, 2));
+        this.encoders.delete(batchKey(id, 3));
       }
     }
     return true;
@@ -325,7 +325,7 @@ export class ClusterRouting implements ClusterHooks {
    * request (fewer frames, encodes and writes than one per command). Each waiter gets its own replies back.
    */
   private enqueue(node: ClusterNode, cmds: Buffer[][], resp: 2 | 3, waiter: Waiter): void {
-    const key = resp === 2 ? node.id : `${node.id}\u0000${resp}`;
+    const key = batchKey(node.id, resp);
     let batch = this.outgoing.get(key);
     if (batch === undefined) {
       // One encoder per destination, kept: take() copies the bytes out, and a fresh 16 KB buffer per batch
@@ -366,7 +366,7 @@ export class ClusterRouting implements ClusterHooks {
           const replies = repliesOf(body, b.count);
           let from = 0;
           for (const w of b.waiters) {
-            w.deliver(w.count === 1 && from === 0 && replies.length === 1 ? replies : replies.slice(from, from + w.count));
+            w.deliver(replies.slice(from, from + w.count));
             from += w.count;
           }
         },
@@ -659,6 +659,11 @@ export function servePeerRequest(body: unknown, runLocal: RunLocal, other?: (op:
   }
   if (typeof req.op === 'string' && other !== undefined) return other(req.op, body as Record<string, unknown>);
   throw new AtollError('BAD_ARGUMENT', `unknown peer op ${String(req.op)}`);
+}
+
+/** Outgoing batches and their encoders are kept per destination node and RESP version. */
+function batchKey(nodeId: string, resp: 2 | 3): string {
+  return resp === 2 ? nodeId : `${nodeId}\u0000${resp}`;
 }
 
 /** A -MOVED reply (the owner changed under the map this node or router used). */
