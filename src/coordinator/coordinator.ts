@@ -24,6 +24,17 @@ export interface CoordinatorSnapshot {
   readonly nodes: readonly ClusterNode[];
   readonly map: PartitionMap | undefined;
   readonly controller: string | undefined;
+  /** The coordinator revision this snapshot reflects in full. */
+  readonly revision: number;
+}
+
+/** What a watch notification says changed; `partitions` lists the changed partitions or says 'all'. */
+export interface CoordinatorChange {
+  readonly partitions: readonly number[] | 'all';
+  readonly nodes: boolean;
+  readonly controller: boolean;
+  readonly docs: boolean;
+  readonly meta: boolean;
 }
 
 export interface Coordinator {
@@ -31,11 +42,21 @@ export interface Coordinator {
   readonly url: string;
   /** Creates the cluster, or returns the existing one if its settings match (CLUSTER_EXISTS otherwise). */
   createCluster(meta: ClusterMeta): Promise<ClusterMeta>;
+  /**
+   * Everything at one revision. Served from a local cache that the watch keeps current (no read of the
+   * coordinator per call); it may trail the coordinator by the watch's delay, which the CAS guards absorb.
+   */
   snapshot(): Promise<CoordinatorSnapshot>;
   /** Registers a node under a lease of `leaseTtlMs`; NODE_ID_TAKEN if a live node holds the id. */
   register(node: ClusterNode, leaseTtlMs: number): Promise<Registration>;
-  /** Writes `next` only if the stored map's epoch is `expectedEpoch` (0: no map yet). False if it was not. */
-  casMap(expectedEpoch: number, next: PartitionMap): Promise<boolean>;
+  /**
+   * Writes the partitions and node records in which `next` differs from `base`, only if the stored map is
+   * still at `base.epoch` (undefined: no map yet). Returns the map as stored afterwards, or undefined if the
+   * guard failed. A change larger than one etcd transaction goes out as several, each one epoch further and
+   * each guarded; if a later one loses its guard, the earlier ones stay and undefined is returned (every
+   * partition's change is valid on its own; the caller decides again from the new map).
+   */
+  casMap(base: PartitionMap | undefined, next: PartitionMap): Promise<PartitionMap | undefined>;
   /**
    * Stands for controller with the registration's lease: takes the role if it is free now, and again
    * whenever it falls free while the registration lives. The holder is visible in snapshot().controller.
@@ -49,8 +70,8 @@ export interface Coordinator {
   deleteDoc(name: string, expected: string): Promise<boolean>;
   /** Names and values of the documents whose names start with `prefix`. */
   listDocs(prefix: string): Promise<Map<string, string>>;
-  /** Calls `onChange` (coalesced) after any change to settings, registry, map or controller. */
-  watch(onChange: () => void): () => void;
+  /** Calls `onChange` (coalesced, with what changed) after any change to settings, registry, map, controller or documents. */
+  watch(onChange: (change: CoordinatorChange) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -1,42 +1,124 @@
-// Coordinator on etcd (npm etcd3 over gRPC): settings, the map and the controller key live under "atoll/";
-// node registrations and the controller key hang off each node's lease, so a dead node's entries vanish.
+// Coordinator on etcd (npm etcd3 over gRPC), in the key layout of layout.ts. One full read at start, then a
+// watch from the next revision keeps a local cache current: a change arrives as the keys it wrote, with no
+// read per event. After a disconnect the watch resumes from the last revision it applied; only a compacted
+// revision (or a broken watch) makes it read everything again. Map changes write the changed partitions
+// only. Leases are kept alive by a worker thread (lease-keeper.ts).
 import { Etcd3 } from 'etcd3';
 import { AtollError } from '../errors.js';
-import { ClusterMetaSchema, ClusterNodeSchema, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
-import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
-
-const PREFIX = 'atoll/';
-const KEY = Object.freeze({ meta: `${PREFIX}meta`, map: `${PREFIX}map`, controller: `${PREFIX}controller`, nodes: `${PREFIX}nodes/`, docs: `${PREFIX}docs/` });
+import type { ClusterMeta, ClusterNode, PartitionMap } from '../cluster/map.js';
+import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorChange, type CoordinatorSnapshot, type Registration } from './coordinator.js';
+import { chunkDelta, diffMap, headerText, KEYS, PREFIX, StateCache } from './layout.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { Backoff } from './backoff.js';
 
 /** Bound on every etcd round trip; past it the operation fails with COORDINATOR_UNAVAILABLE. */
 export const ETCD_OP_TIMEOUT_MS = 5_000;
 
+export const ETCD_LIMITS = Object.freeze({
+  /** A broken watch is re-established after a back-off from this, doubling up to the max, with jitter. */
+  rewatchBaseMs: 100,
+  rewatchMaxMs: 5_000,
+  /**
+   * Revisions kept behind the newest when Atoll compacts (compact()): enough for a watch that was cut off
+   * for a while to resume without a full read.
+   */
+  compactKeepRevisions: 10_000,
+});
+
 export class EtcdCoordinator implements Coordinator {
   private readonly client: Etcd3;
-  /** Node ids of this process standing for controller. */
-  private readonly candidates = new Set<string>();
-  private readonly watchers = new Set<() => void>();
-  private watcherStarted: Promise<void> | undefined;
-  private cancelWatch: (() => Promise<void>) | undefined;
-  private notifyScheduled = false;
+  private readonly cache = new StateCache();
+  /** Node ids of this process standing for controller, with their lease ids. */
+  private readonly candidates = new Map<string, string>();
+  private readonly watchers = new Set<(change: CoordinatorChange) => void>();
+  private started: Promise<void> | undefined;
+  private watcher: { cancel(): Promise<void> } | undefined;
+  private closed = false;
+  private readonly rewatch = new Backoff(ETCD_LIMITS.rewatchBaseMs, ETCD_LIMITS.rewatchMaxMs);
+  private campaigning = false;
+  /** The lease id behind each registration this process made (the controller key takes it). */
+  private readonly leaseOf = new WeakMap<Registration, string>();
+  /** Count of full reads (start and after compaction or a broken watch), for tests and metrics. */
+  fullReads = 0;
 
   constructor(
     readonly url: string,
-    hosts: readonly string[],
+    private readonly hosts: readonly string[],
     private readonly opTimeoutMs = ETCD_OP_TIMEOUT_MS,
   ) {
     this.client = new Etcd3({ hosts: hosts.map((h) => `http://${h}`), dialTimeout: opTimeoutMs });
   }
 
-  /** Fails fast with a clear error when etcd is not there, instead of retrying forever. */
+  /** Fails fast with a clear error when etcd is not there, then loads the cache and starts the watch. */
   async connect(): Promise<void> {
-    await this.bounded(this.client.get(KEY.meta).string(), 'connect');
+    await this.start();
+  }
+
+  private start(): Promise<void> {
+    this.started ??= this.reload().catch((e: unknown) => {
+      this.started = undefined;
+      throw e;
+    });
+    return this.started;
+  }
+
+  /** One full read at a revision, then a watch from the revision after it. */
+  private async reload(): Promise<void> {
+    const res = await this.bounded(this.client.getAll().prefix(PREFIX).exec(), 'read cluster state');
+    this.fullReads++;
+    const kvs = res.kvs.map((kv): [string, string, number] => [kv.key.toString(), kv.value.toString(), Number(kv.mod_revision)]);
+    this.cache.load(kvs, Number(res.header.revision));
+    this.notify();
+    await this.watchFrom(Number(res.header.revision) + 1);
+  }
+
+  private async watchFrom(revision: number): Promise<void> {
+    if (this.closed) return;
+    const w = await this.client.watch().prefix(PREFIX).startRevision(String(revision)).create();
+    this.watcher = w;
+    w.on('data', (res) => {
+      this.rewatch.reset();
+      for (const ev of res.events) {
+        const key = ev.kv.key.toString();
+        const rev = Number(ev.kv.mod_revision);
+        this.cache.apply(key, ev.type === 'Delete' ? undefined : ev.kv.value.toString(), rev);
+      }
+      this.cache.advance(Number(res.header.revision));
+      this.notify();
+      if (this.candidates.size > 0 && this.cache.snapshot().controller === undefined) void this.tryTakeController();
+    });
+    // The library would resume on its own, but from a revision it may have moved past events not yet
+    // delivered; resuming from the last revision applied here cannot skip any.
+    w.on('disconnected', () => this.restartWatch(w, false));
+    // A watch cancelled by etcd (its start revision was compacted) must re-list.
+    w.on('error', () => this.restartWatch(w, true));
+  }
+
+  private restartWatch(w: { cancel(): Promise<void> }, full: boolean): void {
+    if (this.watcher !== w || this.closed) return;
+    this.watcher = undefined;
+    void w.cancel().catch(() => undefined);
+    setTimeout(() => {
+      if (this.closed) return;
+      const again = full ? this.reload() : this.watchFrom(this.cache.revision + 1);
+      again.catch(() => this.restartWatch(w === this.watcher ? w : { cancel: async () => undefined }, true));
+    }, this.rewatch.nextMs()).unref();
+  }
+
+  private notify(): void {
+    const change = this.cache.takeChange();
+    if (change === undefined) return;
+    for (const w of [...this.watchers]) w(change);
   }
 
   async createCluster(meta: ClusterMeta): Promise<ClusterMeta> {
-    const res = await this.bounded(this.client.if(KEY.meta, 'Create', '==', 0).then(this.client.put(KEY.meta).value(JSON.stringify(meta))).commit(), 'create cluster');
-    if (res.succeeded) return meta;
-    const existing = (await this.snapshot()).meta;
+    const res = await this.bounded(this.client.if(KEYS.meta, 'Create', '==', 0).then(this.client.put(KEYS.meta).value(JSON.stringify(meta))).commit(), 'create cluster');
+    if (res.succeeded) {
+      this.cache.apply(KEYS.meta, JSON.stringify(meta), Number(res.header.revision));
+      this.notify();
+      return meta;
+    }
+    const existing = (await this.readFresh()).meta;
     if (existing === undefined || !sameClusterSettings(existing, meta)) {
       throw new AtollError('CLUSTER_EXISTS', `etcd already holds cluster ${existing?.clusterId ?? '?'} (${existing?.partitions ?? '?'} partitions, ${existing?.replicas ?? '?'} replicas)`);
     }
@@ -44,143 +126,177 @@ export class EtcdCoordinator implements Coordinator {
   }
 
   async snapshot(): Promise<CoordinatorSnapshot> {
-    const all = await this.bounded(this.client.getAll().prefix(PREFIX).strings(), 'read cluster state');
-    const metaText = all[KEY.meta];
-    const mapText = all[KEY.map];
-    const nodes: ClusterNode[] = [];
-    for (const [k, v] of Object.entries(all)) if (k.startsWith(KEY.nodes)) nodes.push(parseJson(ClusterNodeSchema, v, k));
-    return {
-      meta: metaText === undefined ? undefined : parseJson(ClusterMetaSchema, metaText, KEY.meta),
-      nodes: nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
-      map: mapText === undefined ? undefined : parseMap(JSON.parse(mapText)),
-      controller: all[KEY.controller],
-    };
+    await this.start();
+    return this.cache.snapshot();
+  }
+
+  /** A snapshot that includes every write committed before the call (waits for the watch to get there). */
+  private async readFresh(): Promise<CoordinatorSnapshot> {
+    await this.start();
+    const res = await this.bounded(this.client.get(KEYS.meta).exec(), 'read revision');
+    const target = Number(res.header.revision);
+    const deadline = Date.now() + this.opTimeoutMs;
+    while (this.cache.revision < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return this.cache.snapshot();
   }
 
   async register(node: ClusterNode, leaseTtlMs: number): Promise<Registration> {
-    const lease = this.client.lease(Math.max(1, Math.ceil(leaseTtlMs / 1000)));
-    const lostHandlers: ((reason: string) => void)[] = [];
+    await this.start();
+    const keeper = new LeaseKeeper({ hosts: this.hosts, ttlMs: leaseTtlMs, trustedShare: 1 - LEASE_DRIFT_MARGIN });
     let closed = false;
-    const trustedMs = leaseTtlMs * (1 - LEASE_DRIFT_MARGIN);
-    let validUntil = 0;
-    let firedAt = Date.now();
-    lease.on('lost', (err) => {
-      validUntil = 0;
-      if (!closed) for (const h of lostHandlers) h(`etcd lease lost: ${err.message}`);
-    });
-    // A keep-alive confirms the lease from the moment it was sent (etcd restarts the TTL on receipt).
-    lease.on('keepaliveFired', () => (firedAt = Date.now()));
-    lease.on('keepaliveSucceeded', (res) => {
-      if (Number(res.TTL) > 0) validUntil = firedAt + trustedMs;
-    });
     try {
-      const grantedFrom = Date.now();
-      const leaseId = await this.bounded(lease.grant(), 'grant lease');
-      validUntil = grantedFrom + trustedMs;
-      const key = KEY.nodes + node.id;
-      const res = await this.bounded(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(node)).lease(leaseId)).commit(), 'register node');
+      const leaseId = await keeper.leaseId;
+      const key = KEYS.nodes + node.id;
+      const res = await this.bounded(
+        this.client
+          .if(key, 'Create', '==', 0)
+          .then(this.client.put(key).value(JSON.stringify(node)).lease(leaseId))
+          .commit(),
+        'register node',
+      );
       if (!res.succeeded) throw new AtollError('NODE_ID_TAKEN', `a live node is already registered as ${node.id}`);
+      this.cache.apply(key, JSON.stringify(node), Number(res.header.revision));
+      this.notify();
+      keeper.onLost(() => this.candidates.delete(node.id));
+      const registration: Registration = {
+        node,
+        onLost: (h) => keeper.onLost(h),
+        validUntilMs: () => keeper.validUntilMs(),
+        close: async () => {
+          if (closed) return;
+          closed = true;
+          this.candidates.delete(node.id);
+          await keeper.revoke();
+        },
+      };
+      this.leaseOf.set(registration, leaseId);
+      return registration;
     } catch (e) {
       closed = true;
-      await lease.revoke().catch(() => undefined);
+      await keeper.revoke();
       throw e;
     }
-    return {
-      node,
-      onLost: (h) => void lostHandlers.push(h),
-      validUntilMs: () => validUntil,
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        validUntil = 0;
-        this.candidates.delete(node.id);
-        await this.bounded(lease.revoke(), 'revoke lease').catch(() => undefined);
-      },
-    };
   }
 
-  async casMap(expectedEpoch: number, next: PartitionMap): Promise<boolean> {
-    const current = await this.bounded(this.client.get(KEY.map).exec(), 'read map');
-    const kv = current.kvs[0];
-    const epoch = kv === undefined ? 0 : parseMap(JSON.parse(kv.value.toString())).epoch;
-    if (epoch !== expectedEpoch) return false;
-    const guard = kv === undefined ? this.client.if(KEY.map, 'Create', '==', 0) : this.client.if(KEY.map, 'Mod', '==', kv.mod_revision);
-    const res = await this.bounded(guard.then(this.client.put(KEY.map).value(JSON.stringify(next))).commit(), 'write map');
-    return res.succeeded;
+  async casMap(base: PartitionMap | undefined, next: PartitionMap): Promise<PartitionMap | undefined> {
+    await this.start();
+    const chunks = chunkDelta(diffMap(base, next), (base?.epoch ?? 0) + 1, base === undefined);
+    let epoch = base?.epoch ?? 0;
+    for (const chunk of chunks) {
+      // A first map goes out in chunks without its header, which comes last: readers see no map until then.
+      const first = base === undefined;
+      const last = chunk === chunks[chunks.length - 1];
+      const guard = first ? this.client.if(KEYS.mapHeader, 'Create', '==', 0) : this.client.if(KEYS.mapHeader, 'Value', '==', headerText(next, epoch));
+      const ops = [
+        ...chunk.writes.puts.map(([k, v]) => this.client.put(k).value(v)),
+        ...chunk.writes.deletes.map((k) => this.client.delete().key(k)),
+        ...(first && !last ? [] : [this.client.put(KEYS.mapHeader).value(headerText(next, chunk.epoch))]),
+      ];
+      const res = await this.bounded(guard.then(...ops).commit(), 'write map');
+      if (!res.succeeded) return undefined;
+      const rev = Number(res.header.revision);
+      for (const [k, v] of chunk.writes.puts) this.cache.apply(k, v, rev);
+      for (const k of chunk.writes.deletes) this.cache.apply(k, undefined, rev);
+      if (!first || last) this.cache.apply(KEYS.mapHeader, headerText(next, chunk.epoch), rev);
+      if (!first) epoch = chunk.epoch;
+    }
+    this.notify();
+    return this.cache.snapshot().map;
   }
 
   async getDoc(name: string): Promise<string | undefined> {
-    return (await this.bounded(this.client.get(KEY.docs + name).string(), 'read document')) ?? undefined;
+    await this.start();
+    return this.cache.getDoc(name);
   }
 
   async casDoc(name: string, expected: string | undefined, next: string): Promise<boolean> {
-    const key = KEY.docs + name;
+    const key = KEYS.docs + name;
     const guard = expected === undefined ? this.client.if(key, 'Create', '==', 0) : this.client.if(key, 'Value', '==', expected);
-    return (await this.bounded(guard.then(this.client.put(key).value(next)).commit(), 'write document')).succeeded;
+    const res = await this.bounded(guard.then(this.client.put(key).value(next)).commit(), 'write document');
+    if (res.succeeded) {
+      this.cache.apply(key, next, Number(res.header.revision));
+      this.notify();
+    }
+    return res.succeeded;
   }
 
   async deleteDoc(name: string, expected: string): Promise<boolean> {
-    const key = KEY.docs + name;
-    return (await this.bounded(this.client.if(key, 'Value', '==', expected).then(this.client.delete().key(key)).commit(), 'delete document')).succeeded;
+    const key = KEYS.docs + name;
+    const res = await this.bounded(this.client.if(key, 'Value', '==', expected).then(this.client.delete().key(key)).commit(), 'delete document');
+    if (res.succeeded) {
+      this.cache.apply(key, undefined, Number(res.header.revision));
+      this.notify();
+    }
+    return res.succeeded;
   }
 
   async listDocs(prefix: string): Promise<Map<string, string>> {
-    const all = await this.bounded(this.client.getAll().prefix(KEY.docs + prefix).strings(), 'list documents');
-    return new Map(Object.entries(all).map(([k, v]) => [k.slice(KEY.docs.length), v]));
+    await this.start();
+    return this.cache.listDocs(prefix);
   }
 
   campaign(registration: Registration): void {
-    void this.ensureWatch();
-    this.candidates.add(registration.node.id);
+    const leaseId = this.leaseOf.get(registration);
+    if (leaseId === undefined) return;
+    this.candidates.set(registration.node.id, leaseId);
     void this.tryTakeController();
   }
 
+  /** The controller key takes the candidate's lease, so it vanishes with the candidate. */
   private async tryTakeController(): Promise<void> {
-    for (const id of this.candidates) {
-      // The controller key takes the lease of the candidate's registration, found through its node key.
-      try {
-        const nodeKv = (await this.bounded(this.client.get(KEY.nodes + id).exec(), 'read registration')).kvs[0];
-        if (nodeKv === undefined) continue;
-        await this.bounded(this.client.if(KEY.controller, 'Create', '==', 0).then(this.client.put(KEY.controller).value(id).lease(nodeKv.lease)).commit(), 'campaign');
-      } catch {
-        // etcd unreachable: the next change or reconnect triggers another attempt.
+    if (this.campaigning) return;
+    this.campaigning = true;
+    try {
+      for (const [id, leaseId] of this.candidates) {
+        const res = await this.bounded(this.client.if(KEYS.controller, 'Create', '==', 0).then(this.client.put(KEYS.controller).value(id).lease(leaseId)).commit(), 'campaign');
+        if (res.succeeded) {
+          this.cache.apply(KEYS.controller, id, Number(res.header.revision));
+          this.notify();
+          return;
+        }
       }
+    } catch {
+      // etcd unreachable: the next change (the watch resumes on reconnect) triggers another attempt.
+    } finally {
+      this.campaigning = false;
     }
   }
 
-  watch(onChange: () => void): () => void {
+  watch(onChange: (change: CoordinatorChange) => void): () => void {
     this.watchers.add(onChange);
-    void this.ensureWatch();
+    void this.start().catch(() => undefined);
     return () => this.watchers.delete(onChange);
   }
 
-  private ensureWatch(): Promise<void> {
-    this.watcherStarted ??= (async () => {
-      const watcher = await this.client.watch().prefix(PREFIX).create();
-      const changed = (): void => this.changed();
-      watcher.on('put', changed);
-      watcher.on('delete', changed);
-      watcher.on('connected', changed);
-      watcher.on('error', () => undefined);
-      this.cancelWatch = () => watcher.cancel();
-    })();
-    return this.watcherStarted;
+  /**
+   * Compacts etcd's history up to `keepRevisions` behind the newest revision, so the database stays bounded
+   * however often the map changes. The controller calls this periodically; a watch that was behind the
+   * compacted revision re-reads everything once.
+   */
+  async compact(keepRevisions = ETCD_LIMITS.compactKeepRevisions): Promise<number | undefined> {
+    const res = await this.bounded(this.client.get(KEYS.meta).exec(), 'read revision');
+    const target = Number(res.header.revision) - keepRevisions;
+    if (target <= 0) return undefined;
+    try {
+      await this.bounded(this.client.kv.compact({ revision: String(target), physical: false }), 'compact');
+    } catch (e) {
+      // Compacting to a revision already compacted is not a failure worth reporting.
+      if (!/compacted/.test((e as Error).message)) throw e;
+    }
+    return target;
   }
 
-  private changed(): void {
-    if (this.candidates.size > 0) void this.tryTakeController();
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    queueMicrotask(() => {
-      this.notifyScheduled = false;
-      for (const w of [...this.watchers]) w();
-    });
+  /** etcd's database size in bytes, as its status reports it. */
+  async dbSizeBytes(): Promise<number> {
+    const status = await this.bounded(this.client.maintenance.status(), 'status');
+    return Number(status.dbSize);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.watchers.clear();
     this.candidates.clear();
-    await this.cancelWatch?.().catch(() => undefined);
+    await this.watcher?.cancel().catch(() => undefined);
     this.client.close();
   }
 
@@ -200,14 +316,3 @@ export class EtcdCoordinator implements Coordinator {
   }
 }
 
-function parseJson<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, text: string, key: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new AtollError('BAD_MAP', `etcd key ${key} does not hold JSON`);
-  }
-  const r = schema.safeParse(value);
-  if (!r.success) throw new AtollError('BAD_MAP', `etcd key ${key} is malformed: ${r.error.issues[0]!.message}`);
-  return r.data;
-}

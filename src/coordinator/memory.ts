@@ -3,7 +3,8 @@
 import { AtollError } from '../errors.js';
 import type { ClusterMeta, ClusterNode, PartitionMap } from '../cluster/map.js';
 import type { Clock } from '../storage/engine.js';
-import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorSnapshot, type Registration } from './coordinator.js';
+import { LEASE_DRIFT_MARGIN, sameClusterSettings, type Coordinator, type CoordinatorChange, type CoordinatorSnapshot, type Registration } from './coordinator.js';
+import { diffMap } from './layout.js';
 
 interface Lease {
   readonly node: ClusterNode;
@@ -23,8 +24,11 @@ export class MemoryCoordinator implements Coordinator {
   private readonly leases = new Map<string, Lease>();
   private controllerId: string | undefined;
   private readonly candidates = new Set<Lease>();
-  private readonly watchers = new Set<() => void>();
+  private readonly watchers = new Set<(change: CoordinatorChange) => void>();
   private notifyScheduled = false;
+  /** Bumped by every change, as etcd's revision is. */
+  private revision = 0;
+  private pending: { partitions: Set<number> | 'all'; nodes: boolean; controller: boolean; docs: boolean; meta: boolean } = noChange();
   private readonly timer: NodeJS.Timeout;
   private readonly docs = new Map<string, string>();
   /** Nodes whose keep-alive is withheld (a simulated pause): their leases run out. */
@@ -47,7 +51,7 @@ export class MemoryCoordinator implements Coordinator {
   async createCluster(meta: ClusterMeta): Promise<ClusterMeta> {
     if (this.meta === undefined) {
       this.meta = meta;
-      this.changed();
+      this.changed({ meta: true });
       return meta;
     }
     if (!sameClusterSettings(this.meta, meta)) {
@@ -57,14 +61,14 @@ export class MemoryCoordinator implements Coordinator {
   }
 
   async snapshot(): Promise<CoordinatorSnapshot> {
-    return { meta: this.meta, nodes: [...this.leases.values()].map((l) => l.node), map: this.map, controller: this.controllerId };
+    return { meta: this.meta, nodes: [...this.leases.values()].map((l) => l.node), map: this.map, controller: this.controllerId, revision: this.revision };
   }
 
   async register(node: ClusterNode, leaseTtlMs: number): Promise<Registration> {
     if (this.leases.has(node.id)) throw new AtollError('NODE_ID_TAKEN', `a live node is already registered as ${node.id}`);
     const lease: Lease = { node, ttlMs: leaseTtlMs, expiresMs: this.clock.nowMs() + leaseTtlMs, lost: [], closed: false };
     this.leases.set(node.id, lease);
-    this.changed();
+    this.changed({ nodes: true });
     return {
       node,
       onLost: (h) => void lease.lost.push(h),
@@ -78,11 +82,13 @@ export class MemoryCoordinator implements Coordinator {
     };
   }
 
-  async casMap(expectedEpoch: number, next: PartitionMap): Promise<boolean> {
-    if ((this.map?.epoch ?? 0) !== expectedEpoch) return false;
+  async casMap(base: PartitionMap | undefined, next: PartitionMap): Promise<PartitionMap | undefined> {
+    if ((this.map?.epoch ?? 0) !== (base?.epoch ?? 0)) return undefined;
+    const first = this.map === undefined;
+    const delta = diffMap(this.map, next);
     this.map = next;
-    this.changed();
-    return true;
+    this.changed({ partitions: first ? 'all' : [...delta.partitions.keys()], all: delta.nodesPut.length + delta.nodesDropped.length > 0 });
+    return next;
   }
 
   campaign(registration: Registration): void {
@@ -99,14 +105,14 @@ export class MemoryCoordinator implements Coordinator {
   async casDoc(name: string, expected: string | undefined, next: string): Promise<boolean> {
     if (this.docs.get(name) !== expected) return false;
     this.docs.set(name, next);
-    this.changed();
+    this.changed({ docs: true });
     return true;
   }
 
   async deleteDoc(name: string, expected: string): Promise<boolean> {
     if (this.docs.get(name) !== expected) return false;
     this.docs.delete(name);
-    this.changed();
+    this.changed({ docs: true });
     return true;
   }
 
@@ -114,7 +120,7 @@ export class MemoryCoordinator implements Coordinator {
     return new Map([...this.docs].filter(([k]) => k.startsWith(prefix)));
   }
 
-  watch(onChange: () => void): () => void {
+  watch(onChange: (change: CoordinatorChange) => void): () => void {
     this.watchers.add(onChange);
     return () => this.watchers.delete(onChange);
   }
@@ -135,7 +141,7 @@ export class MemoryCoordinator implements Coordinator {
     this.candidates.delete(lease);
     if (this.controllerId === lease.node.id) this.controllerId = undefined;
     this.elect();
-    this.changed();
+    this.changed({ nodes: true, controller: true });
   }
 
   private elect(): void {
@@ -144,15 +150,30 @@ export class MemoryCoordinator implements Coordinator {
     const next = this.candidates.values().next();
     if (next.done === true) return;
     this.controllerId = next.value.node.id;
-    this.changed();
+    this.changed({ controller: true });
   }
 
-  private changed(): void {
+  private changed(what: { partitions?: readonly number[] | 'all'; all?: boolean; nodes?: boolean; controller?: boolean; docs?: boolean; meta?: boolean }): void {
+    this.revision++;
+    const p = this.pending;
+    if (what.all === true || what.partitions === 'all') p.partitions = 'all';
+    else if (what.partitions !== undefined && p.partitions !== 'all') for (const x of what.partitions) p.partitions.add(x);
+    p.nodes ||= what.nodes === true || what.all === true;
+    p.controller ||= what.controller === true || what.all === true;
+    p.docs ||= what.docs === true || what.all === true;
+    p.meta ||= what.meta === true || what.all === true;
     if (this.notifyScheduled) return;
     this.notifyScheduled = true;
     queueMicrotask(() => {
       this.notifyScheduled = false;
-      for (const w of [...this.watchers]) w();
+      const c = this.pending;
+      this.pending = noChange();
+      const change: CoordinatorChange = { ...c, partitions: c.partitions === 'all' ? 'all' : [...c.partitions].sort((a, b) => a - b) };
+      for (const w of [...this.watchers]) w(change);
     });
   }
+}
+
+function noChange(): { partitions: Set<number> | 'all'; nodes: boolean; controller: boolean; docs: boolean; meta: boolean } {
+  return { partitions: new Set(), nodes: false, controller: false, docs: false, meta: false };
 }

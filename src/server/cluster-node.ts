@@ -189,9 +189,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   async function updateMap(change: (map: PartitionMap) => PartitionMap | undefined): Promise<PartitionMap | undefined> {
     const snap = await coordinator.snapshot();
     if (snap.map === undefined) return undefined;
-    const next = change(snap.map);
-    if (next === undefined || !(await coordinator.casMap(snap.map.epoch, next))) return undefined;
-    routing.setMap(next);
+    const planned = change(snap.map);
+    const next = planned === undefined ? undefined : await coordinator.casMap(snap.map, planned);
+    if (next !== undefined) routing.setMap(next);
     return next;
   }
 
@@ -340,11 +340,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     }
     if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
     if (snap.controller === o.id) {
-      const next = nextMap(snap);
-      if (next !== undefined && (await coordinator.casMap(snap.map?.epoch ?? 0, next))) {
+      const planned = nextMap(snap);
+      const next = planned === undefined ? undefined : await coordinator.casMap(snap.map, planned);
+      if (next !== undefined) {
         o.log?.info({ epoch: next.epoch }, 'controller published partition map');
         routing.setMap(next);
-      } else if (next === undefined && snap.map !== undefined) {
+      } else if (planned === undefined && snap.map !== undefined) {
         await failover(snap.map, new Set(snap.nodes.map((n) => n.id)));
         await replaceGone(snap.map, snap.nodes);
       }
@@ -455,7 +456,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           if (step.kind === 'add' || step.kind === 'drop') working = step.map;
           else if (step.kind === 'transfer' && live.has(step.to) && (transferBackoff.get(move.partition) ?? 0) <= o.clock.nowMs()) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
         }
-        if (working !== snap.map && (await coordinator.casMap(snap.map.epoch, working))) routing.setMap(working);
+        if (working !== snap.map) {
+          const written = await coordinator.casMap(snap.map, working);
+          if (written !== undefined) routing.setMap(written);
+        }
         unlock();
         unlock = undefined;
         // Hand-overs run on their own (the old leader holds, waits, switches through the controller); the
@@ -563,8 +567,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
             partitions[sw.p] = { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) };
           }
           if (refused.size === batch.length) break;
-          const next = { ...m, epoch, partitions };
-          if (await coordinator.casMap(m.epoch, next)) written = next;
+          written = await coordinator.casMap(m, { ...m, epoch, partitions });
         }
         if (written !== undefined) routing.setMap(written);
         for (const [i, sw] of batch.entries()) {
@@ -635,8 +638,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       else if (!downSince.has(id)) downSince.set(id, now);
     }
     const gone = new Set([...downSince].filter(([, since]) => now - since >= after).map(([id]) => id));
-    const next = replaceReplicas(map, live, gone);
-    if (next !== undefined && (await coordinator.casMap(map.epoch, next))) {
+    const planned = replaceReplicas(map, live, gone);
+    const next = planned === undefined ? undefined : await coordinator.casMap(map, planned);
+    if (next !== undefined) {
       o.log?.warn({ gone: [...gone], epoch: next.epoch }, `replicas of nodes gone over ${after} ms rebuilt on live nodes`);
       lastFailoverMs = o.clock.nowMs();
       routing.setMap(next);
@@ -734,10 +738,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const plan = failoverMap(map, live, answers, clusterMeta.ack, clusterMeta.uncleanPromotion);
     for (const s of plan.stuck) o.log?.error({ partition: s.partition }, `failover impossible for now: ${s.why}`);
     for (const u of plan.promoted.filter((x) => x.unclean)) o.log?.error({ partition: u.partition, leader: u.leader }, `UNCLEAN promotion: ${u.why}; acknowledged writes may be lost`);
-    if (plan.next !== undefined && (await coordinator.casMap(map.epoch, plan.next))) {
+    const written = plan.next === undefined ? undefined : await coordinator.casMap(map, plan.next);
+    if (written !== undefined) {
       o.log?.warn({ epoch, partitions: plan.promoted.length }, 'failover: new leaders published');
       lastFailoverMs = o.clock.nowMs();
-      routing.setMap(plan.next);
+      routing.setMap(written);
     }
   }
 

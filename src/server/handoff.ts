@@ -65,11 +65,12 @@ export async function handOff(ctx: HandoffContext, partition: number, to: string
   const snap = await ctx.coordinator.snapshot();
   const target = snap.nodes.find((n) => n.id === to);
   if (target === undefined) throw new AtollError('UNKNOWN_NODE', `node ${to} is not registered (live) in the cluster`);
-  const next = reassign(map, partition, [to, ...entry.replicas.slice(1).filter((id) => id !== to)], snap.nodes);
+  const planned = reassign(map, partition, [to, ...entry.replicas.slice(1).filter((id) => id !== to)], snap.nodes);
 
   const started = ctx.nowMs();
   const release = ctx.hold(partition);
   let switched = false;
+  let next = planned;
   let keys: string[] = [];
   let bytes = 0;
   try {
@@ -96,7 +97,9 @@ export async function handOff(ctx: HandoffContext, partition: number, to: string
       if (chunk.length >= HANDOFF_LIMITS.chunkKeysMax || chunkBytes >= HANDOFF_LIMITS.chunkBytesMax) await flush();
     }
     await flush();
-    if (!(await ctx.coordinator.casMap(map.epoch, next))) throw new AtollError('STALE_EPOCH', `the map changed during the move (was epoch ${map.epoch}); nothing was switched`);
+    const written = await ctx.coordinator.casMap(map, planned);
+    if (written === undefined) throw new AtollError('STALE_EPOCH', `the map changed during the move (was epoch ${map.epoch}); nothing was switched`);
+    next = written;
     switched = true;
     // The target must route by the new map before clients are sent to it, or it would send them back.
     await peer.request({ op: 'map', map: next });

@@ -64,13 +64,13 @@ describe.each(kinds)('%s coordinator', (kind, open) => {
 
   it('writes the map only against the current epoch', async () => {
     const c = await open();
-    const start = (await c.snapshot()).map?.epoch ?? 0;
-    const base = initialMap(meta, [node('x', 1), node('y', 2)]);
-    const first = { ...base, epoch: start + 1 };
-    expect(await c.casMap(start, first)).toBe(true);
-    expect(await c.casMap(start, first)).toBe(false);
+    expect((await c.snapshot()).map).toBeUndefined();
+    const first = initialMap(meta, [node('x', 1), node('y', 2)]);
+    expect(await c.casMap(undefined, first)).toEqual(first);
+    expect(await c.casMap(undefined, first)).toBeUndefined();
     const second = reassign(first, 3, ['x'], []);
-    expect(await c.casMap(start + 1, second)).toBe(true);
+    expect(await c.casMap(first, second)).toEqual(second);
+    expect(await c.casMap(first, reassign(first, 4, ['x'], []))).toBeUndefined();
     expect((await c.snapshot()).map).toEqual(second);
     await c.close();
   });

@@ -59,7 +59,7 @@ describe('move steps', () => {
 describe('auto mode guardrails', () => {
   const settings = parseSettings(JSON.stringify({ auto: true, cooldownMs: 10_000, stableMs: 5_000 }));
   const map = initialMap(meta, three);
-  const snap = (m: PartitionMap, nodes: readonly ClusterNode[] = five): CoordinatorSnapshot => ({ meta, nodes, map: m, controller: 'n1' });
+  const snap = (m: PartitionMap, nodes: readonly ClusterNode[] = five): CoordinatorSnapshot => ({ meta, nodes, map: m, controller: 'n1', revision: 1 });
   const seen = new Map(five.map((n) => [n.id, 0]));
   const st = { nowMs: 100_000, firstSeenMs: seen, lastFailoverMs: 0 };
   const plan = (over: Partial<RebalancePlan>): RebalancePlan => ({ ...makePlan(map, meta, { nodes: five.map((n) => ({ id: n.id, weight: 1, zone: 'z' })), reason: 't', id: 'p', nowMs: 0 }), ...over });

@@ -1,0 +1,255 @@
+// The coordinator's key layout (design G) and the map deltas written into it, pure: which keys a map change
+// touches, split into transactions within etcd's limits, and the local cache that watch events update.
+// The map is stored per partition, so a change writes only the partitions it changes plus a tiny header.
+//
+//   atoll/meta                   cluster settings (JSON), fixed at creation
+//   atoll/nodes/<id>             live registrations, each under its node's lease
+//   atoll/controller             the controller's node id, under its lease
+//   atoll/map/header             map header {epoch, clusterId, partitions}; the map exists once it does
+//   atoll/map/p/<partition>      one partition's entry {replicas, epoch, isr?} (JSON)
+//   atoll/map/nodes/<id>         address of a node the map names (JSON), kept after the node dies
+//   atoll/docs/<name>            small documents: rebalance plans and settings
+// Room left for what comes next, each under its own prefix so a watch can take it alone or with the rest:
+//   atoll/keyspaces/<name>, atoll/acl/<user>, atoll/txn/<id>.
+import { z } from 'zod';
+import { AtollError } from '../errors.js';
+import { ClusterMetaSchema, ClusterNodeSchema, PartitionEntrySchema, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
+import type { CoordinatorChange, CoordinatorSnapshot } from './coordinator.js';
+
+export const PREFIX = 'atoll/';
+export const KEYS = Object.freeze({
+  meta: `${PREFIX}meta`,
+  controller: `${PREFIX}controller`,
+  nodes: `${PREFIX}nodes/`,
+  mapHeader: `${PREFIX}map/header`,
+  mapPartition: `${PREFIX}map/p/`,
+  mapNode: `${PREFIX}map/nodes/`,
+  docs: `${PREFIX}docs/`,
+});
+
+export const LAYOUT_LIMITS = Object.freeze({
+  /**
+   * Puts and deletes per etcd transaction. etcd refuses a transaction with more than --max-txn-ops (128 by
+   * default) operations in a branch; one goes to the header, and a few are kept spare.
+   */
+  txnPutsMax: 120,
+  /** Bytes of values per transaction, well under etcd's 1.5 MiB request limit. */
+  txnBytesMax: 512 * 1024,
+});
+
+const MapHeaderSchema = z.object({ epoch: z.number().int().positive(), clusterId: z.string(), partitions: z.number().int().positive() }).strict();
+type MapHeader = z.infer<typeof MapHeaderSchema>;
+
+/** The header's text for a map at `epoch`; fixed key order, so a guard can compare it byte for byte. */
+export function headerText(map: { clusterId: string; partitions: readonly unknown[] }, epoch: number): string {
+  return JSON.stringify({ epoch, clusterId: map.clusterId, partitions: map.partitions.length });
+}
+
+/** The keys and values one map change writes: changed partitions, node records put and dropped. */
+export interface MapDelta {
+  readonly partitions: ReadonlyMap<number, PartitionEntry>;
+  readonly nodesPut: readonly ClusterNode[];
+  readonly nodesDropped: readonly string[];
+}
+
+/** What changed from `base` (undefined: nothing stored yet) to `next`. Entries are compared by value. */
+export function diffMap(base: PartitionMap | undefined, next: PartitionMap): MapDelta {
+  const partitions = new Map<number, PartitionEntry>();
+  next.partitions.forEach((e, p) => {
+    const old = base?.partitions[p];
+    if (old === e) return;
+    if (old === undefined || !sameEntry(old, e)) partitions.set(p, e);
+  });
+  const nodesPut = Object.values(next.nodes).filter((n) => {
+    const old = base?.nodes[n.id];
+    return old === undefined || JSON.stringify(old) !== JSON.stringify(n);
+  });
+  const nodesDropped = base === undefined ? [] : Object.keys(base.nodes).filter((id) => next.nodes[id] === undefined);
+  return { partitions, nodesPut, nodesDropped };
+}
+
+function sameEntry(a: PartitionEntry, b: PartitionEntry): boolean {
+  return a.epoch === b.epoch && sameList(a.replicas, b.replicas) && sameList(a.isr ?? [], b.isr ?? []);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** One transaction's worth of writes: keys to put (value text) and keys to delete. */
+export interface TxnWrites {
+  readonly puts: [string, string][];
+  readonly deletes: string[];
+}
+
+/**
+ * The delta as transactions within LAYOUT_LIMITS, each taking the map one epoch further (epoch `first`,
+ * `first + 1`, ...): every partition written in chunk k carries epoch first + k. Node records go out in the
+ * first chunk, before any partition names them; drops go in the last, after no partition does.
+ */
+export function chunkDelta(delta: MapDelta, first: number, oneEpoch = false): { epoch: number; writes: TxnWrites }[] {
+  const chunks: { epoch: number; writes: TxnWrites }[] = [];
+  // A first map is published whole when its header lands, so every chunk of it carries epoch `first`.
+  const epochOf = (k: number): number => (oneEpoch ? first : first + k);
+  let puts: [string, string][] = delta.nodesPut.map((n) => [KEYS.mapNode + n.id, JSON.stringify(n)]);
+  let bytes = puts.reduce((a, [k, v]) => a + k.length + v.length, 0);
+  const flush = (): void => {
+    chunks.push({ epoch: epochOf(chunks.length), writes: { puts, deletes: [] } });
+    puts = [];
+    bytes = 0;
+  };
+  for (const [p, e] of [...delta.partitions].sort((a, b) => a[0] - b[0])) {
+    if (puts.length >= LAYOUT_LIMITS.txnPutsMax || bytes > LAYOUT_LIMITS.txnBytesMax) flush();
+    const stamped = JSON.stringify(entryAt(e, epochOf(chunks.length)));
+    puts.push([KEYS.mapPartition + p, stamped]);
+    bytes += stamped.length + 16;
+  }
+  const deletes = delta.nodesDropped.map((id) => KEYS.mapNode + id);
+  if (puts.length > 0 || chunks.length === 0 || deletes.length > 0) {
+    if (puts.length + deletes.length > LAYOUT_LIMITS.txnPutsMax) flush();
+    chunks.push({ epoch: epochOf(chunks.length), writes: { puts, deletes } });
+  }
+  return chunks;
+}
+
+function entryAt(e: PartitionEntry, epoch: number): PartitionEntry {
+  return { replicas: e.replicas, epoch, ...(e.isr === undefined ? {} : { isr: e.isr }) };
+}
+
+/**
+ * The coordinator's state as watch events left it: every key under PREFIX with the revision it was last
+ * written at, and the snapshot derived from it. Events older than what is held are ignored, so the writes a
+ * node makes itself can be applied at once and their watch events, arriving later, change nothing.
+ */
+export class StateCache {
+  private meta: ClusterMeta | undefined;
+  private readonly live = new Map<string, ClusterNode>();
+  private controller: string | undefined;
+  private header: MapHeader | undefined;
+  private partitions: (PartitionEntry | undefined)[] = [];
+  private readonly mapNodes = new Map<string, ClusterNode>();
+  private readonly docs = new Map<string, string>();
+  /** Revision each key was last put or deleted at (deletes are kept until the watch has passed them). */
+  private readonly keyRevision = new Map<string, number>();
+  /** Highest revision this cache reflects in full (from a read or the watch). */
+  revision = 0;
+  private view: CoordinatorSnapshot | undefined;
+  private pending: { partitions: Set<number>; nodes: boolean; controller: boolean; docs: boolean; meta: boolean; all: boolean } = emptyPending();
+
+  /** Replaces everything with a full read taken at `revision`. */
+  load(kvs: Iterable<[string, string, number]>, revision: number): void {
+    this.meta = undefined;
+    this.live.clear();
+    this.controller = undefined;
+    this.header = undefined;
+    this.partitions = [];
+    this.mapNodes.clear();
+    this.docs.clear();
+    this.keyRevision.clear();
+    for (const [k, v, rev] of kvs) this.apply(k, v, rev);
+    this.revision = revision;
+    this.pending = { ...emptyPending(), all: true };
+    this.view = undefined;
+  }
+
+  /** Applies one put (value) or delete (undefined) at `rev`; returns false if the cache already had newer. */
+  apply(key: string, value: string | undefined, rev: number): boolean {
+    if ((this.keyRevision.get(key) ?? 0) >= rev) return false;
+    this.keyRevision.set(key, rev);
+    this.view = undefined;
+    if (key === KEYS.meta) {
+      this.meta = value === undefined ? undefined : parseJson(ClusterMetaSchema, value, key);
+      this.pending.meta = true;
+    } else if (key === KEYS.controller) {
+      this.controller = value;
+      this.pending.controller = true;
+    } else if (key === KEYS.mapHeader) {
+      this.header = value === undefined ? undefined : parseJson(MapHeaderSchema, value, key);
+      this.pending.all = true;
+    } else if (key.startsWith(KEYS.mapPartition)) {
+      const p = Number(key.slice(KEYS.mapPartition.length));
+      if (!Number.isInteger(p) || p < 0 || p >= 65_536) throw new AtollError('BAD_MAP', `etcd key ${key} names no partition`);
+      this.partitions[p] = value === undefined ? undefined : parseJson(PartitionEntrySchema, value, key);
+      this.pending.partitions.add(p);
+    } else if (key.startsWith(KEYS.mapNode)) {
+      const id = key.slice(KEYS.mapNode.length);
+      if (value === undefined) this.mapNodes.delete(id);
+      else this.mapNodes.set(id, parseJson(ClusterNodeSchema, value, key));
+      this.pending.all = true;
+    } else if (key.startsWith(KEYS.nodes)) {
+      const id = key.slice(KEYS.nodes.length);
+      if (value === undefined) this.live.delete(id);
+      else this.live.set(id, parseJson(ClusterNodeSchema, value, key));
+      this.pending.nodes = true;
+    } else if (key.startsWith(KEYS.docs)) {
+      const name = key.slice(KEYS.docs.length);
+      if (value === undefined) this.docs.delete(name);
+      else this.docs.set(name, value);
+      this.pending.docs = true;
+    }
+    return true;
+  }
+
+  /** Marks the cache as holding everything up to `revision` (a watch response or progress notice). */
+  advance(revision: number): void {
+    if (revision > this.revision) this.revision = revision;
+  }
+
+  /** What changed since the last call, for the watchers. */
+  takeChange(): CoordinatorChange | undefined {
+    const p = this.pending;
+    this.pending = emptyPending();
+    if (!p.all && !p.meta && !p.nodes && !p.controller && !p.docs && p.partitions.size === 0) return undefined;
+    return { partitions: p.all ? 'all' : [...p.partitions].sort((a, b) => a - b), nodes: p.all || p.nodes, controller: p.all || p.controller, docs: p.all || p.docs, meta: p.all || p.meta };
+  }
+
+  snapshot(): CoordinatorSnapshot {
+    this.view ??= { meta: this.meta, nodes: [...this.live.values()].sort(byId), map: this.assembleMap(), controller: this.controller, revision: this.revision };
+    return this.view;
+  }
+
+  getDoc(name: string): string | undefined {
+    return this.docs.get(name);
+  }
+
+  listDocs(prefix: string): Map<string, string> {
+    return new Map([...this.docs].filter(([k]) => k.startsWith(prefix)));
+  }
+
+  /** The map, once its header and every partition are present (a first map is written in chunks). */
+  private assembleMap(): PartitionMap | undefined {
+    const header = this.header;
+    if (header === undefined) return undefined;
+    const partitions = this.partitions.slice(0, header.partitions);
+    if (partitions.length < header.partitions || partitions.some((e) => e === undefined)) return undefined;
+    const entries = partitions as PartitionEntry[];
+    const named = new Set(entries.flatMap((e) => e.replicas));
+    const nodes: Record<string, ClusterNode> = {};
+    for (const id of [...named].sort()) {
+      const n = this.mapNodes.get(id);
+      if (n === undefined) throw new AtollError('BAD_MAP', `the stored map names node ${id} but holds no address for it`);
+      nodes[id] = n;
+    }
+    return { clusterId: header.clusterId, epoch: header.epoch, partitions: entries, nodes };
+  }
+}
+
+function emptyPending(): { partitions: Set<number>; nodes: boolean; controller: boolean; docs: boolean; meta: boolean; all: boolean } {
+  return { partitions: new Set(), nodes: false, controller: false, docs: false, meta: false, all: false };
+}
+
+function byId(a: ClusterNode, b: ClusterNode): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function parseJson<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, text: string, key: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new AtollError('BAD_MAP', `etcd key ${key} does not hold JSON`);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AtollError('BAD_MAP', `etcd key ${key} is malformed: ${r.error.issues[0]!.message}`);
+  return r.data;
+}
