@@ -180,25 +180,23 @@ export class EtcdCoordinator implements Coordinator {
 
   async casMap(base: PartitionMap | undefined, next: PartitionMap): Promise<PartitionMap | undefined> {
     await this.start();
-    const chunks = chunkDelta(diffMap(base, next), (base?.epoch ?? 0) + 1, base === undefined);
-    let epoch = base?.epoch ?? 0;
-    for (const chunk of chunks) {
-      // A first map goes out in chunks without its header, which comes last: readers see no map until then.
+    const chunks = chunkDelta(diffMap(base, next));
+    for (const [i, chunk] of chunks.entries()) {
+      // A first map goes out in chunks with its header last: readers see no map until the header lands.
       const first = base === undefined;
-      const last = chunk === chunks[chunks.length - 1];
-      const guard = first ? this.client.if(KEYS.mapHeader, 'Create', '==', 0) : this.client.if(KEYS.mapHeader, 'Value', '==', headerText(next, epoch));
-      const ops = [
-        ...chunk.writes.puts.map(([k, v]) => this.client.put(k).value(v)),
-        ...chunk.writes.deletes.map((k) => this.client.delete().key(k)),
-        ...(first && !last ? [] : [this.client.put(KEYS.mapHeader).value(headerText(next, chunk.epoch))]),
-      ];
-      const res = await this.bounded(guard.then(...ops).commit(), 'write map');
-      if (!res.succeeded) return undefined;
+      const header = first && i === chunks.length - 1 ? [this.client.put(KEYS.mapHeader).value(headerText(next))] : [];
+      let txn = first ? this.client.if(KEYS.mapHeader, 'Create', '==', 0) : undefined;
+      for (const [key, rev] of chunk.guards) txn = txn === undefined ? this.client.if(key, 'Mod', '==', rev) : txn.and(key, 'Mod', '==', rev);
+      const ops = [...chunk.puts.map(([k, v]) => this.client.put(k).value(v)), ...chunk.deletes.map((k) => this.client.delete().key(k)), ...header];
+      const res = await this.bounded((txn ?? this.client.if(KEYS.meta, 'Create', '>', 0)).then(...ops).commit(), 'write map');
+      if (!res.succeeded) {
+        if (i > 0) this.notify();
+        return undefined;
+      }
       const rev = Number(res.header.revision);
-      for (const [k, v] of chunk.writes.puts) this.cache.apply(k, v, rev);
-      for (const k of chunk.writes.deletes) this.cache.apply(k, undefined, rev);
-      if (!first || last) this.cache.apply(KEYS.mapHeader, headerText(next, chunk.epoch), rev);
-      if (!first) epoch = chunk.epoch;
+      for (const [k, v] of chunk.puts) this.cache.apply(k, v, rev);
+      for (const k of chunk.deletes) this.cache.apply(k, undefined, rev);
+      if (header.length > 0) this.cache.apply(KEYS.mapHeader, headerText(next), rev);
     }
     this.notify();
     return this.cache.snapshot().map;

@@ -1,16 +1,20 @@
 // The coordinator's key layout (design G) and the map deltas written into it, pure: which keys a map change
 // touches, split into transactions within etcd's limits, and the local cache that watch events update.
-// The map is stored per partition, so a change writes only the partitions it changes plus a tiny header.
+// The map is stored per partition, so a change writes only the partitions it changes. A partition's epoch is
+// the etcd revision that last wrote its key (CockroachDB keeps a descriptor per range, Kafka a leader epoch
+// per partition): writers guard each key they change on the revision they read, so writers of different
+// partitions (leaders changing their in-sync sets, the controller failing a node over) never conflict.
 //
 //   atoll/meta                   cluster settings (JSON), fixed at creation
 //   atoll/nodes/<id>             live registrations, each under its node's lease
 //   atoll/controller             the controller's node id, under its lease
-//   atoll/map/header             map header {epoch, clusterId, partitions}; the map exists once it does
-//   atoll/map/p/<partition>      one partition's entry {replicas, epoch, isr?} (JSON)
+//   atoll/map/header             {clusterId, partitions}, written once after a first map's partitions
+//   atoll/map/p/<partition>      one partition's {replicas, isr?} (JSON); its epoch is its mod revision
 //   atoll/map/nodes/<id>         address of a node the map names (JSON), kept after the node dies
 //   atoll/docs/<name>            small documents: rebalance plans and settings
-// Room left for what comes next, each under its own prefix so a watch can take it alone or with the rest:
-//   atoll/keyspaces/<name>, atoll/acl/<user>, atoll/txn/<id>.
+// The map's epoch is the highest revision among the map's keys. Room left for what comes next, each under
+// its own prefix so a watch can take it alone or with the rest: atoll/keyspaces/<name>, atoll/acl/<user>,
+// atoll/txn/<id>.
 import { z } from 'zod';
 import { AtollError } from '../errors.js';
 import { ClusterMetaSchema, ClusterNodeSchema, PartitionEntrySchema, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
@@ -29,36 +33,42 @@ export const KEYS = Object.freeze({
 
 export const LAYOUT_LIMITS = Object.freeze({
   /**
-   * Puts and deletes per etcd transaction. etcd refuses a transaction with more than --max-txn-ops (128 by
-   * default) operations in a branch; one goes to the header, and a few are kept spare.
+   * Keys written per etcd transaction. etcd refuses a transaction with more than --max-txn-ops (128 by
+   * default) compares or operations; a few are kept spare.
    */
   txnPutsMax: 120,
   /** Bytes of values per transaction, well under etcd's 1.5 MiB request limit. */
   txnBytesMax: 512 * 1024,
 });
 
-const MapHeaderSchema = z.object({ epoch: z.number().int().positive(), clusterId: z.string(), partitions: z.number().int().positive() }).strict();
+const MapHeaderSchema = z.object({ clusterId: z.string(), partitions: z.number().int().positive() }).strict();
 type MapHeader = z.infer<typeof MapHeaderSchema>;
+/** A partition as stored: its epoch is not in the value but is the key's revision. */
+const StoredEntrySchema = PartitionEntrySchema.omit({ epoch: true }).strict();
 
-/** The header's text for a map at `epoch`; fixed key order, so a guard can compare it byte for byte. */
-export function headerText(map: { clusterId: string; partitions: readonly unknown[] }, epoch: number): string {
-  return JSON.stringify({ epoch, clusterId: map.clusterId, partitions: map.partitions.length });
+export function headerText(map: { clusterId: string; partitions: readonly unknown[] }): string {
+  return JSON.stringify({ clusterId: map.clusterId, partitions: map.partitions.length });
 }
 
-/** The keys and values one map change writes: changed partitions, node records put and dropped. */
+/** The stored text of a partition's entry (without its epoch). */
+export function entryText(e: PartitionEntry): string {
+  return JSON.stringify(e.isr === undefined ? { replicas: e.replicas } : { replicas: e.replicas, isr: e.isr });
+}
+
+/** The keys and values one map change writes: changed partitions (with the epoch each had), node records. */
 export interface MapDelta {
-  readonly partitions: ReadonlyMap<number, PartitionEntry>;
+  readonly partitions: ReadonlyMap<number, { entry: PartitionEntry; baseEpoch: number | undefined }>;
   readonly nodesPut: readonly ClusterNode[];
   readonly nodesDropped: readonly string[];
 }
 
 /** What changed from `base` (undefined: nothing stored yet) to `next`. Entries are compared by value. */
 export function diffMap(base: PartitionMap | undefined, next: PartitionMap): MapDelta {
-  const partitions = new Map<number, PartitionEntry>();
+  const partitions = new Map<number, { entry: PartitionEntry; baseEpoch: number | undefined }>();
   next.partitions.forEach((e, p) => {
     const old = base?.partitions[p];
     if (old === e) return;
-    if (old === undefined || !sameEntry(old, e)) partitions.set(p, e);
+    if (old === undefined || !sameEntry(old, e)) partitions.set(p, { entry: e, baseEpoch: old?.epoch });
   });
   const nodesPut = Object.values(next.nodes).filter((n) => {
     const old = base?.nodes[n.id];
@@ -76,44 +86,41 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** One transaction's worth of writes: keys to put (value text) and keys to delete. */
+/** One transaction: keys that must still be at a revision (0: absent), keys to put, keys to delete. */
 export interface TxnWrites {
+  readonly guards: [string, number][];
   readonly puts: [string, string][];
   readonly deletes: string[];
 }
 
 /**
- * The delta as transactions within LAYOUT_LIMITS, each taking the map one epoch further (epoch `first`,
- * `first + 1`, ...): every partition written in chunk k carries epoch first + k. Node records go out in the
- * first chunk, before any partition names them; drops go in the last, after no partition does.
+ * The delta as transactions within LAYOUT_LIMITS. Node records go out in the first, before any partition
+ * names them; drops in the last, after none does. Each partition put is guarded by the epoch it had.
  */
-export function chunkDelta(delta: MapDelta, first: number, oneEpoch = false): { epoch: number; writes: TxnWrites }[] {
-  const chunks: { epoch: number; writes: TxnWrites }[] = [];
-  // A first map is published whole when its header lands, so every chunk of it carries epoch `first`.
-  const epochOf = (k: number): number => (oneEpoch ? first : first + k);
-  let puts: [string, string][] = delta.nodesPut.map((n) => [KEYS.mapNode + n.id, JSON.stringify(n)]);
-  let bytes = puts.reduce((a, [k, v]) => a + k.length + v.length, 0);
-  const flush = (): void => {
-    chunks.push({ epoch: epochOf(chunks.length), writes: { puts, deletes: [] } });
-    puts = [];
-    bytes = 0;
-  };
-  for (const [p, e] of [...delta.partitions].sort((a, b) => a[0] - b[0])) {
-    if (puts.length >= LAYOUT_LIMITS.txnPutsMax || bytes > LAYOUT_LIMITS.txnBytesMax) flush();
-    const stamped = JSON.stringify(entryAt(e, epochOf(chunks.length)));
-    puts.push([KEYS.mapPartition + p, stamped]);
-    bytes += stamped.length + 16;
+export function chunkDelta(delta: MapDelta): TxnWrites[] {
+  const chunks: TxnWrites[] = [];
+  let cur: TxnWrites = { guards: [], puts: delta.nodesPut.map((n) => [KEYS.mapNode + n.id, JSON.stringify(n)]), deletes: [] };
+  let bytes = cur.puts.reduce((a, [k, v]) => a + k.length + v.length, 0);
+  for (const [p, { entry, baseEpoch }] of [...delta.partitions].sort((a, b) => a[0] - b[0])) {
+    if (cur.puts.length >= LAYOUT_LIMITS.txnPutsMax || bytes > LAYOUT_LIMITS.txnBytesMax) {
+      chunks.push(cur);
+      cur = { guards: [], puts: [], deletes: [] };
+      bytes = 0;
+    }
+    const key = KEYS.mapPartition + p;
+    const value = entryText(entry);
+    cur.puts.push([key, value]);
+    if (baseEpoch !== undefined) cur.guards.push([key, baseEpoch]);
+    bytes += key.length + value.length;
   }
   const deletes = delta.nodesDropped.map((id) => KEYS.mapNode + id);
-  if (puts.length > 0 || chunks.length === 0 || deletes.length > 0) {
-    if (puts.length + deletes.length > LAYOUT_LIMITS.txnPutsMax) flush();
-    chunks.push({ epoch: epochOf(chunks.length), writes: { puts, deletes } });
+  if (cur.puts.length + deletes.length > LAYOUT_LIMITS.txnPutsMax) {
+    chunks.push(cur);
+    cur = { guards: [], puts: [], deletes: [] };
   }
+  cur.deletes.push(...deletes);
+  if (cur.puts.length + cur.deletes.length > 0 || chunks.length === 0) chunks.push(cur);
   return chunks;
-}
-
-function entryAt(e: PartitionEntry, epoch: number): PartitionEntry {
-  return { replicas: e.replicas, epoch, ...(e.isr === undefined ? {} : { isr: e.isr }) };
 }
 
 /**
@@ -126,6 +133,8 @@ export class StateCache {
   private readonly live = new Map<string, ClusterNode>();
   private controller: string | undefined;
   private header: MapHeader | undefined;
+  /** Highest revision among the map's keys: the map's epoch. */
+  private mapRevision = 0;
   private partitions: (PartitionEntry | undefined)[] = [];
   private readonly mapNodes = new Map<string, ClusterNode>();
   private readonly docs = new Map<string, string>();
@@ -142,6 +151,7 @@ export class StateCache {
     this.live.clear();
     this.controller = undefined;
     this.header = undefined;
+    this.mapRevision = 0;
     this.partitions = [];
     this.mapNodes.clear();
     this.docs.clear();
@@ -165,16 +175,19 @@ export class StateCache {
       this.pending.controller = true;
     } else if (key === KEYS.mapHeader) {
       this.header = value === undefined ? undefined : parseJson(MapHeaderSchema, value, key);
+      this.mapRevision = Math.max(this.mapRevision, rev);
       this.pending.all = true;
     } else if (key.startsWith(KEYS.mapPartition)) {
       const p = Number(key.slice(KEYS.mapPartition.length));
       if (!Number.isInteger(p) || p < 0 || p >= 65_536) throw new AtollError('BAD_MAP', `etcd key ${key} names no partition`);
-      this.partitions[p] = value === undefined ? undefined : parseJson(PartitionEntrySchema, value, key);
+      this.partitions[p] = value === undefined ? undefined : { ...parseJson(StoredEntrySchema, value, key), epoch: rev };
+      this.mapRevision = Math.max(this.mapRevision, rev);
       this.pending.partitions.add(p);
     } else if (key.startsWith(KEYS.mapNode)) {
       const id = key.slice(KEYS.mapNode.length);
       if (value === undefined) this.mapNodes.delete(id);
       else this.mapNodes.set(id, parseJson(ClusterNodeSchema, value, key));
+      this.mapRevision = Math.max(this.mapRevision, rev);
       this.pending.all = true;
     } else if (key.startsWith(KEYS.nodes)) {
       const id = key.slice(KEYS.nodes.length);
@@ -230,7 +243,7 @@ export class StateCache {
       if (n === undefined) throw new AtollError('BAD_MAP', `the stored map names node ${id} but holds no address for it`);
       nodes[id] = n;
     }
-    return { clusterId: header.clusterId, epoch: header.epoch, partitions: entries, nodes };
+    return { clusterId: header.clusterId, epoch: this.mapRevision, partitions: entries, nodes };
   }
 }
 

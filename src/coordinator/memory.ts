@@ -83,12 +83,19 @@ export class MemoryCoordinator implements Coordinator {
   }
 
   async casMap(base: PartitionMap | undefined, next: PartitionMap): Promise<PartitionMap | undefined> {
-    if ((this.map?.epoch ?? 0) !== (base?.epoch ?? 0)) return undefined;
+    // As on etcd: each changed partition is guarded by the epoch it had, and takes the new revision as its epoch.
     const first = this.map === undefined;
-    const delta = diffMap(this.map, next);
-    this.map = next;
+    if (first !== (base === undefined)) return undefined;
+    const delta = diffMap(base, next);
+    for (const [p, { baseEpoch }] of delta.partitions) if (baseEpoch !== undefined && this.map?.partitions[p]?.epoch !== baseEpoch) return undefined;
+    const epoch = this.revision + 1;
+    const partitions = first ? next.partitions.map((e) => ({ ...e, epoch })) : [...this.map!.partitions];
+    if (!first) for (const [p, { entry }] of delta.partitions) partitions[p] = { ...entry, epoch };
+    const named = new Set(partitions.flatMap((e) => e.replicas));
+    const nodes = Object.fromEntries(Object.entries({ ...this.map?.nodes, ...next.nodes }).filter(([id]) => named.has(id) && (next.nodes[id] !== undefined || !delta.nodesDropped.includes(id))));
+    this.map = { clusterId: next.clusterId, epoch, partitions, nodes };
     this.changed({ partitions: first ? 'all' : [...delta.partitions.keys()], all: delta.nodesPut.length + delta.nodesDropped.length > 0 });
-    return next;
+    return this.map;
   }
 
   campaign(registration: Registration): void {

@@ -215,41 +215,51 @@ export class ReplicationManager {
 
   /** Follows a newly adopted map: become leader, step down, track followers, learn epochs. */
   adoptMap(map: PartitionMap): void {
+    const prev = this.map;
     this.map = map;
     const now = this.host.nowMs();
+    const self = this.host.selfId;
+    // Maps from the coordinator's cache share unchanged entries, so only changed partitions are visited.
+    const same = prev !== undefined && prev.partitions.length === map.partitions.length;
+    const counts = { led: 0, steppedDown: 0, dropped: 0 };
     map.partitions.forEach((e, p) => {
-      const self = this.host.selfId;
+      if (same && prev.partitions[p] === e) return;
       if (!e.replicas.includes(self)) {
         const old = this.logs.get(p);
         if (old === undefined) return;
-        if (old.role === 'leader') this.stepDown(p, old, e.epoch, 'the partition moved away');
+        if (old.role === 'leader') this.stepDown(p, old, e.epoch, 'the partition moved away', true);
         this.logs.delete(p);
         this.freshAt.delete(p);
         this.incoming.delete(p);
         this.persistPosition(p, { term: '', seq: 0 });
         this.host.dropPartition?.(p);
+        counts.dropped++;
         return;
       }
       const log = this.logFor(p);
       const leads = e.replicas[0] === self;
       if (leads && log.role !== 'leader') {
         log.becomeLeader(Math.max(e.epoch, log.epoch), this.host.newTerm(), e.replicas.slice(1), now);
-        this.host.log?.info({ partition: p, epoch: log.epoch, term: log.term, seq: log.lastSeq }, 'leading partition');
+        counts.led++;
       } else if (leads) {
         log.epoch = Math.max(log.epoch, e.epoch);
         for (const f of e.replicas.slice(1)) if (!log.followers.has(f)) log.followers.set(f, { ackSeq: 0, nextSeq: log.lastSeq + 1, mode: 'probe', lastAckMs: now });
         for (const f of [...log.followers.keys()]) if (!e.replicas.includes(f)) log.followers.delete(f);
-      } else if (log.role === 'leader') this.stepDown(p, log, e.epoch, `${e.replicas[0]} leads it now`);
-      else log.epoch = Math.max(log.epoch, e.epoch);
+      } else if (log.role === 'leader') {
+        this.stepDown(p, log, e.epoch, `${e.replicas[0]} leads it now`, true);
+        counts.steppedDown++;
+      } else log.epoch = Math.max(log.epoch, e.epoch);
       if (leads) this.advance(p);
     });
+    // One line per map adopted, with counts, not one per partition.
+    if (counts.led + counts.steppedDown + counts.dropped > 0) this.host.log?.info({ epoch: map.epoch, ...counts }, 'partition roles changed');
     this.kick();
   }
 
-  private stepDown(p: number, log: ReplicaLog<Wire>, epoch: number, why: string): void {
+  private stepDown(p: number, log: ReplicaLog<Wire>, epoch: number, why: string, quiet = false): void {
     log.becomeFollower(epoch);
     this.failWaiters(p, why);
-    this.host.log?.warn({ partition: p, epoch }, `stepped down as leader: ${why}`);
+    if (!quiet) this.host.log?.info({ partition: p, epoch }, `stepped down as leader: ${why}`);
   }
 
   private failWaiters(p: number, why: string): void {

@@ -24,6 +24,7 @@ import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
 import { createVerifier, tallyVerdicts, verifyAcross } from './verify.js';
 import { VERIFY_LIMITS } from '../replication/verify.js';
+import { LimitedLog } from '../monitoring/log-limit.js';
 
 export interface ClusterNodeOptions {
   readonly id: string;
@@ -127,6 +128,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const clusterMeta: ClusterMeta = meta;
 
   const engine = o.engine(meta);
+  const limited = new LimitedLog(o.log, () => o.clock.nowMs());
   // The routing hooks need the server, and the server needs the hooks: the hooks reach it through this cell.
   const cell: { server?: NodeServer } = {};
   const runLocal: RunLocal = (commands, version) => cell.server!.runForPeer(commands, version);
@@ -392,7 +394,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           if (t.mismatch + t.repaired > 0) o.log?.error({ partition: v.partition, replicas: v.replicas }, 'verify after move: replicas differed');
         }
       })
-      .catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'verify after move failed; will retry'))
+      .catch((e: unknown) => limited.warn('verify-moved', { err: (e as Error).message }, 'verify after move failed; will retry'))
       .finally(() => (verifying = false));
   }
   async function rebalanceTick(): Promise<void> {
@@ -479,7 +481,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
             .catch((e: unknown) => {
               const contended = e instanceof AtollError && e.code === 'STALE_EPOCH';
               transferBackoff.set(t.partition, o.clock.nowMs() + (contended ? CLUSTER_NODE_LIMITS.transferContendedRetryAfterMs : CLUSTER_NODE_LIMITS.transferRetryAfterMs));
-              o.log?.warn({ partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
+              limited.warn('handover-retry', { partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
             })
             .finally(() => transfersInFlight.delete(t.partition));
         }
@@ -500,7 +502,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       }
       await autoRebalance();
     } catch (e) {
-      o.log?.warn({ err: (e as Error).message }, 'rebalance step failed; will retry');
+      limited.warn('rebalance-step', { err: (e as Error).message }, 'rebalance step failed; will retry');
     } finally {
       unlock?.();
       rebalancing = false;
@@ -731,23 +733,25 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
             answers.set(p, m);
           });
         } catch (e) {
-          o.log?.warn({ node: id, err: (e as Error).message }, 'failover: a replica did not answer the fence');
+          limited.warn(`fence-${id}`, { node: id, partitions: partitions.length, err: (e as Error).message }, 'failover: a replica did not answer the fence');
         }
       }),
     );
     const plan = failoverMap(map, live, answers, clusterMeta.ack, clusterMeta.uncleanPromotion);
-    for (const s of plan.stuck) o.log?.error({ partition: s.partition }, `failover impossible for now: ${s.why}`);
-    for (const u of plan.promoted.filter((x) => x.unclean)) o.log?.error({ partition: u.partition, leader: u.leader }, `UNCLEAN promotion: ${u.why}; acknowledged writes may be lost`);
+    if (plan.stuck.length > 0) limited.error('failover-stuck', { partitions: plan.stuck.length, first: plan.stuck.slice(0, 8).map((x) => x.partition) }, `failover impossible for now for ${plan.stuck.length} partitions: ${plan.stuck[0]!.why}`);
+    const unclean = plan.promoted.filter((x) => x.unclean);
+    if (unclean.length > 0) o.log?.error({ partitions: unclean.length, first: unclean.slice(0, 8).map((u) => `${u.partition}->${u.leader}`) }, `UNCLEAN promotion of ${unclean.length} partitions: ${unclean[0]!.why}; acknowledged writes may be lost`);
     const written = plan.next === undefined ? undefined : await coordinator.casMap(map, plan.next);
     if (written !== undefined) {
-      o.log?.warn({ epoch, partitions: plan.promoted.length }, 'failover: new leaders published');
+      const from = [...new Set(plan.promoted.map((x) => map.partitions[x.partition]!.replicas[0]))].join(', ');
+      o.log?.warn({ epoch: written.epoch, partitions: plan.promoted.length }, `failover: ${plan.promoted.length} partitions moved off ${from} in 1 step`);
       lastFailoverMs = o.clock.nowMs();
       routing.setMap(written);
     }
   }
 
   const onChange = (): void => {
-    refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'coordinator read failed; will retry'));
+    refresh().catch((e: unknown) => limited.warn('sync', { err: (e as Error).message }, 'coordinator step failed; will retry'));
   };
   const unwatch = coordinator.watch(onChange);
   const poll = setInterval(onChange, CLUSTER_NODE_LIMITS.pollEveryMs);

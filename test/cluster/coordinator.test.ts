@@ -62,16 +62,25 @@ describe.each(kinds)('%s coordinator', (kind, open) => {
     await c.close();
   });
 
-  it('writes the map only against the current epoch', async () => {
+  it('writes the map per partition, each change guarded by the epoch its partitions had', async () => {
     const c = await open();
     expect((await c.snapshot()).map).toBeUndefined();
-    const first = initialMap(meta, [node('x', 1), node('y', 2)]);
-    expect(await c.casMap(undefined, first)).toEqual(first);
-    expect(await c.casMap(undefined, first)).toBeUndefined();
-    const second = reassign(first, 3, ['x'], []);
-    expect(await c.casMap(first, second)).toEqual(second);
-    expect(await c.casMap(first, reassign(first, 4, ['x'], []))).toBeUndefined();
-    expect((await c.snapshot()).map).toEqual(second);
+    const planned = initialMap(meta, [node('x', 1), node('y', 2)]);
+    const first = await c.casMap(undefined, planned);
+    expect(first?.partitions.map((e) => e.replicas)).toEqual(planned.partitions.map((e) => e.replicas));
+    expect(await c.casMap(undefined, planned)).toBeUndefined();
+    const second = await c.casMap(first, reassign(first!, 3, ['x'], []));
+    expect(second?.partitions[3]!.replicas).toEqual(['x']);
+    expect(second!.partitions[3]!.epoch).toBeGreaterThan(first!.epoch);
+    expect(second!.epoch).toBe(second!.partitions[3]!.epoch);
+    // Unchanged partitions keep their epoch; a writer still holding the old epoch of partition 3 loses.
+    expect(second!.partitions[4]).toEqual(first!.partitions[4]);
+    expect(await c.casMap(first, reassign(first!, 3, ['y'], []))).toBeUndefined();
+    // Another partition changed from the same old map does not conflict with it.
+    const third = await c.casMap(first, reassign(first!, 5, ['y'], []));
+    expect(third?.partitions[5]!.replicas).toEqual(['y']);
+    expect(third?.partitions[3]!.replicas).toEqual(['x']);
+    expect((await c.snapshot()).map).toEqual(third);
     await c.close();
   });
 
