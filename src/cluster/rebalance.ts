@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { AtollError } from '../errors.js';
 import { planPlacement } from '../partitioning/placement.js';
-import { inSync, type ClusterMeta, type ClusterNode, type PartitionMap } from './map.js';
+import { inSync, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from './map.js';
 
 export const REBALANCE_LIMITS = Object.freeze({
   /** Partitions moving at once, per node involved (a new node takes part in every move onto it). */
@@ -133,13 +133,20 @@ export function makePlan(map: PartitionMap, meta: ClusterMeta, req: PlanRequest)
 
 /** What a partition's move needs next, judged from the map alone. */
 export type MoveStep =
-  | { kind: 'add'; map: PartitionMap }
+  | { kind: 'add'; partition: number; entry: PartitionEntry }
   | { kind: 'wait-sync'; missing: string[] }
   | { kind: 'transfer'; leader: string; to: string }
-  | { kind: 'drop'; map: PartitionMap }
+  | { kind: 'drop'; partition: number; entry: PartitionEntry }
   | { kind: 'done' };
 
-function withNodes(map: PartitionMap, partitions: PartitionMap['partitions'], known: readonly ClusterNode[]): PartitionMap {
+/**
+ * The map with the entries of several add and drop steps in place, at the next epoch, its node table taken
+ * from `known` for newly named nodes. Built once per controller tick, not per move: a move's step only says
+ * which entry changes (a map per step cost O(moves x partitions) per tick, 88% of a controller's CPU).
+ */
+export function applyEntries(map: PartitionMap, entries: ReadonlyMap<number, PartitionEntry>, known: readonly ClusterNode[]): PartitionMap {
+  if (entries.size === 0) return map;
+  const partitions = map.partitions.map((x, i) => entries.get(i) ?? x);
   const byId = new Map<string, ClusterNode>(Object.entries(map.nodes));
   for (const n of known) byId.set(n.id, n);
   const named = new Set(partitions.flatMap((e) => e.replicas));
@@ -153,8 +160,7 @@ export function moveStep(map: PartitionMap, move: PlanMove, known: readonly Clus
   if (adding.length > 0) {
     for (const id of adding) if (!known.some((n) => n.id === id) && map.nodes[id] === undefined) throw new AtollError('UNKNOWN_NODE', `node ${id} is not registered`);
     // Targets join as extra replicas outside the in-sync set; a snapshot fills them.
-    const partitions = map.partitions.map((x, i) => (i === move.partition ? { replicas: [...x.replicas, ...adding], epoch, isr: [...inSync(x)] } : x));
-    return { kind: 'add', map: withNodes(map, partitions, known) };
+    return { kind: 'add', partition: move.partition, entry: { replicas: [...e.replicas, ...adding], epoch, isr: [...inSync(e)] } };
   }
   const isr = inSync(e);
   const missing = move.to.filter((id) => !isr.includes(id));
@@ -164,8 +170,7 @@ export function moveStep(map: PartitionMap, move: PlanMove, known: readonly Clus
   if (e.replicas.length !== move.to.length || e.replicas.some((id) => !move.to.includes(id))) {
     const replicas = [...move.to];
     const keep = isr.filter((id) => replicas.includes(id));
-    const partitions = map.partitions.map((x, i) => (i === move.partition ? { replicas, epoch, ...(keep.length === replicas.length ? {} : { isr: keep }) } : x));
-    return { kind: 'drop', map: withNodes(map, partitions, known) };
+    return { kind: 'drop', partition: move.partition, entry: { replicas, epoch, ...(keep.length === replicas.length ? {} : { isr: keep }) } };
   }
   return { kind: 'done' };
 }

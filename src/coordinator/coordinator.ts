@@ -18,6 +18,9 @@ export interface Registration {
   close(): Promise<void>;
 }
 
+/** How often the controller compacts the coordinator's history (the Kubernetes API server does every 5 minutes). */
+export const COMPACT_EVERY_MS = 60_000;
+
 /** Everything a node or router needs to route and decide, read at one point in time. */
 export interface CoordinatorSnapshot {
   readonly meta: ClusterMeta | undefined;
@@ -72,6 +75,11 @@ export interface Coordinator {
   listDocs(prefix: string): Promise<Map<string, string>>;
   /** Calls `onChange` (coalesced, with what changed) after any change to settings, registry, map, controller or documents. */
   watch(onChange: (change: CoordinatorChange) => void): () => void;
+  /**
+   * Drops the history older than the last `keepRevisions` revisions (etcd keeps every old value until
+   * compacted, and refuses writes once its quota fills). Returns the revision compacted to, if any.
+   */
+  compact(keepRevisions?: number): Promise<number | undefined>;
   close(): Promise<void>;
 }
 

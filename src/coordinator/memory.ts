@@ -132,6 +132,11 @@ export class MemoryCoordinator implements Coordinator {
     return () => this.watchers.delete(onChange);
   }
 
+  /** The memory coordinator keeps no history. */
+  async compact(): Promise<number | undefined> {
+    return undefined;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.watchers.clear();

@@ -5,16 +5,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nextMap, replaceReplicas } from '../cluster/controller.js';
-import { moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
+import { applyEntries, moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
 import { applyPlan, autoPlanBlocker, draftPlan, storePlan, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
-import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
+import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
 import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
 import { ReplicationManager } from '../replication/replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
 import { partitionEntries, valueBytes } from '../storage/wire.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
-import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
+import { COMPACT_EVERY_MS, LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import type { Clock, StorageEngine } from '../storage/engine.js';
@@ -329,6 +329,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const readyPromise = new Promise<void>((resolve) => (readyResolve = resolve));
   let closed = false;
 
+  /** Controller: when it last compacted the coordinator's history (first compaction one interval after election). */
+  let lastCompactMs = o.clock.nowMs();
   async function sync(): Promise<void> {
     if (closed) return;
     const snap = await coordinator.snapshot();
@@ -341,6 +343,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       o.log?.warn({ err: (e as Error).message }, 'rebalance settings unreadable; keeping the last ones');
     }
     if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
+    if (snap.controller === o.id && o.clock.nowMs() - lastCompactMs >= COMPACT_EVERY_MS) {
+      lastCompactMs = o.clock.nowMs();
+      void coordinator.compact().catch((e: unknown) => limited.warn('compact', { err: (e as Error).message }, 'compacting the coordinator history failed; will retry'));
+    }
     if (snap.controller === o.id) {
       const planned = nextMap(snap);
       const next = planned === undefined ? undefined : await coordinator.casMap(snap.map, planned);
@@ -439,14 +445,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           }
         }
         const busy = new Map<string, number>();
+        const entries = new Map<number, PartitionEntry>();
         const transfers: { leader: string; to: string; partition: number }[] = [];
         let done = 0;
         let bytesDone = 0;
         for (const move of plan.moves) {
           // A cancelled plan rolls back what has not switched leadership yet and finishes what has.
-          const e = working.partitions[move.partition]!;
+          const e = snap.map.partitions[move.partition]!;
           const rollback = plan.status === 'cancelled' && move.from.includes(e.replicas[0]!);
-          const step = moveStep(working, rollback ? { ...move, to: [e.replicas[0]!, ...move.from.filter((id) => id !== e.replicas[0])] } : move, snap.nodes);
+          const step = moveStep(snap.map, rollback ? { ...move, to: [e.replicas[0]!, ...move.from.filter((id) => id !== e.replicas[0])] } : move, snap.nodes);
           if (step.kind === 'done') {
             done++;
             bytesDone += move.bytes;
@@ -455,9 +462,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           const involved = [...new Set([...move.from, ...move.to])];
           if (involved.some((id) => (busy.get(id) ?? 0) >= settings.movesPerNodeMax)) continue;
           for (const id of involved) busy.set(id, (busy.get(id) ?? 0) + 1);
-          if (step.kind === 'add' || step.kind === 'drop') working = step.map;
+          if (step.kind === 'add' || step.kind === 'drop') entries.set(step.partition, step.entry);
           else if (step.kind === 'transfer' && live.has(step.to) && (transferBackoff.get(move.partition) ?? 0) <= o.clock.nowMs()) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
         }
+        working = applyEntries(snap.map, entries, snap.nodes);
         if (working !== snap.map) {
           const written = await coordinator.casMap(snap.map, working);
           if (written !== undefined) routing.setMap(written);

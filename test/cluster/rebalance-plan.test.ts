@@ -1,8 +1,8 @@
 // Rebalance plans and move steps, pure: a plan moves only what balance needs, is refused for bad requests,
 // and a move walks add -> wait for sync -> hand over -> drop -> done, judged from the map alone.
 import { describe, expect, it } from 'vitest';
-import { initialMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../../src/cluster/map.js';
-import { makePlan, moveStep, placementBasis, type RebalancePlan } from '../../src/cluster/rebalance.js';
+import { initialMap, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../../src/cluster/map.js';
+import { applyEntries, makePlan, moveStep, placementBasis, type RebalancePlan } from '../../src/cluster/rebalance.js';
 import { autoPlanBlocker, parseSettings, plansToPrune, PLANS_LIMITS } from '../../src/cluster/plans.js';
 import type { CoordinatorSnapshot } from '../../src/coordinator/coordinator.js';
 import { planProgress } from '../../src/dashboard/api.js';
@@ -40,7 +40,7 @@ describe('move steps', () => {
     const move = { partition: 0, from: [...from], to: ['n4', from[1]!, from[2]!], bytes: 0 };
     let step = moveStep(map, move, five);
     expect(step.kind).toBe('add');
-    map = (step as { map: PartitionMap }).map;
+    map = applyEntries(map, new Map([[0, (step as { entry: PartitionEntry }).entry]]), five);
     expect(map.partitions[0]).toMatchObject({ replicas: [...from, 'n4'], isr: [...from] });
     expect(moveStep(map, move, five)).toEqual({ kind: 'wait-sync', missing: ['n4'] });
     // The leader's ISR expansion adds n4 once it caught up.
@@ -49,7 +49,7 @@ describe('move steps', () => {
     map = { ...map, epoch: map.epoch + 1, partitions: [{ replicas: ['n4', ...from], epoch: map.epoch + 1 }] };
     step = moveStep(map, move, five);
     expect(step.kind).toBe('drop');
-    map = (step as { map: PartitionMap }).map;
+    map = applyEntries(map, new Map([[0, (step as { entry: PartitionEntry }).entry]]), five);
     expect(map.partitions[0]!.replicas).toEqual(move.to);
     expect(Object.keys(map.nodes).sort()).toEqual([...move.to].sort());
     expect(moveStep(map, move, five)).toEqual({ kind: 'done' });
