@@ -11,6 +11,8 @@ export interface WorkloadOptions {
   /** Chance that an operation is a write. */
   readonly writeShare: number;
   readonly commandTimeoutMs: number;
+  /** Pause between one client's operations (a steady small load instead of as fast as possible). */
+  readonly pauseMs?: number;
 }
 
 export interface Workload {
@@ -47,6 +49,7 @@ export function startWorkload(o: WorkloadOptions): Workload {
     let seed = id * 7919 + 1;
     const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 0x1_0000_0000);
     while (running) {
+      if (o.pauseMs !== undefined) await new Promise((r) => setTimeout(r, o.pauseMs));
       const key = o.keys[Math.floor(rnd() * o.keys.length)]!;
       if (rnd() < o.writeShare) {
         const value = `c${id}-${++counter}`;

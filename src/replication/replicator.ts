@@ -50,7 +50,8 @@ type Part =
   | { p: number; epoch: number; kind: 'snap-chunk'; entries: Wire[] }
   | { p: number; epoch: number; kind: 'snap-end' };
 
-type PartResult = { ack: number } | { pos: Position } | { stale: number } | { ok: true };
+/** `empty`: in a probe answer, the follower holds no key of the partition (lets an empty leader skip the copy). */
+type PartResult = { ack: number } | { pos: Position; empty?: boolean } | { stale: number } | { ok: true };
 
 /** A request/reply link to another node (the peer transport, or a simulated network in tests). */
 export interface PeerLink {
@@ -503,7 +504,7 @@ export class ReplicationManager {
     }
     if ('pos' in r) {
       // A probe answer or a refused append: continue from the log if the follower's history is ours.
-      if (log.canContinue(r.pos)) {
+      if (log.canContinue(r.pos) || this.bothEmpty(log, r)) {
         prog.mode = 'log';
         prog.ackSeq = r.pos.seq;
         prog.nextSeq = r.pos.seq + 1;
@@ -554,6 +555,15 @@ export class ReplicationManager {
     if (waitMs > 0) await new Promise<void>((r) => this.host.schedule(Math.ceil(waitMs), r));
   }
 
+  /**
+   * A leader with no entries and no keys, and a follower that says it holds no key either (every partition
+   * of a new cluster): their states are equal, so the log starts without a copy.
+   */
+  private bothEmpty(log: ReplicaLog<Wire>, r: { pos: Position; empty?: boolean }): boolean {
+    if (r.empty !== true || r.pos.seq !== 0 || log.lastSeq !== 0) return false;
+    return this.host.engine.keysOfPartition?.(log.partition, this.host.partitions)?.length === 0;
+  }
+
   /** Streams partition `log.partition` to follower `f`: clear, chunks of keys, then the log continues. */
   private async sendSnapshot(f: string, log: ReplicaLog<Wire>): Promise<void> {
     const prog = log.followers.get(f);
@@ -563,37 +573,23 @@ export class ReplicationManager {
     const p = log.partition;
     const epoch = log.epoch;
     const base = log.position;
-    const call = async (part: Part): Promise<PartResult> => {
-      const reply = (await peer.request({ op: 'repl', from: this.host.selfId, parts: [part] }, REPLICATOR_LIMITS.requestTimeoutMs)) as { results: PartResult[] };
-      const r = reply.results[0]!;
-      if ('stale' in r) throw new AtollError('STALE_EPOCH', `follower ${f} refused the snapshot of partition ${p}: epoch ${r.stale}`);
-      if (part.kind !== 'snap-begin' && 'pos' in r) throw new AtollError('PEER_UNAVAILABLE', `follower ${f} lost the snapshot of partition ${p} in progress`);
-      return r;
+    /** Sends parts of this snapshot in one request (one transaction on the follower); returns the last result. */
+    const call = async (...parts: Part[]): Promise<PartResult> => {
+      const reply = (await peer.request({ op: 'repl', from: this.host.selfId, parts }, REPLICATOR_LIMITS.requestTimeoutMs)) as { results: PartResult[] };
+      parts.forEach((part, i) => {
+        const r = reply.results[i]!;
+        if ('stale' in r) throw new AtollError('STALE_EPOCH', `follower ${f} refused the snapshot of partition ${p}: epoch ${r.stale}`);
+        if (part.kind !== 'snap-begin' && 'pos' in r) throw new AtollError('PEER_UNAVAILABLE', `follower ${f} lost the snapshot of partition ${p} in progress`);
+      });
+      return reply.results[parts.length - 1]!;
     };
     try {
       // Read inside the try: the engine may be closing (node shutdown) and reads then throw.
       const keys = await this.keysOf(p);
-      await call({ p, epoch, kind: 'snap-begin', base, history: [...log.terms] });
-      let chunk: Wire[] = [];
-      let chunkBytes = 0;
-      for (const k of keys) {
-        const value = this.host.engine.get(k);
-        if (value === undefined) continue;
-        const wire = toWire(k, value, this.host.engine.expiresAt(k) ?? 0);
-        chunk.push(wire);
-        chunkBytes += effectBytes([[wire[0], wire]]);
-        if (chunk.length >= REPLICATOR_LIMITS.snapshotChunkKeysMax || chunkBytes >= REPLICATOR_LIMITS.snapshotChunkBytesMax) {
-          await this.throttleCopy(chunkBytes);
-          await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
-          chunk = [];
-          chunkBytes = 0;
-        }
-      }
-      if (chunk.length > 0) {
-        await this.throttleCopy(chunkBytes);
-        await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
-      }
-      const end = await call({ p, epoch, kind: 'snap-end' });
+      const begin: Part = { p, epoch, kind: 'snap-begin', base, history: [...log.terms] };
+      // An empty partition (every partition of a new cluster) is copied in one request, not three: a node
+      // starting with 2048 partitions to follow would otherwise wait on thousands of round trips.
+      const end = keys.length === 0 ? await call(begin, { p, epoch, kind: 'snap-end' }) : await this.copyKeys(keys, begin, call, p, epoch);
       this.stats.snapshotsSent++;
       if (log.role !== 'leader' || log.followers.get(f) !== prog) return;
       prog.mode = 'log';
@@ -613,6 +609,31 @@ export class ReplicationManager {
     } finally {
       this.kick();
     }
+  }
+
+  /** The snapshot of a partition with keys: begin, chunks within the copy rate, end; returns the end's result. */
+  private async copyKeys(keys: readonly string[], begin: Part, call: (...parts: Part[]) => Promise<PartResult>, p: number, epoch: number): Promise<PartResult> {
+    await call(begin);
+    let chunk: Wire[] = [];
+    let chunkBytes = 0;
+    for (const k of keys) {
+      const value = this.host.engine.get(k);
+      if (value === undefined) continue;
+      const wire = toWire(k, value, this.host.engine.expiresAt(k) ?? 0);
+      chunk.push(wire);
+      chunkBytes += effectBytes([[wire[0], wire]]);
+      if (chunk.length >= REPLICATOR_LIMITS.snapshotChunkKeysMax || chunkBytes >= REPLICATOR_LIMITS.snapshotChunkBytesMax) {
+        await this.throttleCopy(chunkBytes);
+        await call({ p, epoch, kind: 'snap-chunk', entries: chunk });
+        chunk = [];
+        chunkBytes = 0;
+      }
+    }
+    if (chunk.length > 0) {
+      await this.throttleCopy(chunkBytes);
+      return call({ p, epoch, kind: 'snap-chunk', entries: chunk }, { p, epoch, kind: 'snap-end' });
+    }
+    return call({ p, epoch, kind: 'snap-end' });
   }
 
   /**
@@ -658,7 +679,7 @@ export class ReplicationManager {
         log.epoch = part.epoch;
         switch (part.kind) {
           case 'probe':
-            results[i] = { pos: log.position };
+            results[i] = { pos: log.position, empty: log.position.seq === 0 && engine.keysOfPartition?.(p, this.host.partitions)?.length === 0 };
             return;
           case 'beat':
             if (part.lastSeq === log.lastSeq && !this.incoming.has(p)) this.freshAt.set(p, now);
