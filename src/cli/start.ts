@@ -45,6 +45,7 @@ export const NodeConfigSchema = z
     requirepass: z.string().default(''),
     timeoutSeconds: z.number().int().nonnegative().default(0),
     maxclients: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.config.maxclients),
+    enableDebugCommand: z.enum(['no', 'yes', 'local']).default('no'),
     /** Join a cluster through the coordinator instead of running standalone. */
     cluster: z.boolean().default(false),
     coordinator: z.string().optional(),
@@ -83,6 +84,7 @@ interface StartFlags {
   requirepass?: string;
   timeout?: string;
   maxclients?: string;
+  enableDebugCommand?: string;
   cluster?: boolean;
   coordinator?: string;
   id?: string;
@@ -130,6 +132,7 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       requirepass: flags.requirepass,
       timeoutSeconds: numberFlag(flags.timeout),
       maxclients: numberFlag(flags.maxclients),
+      enableDebugCommand: flags.enableDebugCommand,
       cluster: flags.cluster === true ? true : undefined,
       coordinator: flags.coordinator,
       id: flags.id,
@@ -179,6 +182,7 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--requirepass <password>', 'require AUTH with this password')
     .option('--timeout <seconds>', 'close idle clients after this many seconds (0 = never)')
     .option('--maxclients <n>', 'most concurrent clients')
+    .option('--enable-debug-command <mode>', 'DEBUG (e.g. DEBUG SLEEP, which stalls the server): no (default) | yes | local (loopback clients only)')
     .option('--cluster', 'join a cluster (needs --coordinator)')
     .option('--coordinator <url>', 'etcd://host:port[,host:port...]')
     .option('--id <id>', 'node id in the cluster (default: node-<port>)')
@@ -239,7 +243,7 @@ export function registerStart(program: Command, io: CliIo): void {
             clusterId: cfg.clusterId,
             dataDir: cfg.engine === 'lmdb' ? cfg.dataDir : undefined,
             leaseTtlMs: cfg.leaseTtlMs,
-            config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
+            config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients, enableDebugCommand: cfg.enableDebugCommand },
             log,
             beforeRegister: startAdmin,
           });
@@ -255,7 +259,7 @@ export function registerStart(program: Command, io: CliIo): void {
           clock: systemClock,
           host: cfg.host,
           port: cfg.port,
-          config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients },
+          config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients, enableDebugCommand: cfg.enableDebugCommand },
         });
         try {
           await startAdmin(server);

@@ -1,6 +1,6 @@
 // Coordinator on etcd (npm etcd3 over gRPC), in the key layout of layout.ts. One full read at start, then a
 // watch from the next revision keeps a local cache current: a change arrives as the keys it wrote, with no
-// read per event. After a disconnect the watch resumes from the last revision it applied; only a compacted
+// read per event; the process's own writes reach its cache through the watch too, in revision order. After a disconnect the watch resumes from the last revision it applied; only a compacted
 // revision (or a broken watch) makes it read everything again. Map changes write the changed partitions
 // only. Leases are kept alive by a worker thread (lease-keeper.ts).
 import { Etcd3 } from 'etcd3';
@@ -38,6 +38,8 @@ export class EtcdCoordinator implements Coordinator {
   private campaigning = false;
   /** The lease id behind each registration this process made (the controller key takes it). */
   private readonly leaseOf = new WeakMap<Registration, string>();
+  /** Writers waiting for the watch to deliver their own write (see awaitRevision). */
+  private revisionWaiters: { revision: number; resolve: () => void }[] = [];
   /** Count of full reads (start and after compaction or a broken watch), for tests and metrics. */
   fullReads = 0;
 
@@ -69,6 +71,7 @@ export class EtcdCoordinator implements Coordinator {
     const kvs = res.kvs.map((kv): [string, string, number] => [kv.key.toString(), kv.value.toString(), Number(kv.mod_revision)]);
     this.cache.load(kvs, Number(res.header.revision));
     this.notify();
+    this.releaseWaiters();
     await this.watchFrom(Number(res.header.revision) + 1);
   }
 
@@ -85,6 +88,7 @@ export class EtcdCoordinator implements Coordinator {
       }
       this.cache.advance(Number(res.header.revision));
       this.notify();
+      this.releaseWaiters();
       if (this.candidates.size > 0 && this.cache.snapshot().controller === undefined) void this.tryTakeController();
     });
     // The library would resume on its own, but from a revision it may have moved past events not yet
@@ -105,6 +109,30 @@ export class EtcdCoordinator implements Coordinator {
     }, this.rewatch.nextMs()).unref();
   }
 
+  /**
+   * Waits (bounded) until the watch has delivered everything up to `revision`. A process's own writes reach
+   * its cache this way, in revision order with everyone else's, never ahead of them: a map assembled from a
+   * cache is then complete up to its epoch, so two maps with the same epoch are the same map.
+   */
+  private awaitRevision(revision: number): Promise<void> {
+    if (this.cache.revision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { revision, resolve };
+      this.revisionWaiters.push(waiter);
+      setTimeout(() => {
+        this.revisionWaiters = this.revisionWaiters.filter((w) => w !== waiter);
+        resolve();
+      }, this.opTimeoutMs).unref();
+    });
+  }
+
+  private releaseWaiters(): void {
+    if (this.revisionWaiters.length === 0) return;
+    const ready = this.revisionWaiters.filter((w) => w.revision <= this.cache.revision);
+    this.revisionWaiters = this.revisionWaiters.filter((w) => w.revision > this.cache.revision);
+    for (const w of ready) w.resolve();
+  }
+
   private notify(): void {
     const change = this.cache.takeChange();
     if (change === undefined) return;
@@ -114,8 +142,7 @@ export class EtcdCoordinator implements Coordinator {
   async createCluster(meta: ClusterMeta): Promise<ClusterMeta> {
     const res = await this.bounded(this.client.if(KEYS.meta, 'Create', '==', 0).then(this.client.put(KEYS.meta).value(JSON.stringify(meta))).commit(), 'create cluster');
     if (res.succeeded) {
-      this.cache.apply(KEYS.meta, JSON.stringify(meta), Number(res.header.revision));
-      this.notify();
+      await this.awaitRevision(Number(res.header.revision));
       return meta;
     }
     const existing = (await this.readFresh()).meta;
@@ -155,8 +182,7 @@ export class EtcdCoordinator implements Coordinator {
         'register node',
       );
       if (!res.succeeded) throw new AtollError('NODE_ID_TAKEN', `a live node is already registered as ${node.id}`);
-      this.cache.apply(key, JSON.stringify(node), Number(res.header.revision));
-      this.notify();
+      await this.awaitRevision(Number(res.header.revision));
       keeper.onLost(() => this.candidates.delete(node.id));
       const registration: Registration = {
         node,
@@ -189,16 +215,9 @@ export class EtcdCoordinator implements Coordinator {
       for (const [key, rev] of chunk.guards) txn = txn === undefined ? this.client.if(key, 'Mod', '==', rev) : txn.and(key, 'Mod', '==', rev);
       const ops = [...chunk.puts.map(([k, v]) => this.client.put(k).value(v)), ...chunk.deletes.map((k) => this.client.delete().key(k)), ...header];
       const res = await this.bounded((txn ?? this.client.if(KEYS.meta, 'Create', '>', 0)).then(...ops).commit(), 'write map');
-      if (!res.succeeded) {
-        if (i > 0) this.notify();
-        return undefined;
-      }
-      const rev = Number(res.header.revision);
-      for (const [k, v] of chunk.puts) this.cache.apply(k, v, rev);
-      for (const k of chunk.deletes) this.cache.apply(k, undefined, rev);
-      if (header.length > 0) this.cache.apply(KEYS.mapHeader, headerText(next), rev);
+      if (!res.succeeded) return undefined;
+      await this.awaitRevision(Number(res.header.revision));
     }
-    this.notify();
     return this.cache.snapshot().map;
   }
 
@@ -211,20 +230,14 @@ export class EtcdCoordinator implements Coordinator {
     const key = KEYS.docs + name;
     const guard = expected === undefined ? this.client.if(key, 'Create', '==', 0) : this.client.if(key, 'Value', '==', expected);
     const res = await this.bounded(guard.then(this.client.put(key).value(next)).commit(), 'write document');
-    if (res.succeeded) {
-      this.cache.apply(key, next, Number(res.header.revision));
-      this.notify();
-    }
+    if (res.succeeded) await this.awaitRevision(Number(res.header.revision));
     return res.succeeded;
   }
 
   async deleteDoc(name: string, expected: string): Promise<boolean> {
     const key = KEYS.docs + name;
     const res = await this.bounded(this.client.if(key, 'Value', '==', expected).then(this.client.delete().key(key)).commit(), 'delete document');
-    if (res.succeeded) {
-      this.cache.apply(key, undefined, Number(res.header.revision));
-      this.notify();
-    }
+    if (res.succeeded) await this.awaitRevision(Number(res.header.revision));
     return res.succeeded;
   }
 
@@ -247,11 +260,7 @@ export class EtcdCoordinator implements Coordinator {
     try {
       for (const [id, leaseId] of this.candidates) {
         const res = await this.bounded(this.client.if(KEYS.controller, 'Create', '==', 0).then(this.client.put(KEYS.controller).value(id).lease(leaseId)).commit(), 'campaign');
-        if (res.succeeded) {
-          this.cache.apply(KEYS.controller, id, Number(res.header.revision));
-          this.notify();
-          return;
-        }
+        if (res.succeeded) return;
       }
     } catch {
       // etcd unreachable: the next change (the watch resumes on reconnect) triggers another attempt.

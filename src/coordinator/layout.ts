@@ -125,8 +125,9 @@ export function chunkDelta(delta: MapDelta): TxnWrites[] {
 
 /**
  * The coordinator's state as watch events left it: every key under PREFIX with the revision it was last
- * written at, and the snapshot derived from it. Events older than what is held are ignored, so the writes a
- * node makes itself can be applied at once and their watch events, arriving later, change nothing.
+ * written at, and the snapshot derived from it. Events are applied in revision order (a full read, then the
+ * watch), so the cache always holds every change up to `revision`: a map it assembles is complete up to its
+ * epoch. Events not newer than what a key holds are ignored (a watch resumed from an earlier revision).
  */
 export class StateCache {
   private meta: ClusterMeta | undefined;

@@ -224,7 +224,8 @@ export class ReplicationManager {
     const same = prev !== undefined && prev.partitions.length === map.partitions.length;
     const counts = { led: 0, steppedDown: 0, dropped: 0 };
     map.partitions.forEach((e, p) => {
-      if (same && prev.partitions[p] === e) return;
+      // An unchanged entry is skipped unless this replica's role no longer matches it (fenced, deposed).
+      if (same && prev.partitions[p] === e && this.roleMatches(p, e)) return;
       if (!e.replicas.includes(self)) {
         const old = this.logs.get(p);
         if (old === undefined) return;
@@ -255,6 +256,12 @@ export class ReplicationManager {
     // One line per map adopted, with counts, not one per partition.
     if (counts.led + counts.steppedDown + counts.dropped > 0) this.host.log?.info({ epoch: map.epoch, ...counts }, 'partition roles changed');
     this.kick();
+  }
+
+  private roleMatches(p: number, e: PartitionEntry): boolean {
+    const log = this.logs.get(p);
+    if (log === undefined) return !e.replicas.includes(this.host.selfId);
+    return (log.role === 'leader') === (e.replicas[0] === this.host.selfId);
   }
 
   private stepDown(p: number, log: ReplicaLog<Wire>, epoch: number, why: string, quiet = false): void {
@@ -560,7 +567,7 @@ export class ReplicationManager {
    * of a new cluster): their states are equal, so the log starts without a copy.
    */
   private bothEmpty(log: ReplicaLog<Wire>, r: { pos: Position; empty?: boolean }): boolean {
-    if (r.empty !== true || r.pos.seq !== 0 || log.lastSeq !== 0) return false;
+    if (process.env.ATOLL_NO_EMPTY_SKIP === "1" || r.empty !== true || r.pos.seq !== 0 || log.lastSeq !== 0) return false;
     return this.host.engine.keysOfPartition?.(log.partition, this.host.partitions)?.length === 0;
   }
 

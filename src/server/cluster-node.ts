@@ -67,11 +67,6 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   transferCasAttemptsMax: 50,
   /** How long a hand-over keeps trying its map CAS while clients are held (bounds the write pause). */
   transferCasWindowMs: 60,
-  /** Leadership switches waiting at the controller, and its attempts at writing a batch of them. */
-  switchQueueMax: 4_096,
-  switchCasAttemptsMax: 10,
-  /** A hand-over waits this long for the controller to write its switch. */
-  switchTimeoutMs: 500,
   /** Upper bound of the random pause between two attempts at the hand-over's map CAS. */
   transferCasJitterMs: 10,
   /** A hand-over that lost the race for the map is retried after this (one that timed out: transferRetryAfterMs). */
@@ -171,11 +166,6 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         return verifier.digest(body);
       case 'repair':
         return verifier.repair(body);
-      case 'switch': {
-        const p = Number(body.partition);
-        if (!Number.isInteger(p) || typeof body.from !== 'string' || typeof body.to !== 'string') throw new AtollError('BAD_ARGUMENT', 'switch needs partition, from and to');
-        return requestSwitch(p, body.from, body.to).then((map) => ({ map }));
-      }
       case 'transfer':
         return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to));
       case 'fence': {
@@ -531,67 +521,6 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     return release;
   }
 
-  /** Controller: leadership switches asked for by hand-overs (all partitions' at once go out in one CAS). */
-  const switches: { p: number; from: string; to: string; resolve(m: PartitionMap): void; reject(e: Error): void }[] = [];
-  let switching = false;
-  function requestSwitch(p: number, from: string, to: string): Promise<PartitionMap> {
-    if (routing.controller !== o.id) return Promise.reject(new AtollError('STALE_EPOCH', `node ${o.id} is not the controller`));
-    if (switches.length >= CLUSTER_NODE_LIMITS.switchQueueMax) return Promise.reject(new AtollError('QUEUE_FULL', 'too many leadership switches waiting'));
-    const asked = new Promise<PartitionMap>((resolve, reject) => switches.push({ p, from, to, resolve, reject }));
-    kickSwitches();
-    return asked;
-  }
-  function kickSwitches(): void {
-    if (switching || switches.length === 0) return;
-    switching = true;
-    // On the next turn, so the switches of hand-overs finishing together go out in one write.
-    setImmediate(() =>
-      void flushSwitches().finally(() => {
-        switching = false;
-        kickSwitches();
-      }),
-    );
-  }
-  async function flushSwitches(): Promise<void> {
-    while (switches.length > 0) {
-      const batch = switches.splice(0, switches.length);
-      const unlockMap = await lockMap();
-      try {
-        let written: PartitionMap | undefined;
-        let refused = new Set<number>();
-        for (let attempt = 0; attempt < CLUSTER_NODE_LIMITS.switchCasAttemptsMax && written === undefined; attempt++) {
-          const snap = await coordinator.snapshot();
-          if (snap.map === undefined) break;
-          const m = snap.map;
-          const epoch = m.epoch + 1;
-          refused = new Set();
-          const partitions = [...m.partitions];
-          for (const [i, sw] of batch.entries()) {
-            const e = partitions[sw.p];
-            if (e === undefined || e.replicas[0] !== sw.from || !e.replicas.includes(sw.to)) {
-              refused.add(i);
-              continue;
-            }
-            const replicas = [sw.to, ...e.replicas.filter((id) => id !== sw.to)];
-            const isr = [sw.to, ...inSync(e).filter((id) => id !== sw.to)];
-            partitions[sw.p] = { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) };
-          }
-          if (refused.size === batch.length) break;
-          written = await coordinator.casMap(m, { ...m, epoch, partitions });
-        }
-        if (written !== undefined) routing.setMap(written);
-        for (const [i, sw] of batch.entries()) {
-          if (written !== undefined && !refused.has(i)) sw.resolve(written);
-          else sw.reject(new AtollError('STALE_EPOCH', `leadership of partition ${sw.p} could not be switched from ${sw.from} to ${sw.to} (the map changed, or it no longer fits); nothing was switched`));
-        }
-      } catch (e) {
-        for (const sw of batch) sw.reject(e as Error);
-      } finally {
-        unlockMap();
-      }
-    }
-  }
-
   /** Controller: when it first saw each live node, and its last failover (auto mode's guardrails). */
   const firstSeenMs = new Map<string, number>();
   let lastFailoverMs = 0;
@@ -685,16 +614,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         if (o.clock.nowMs() > deadline) throw new AtollError('PEER_TIMEOUT', `${target} did not catch up with partition ${p} within ${CLUSTER_NODE_LIMITS.transferWaitMs} ms; nothing was switched`);
         await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
       }
-      // Other map changes (ISR, other partitions) may land meanwhile: apply ours to the latest map, a few times.
-      // Many writers (ISR changes, other hand-overs, the controller) race for the map during a rebalance, so
-      // the switch is written by the controller, which batches the switches of all hand-overs into one CAS.
-      // Without a reachable controller, this node writes it itself, retrying with a little jitter briefly.
+      // The switch is this partition's own write, guarded by its epoch: writers of other partitions (ISR
+      // changes, other hand-overs, the controller's plan steps) cannot make it fail, so it goes straight to
+      // the coordinator instead of queueing at the controller; a conflict on this partition is retried briefly.
       let next: PartitionMap | undefined;
-      const controller = routing.controller === undefined ? undefined : (routing.map?.nodes[routing.controller] ?? knownNodes.find((n) => n.id === routing.controller));
-      if (routing.controller === o.id) next = await requestSwitch(p, o.id, target);
-      else if (controller !== undefined) next = parseMap(((await routing.peer(controller).request({ op: 'switch', partition: p, from: o.id, to: target }, CLUSTER_NODE_LIMITS.switchTimeoutMs)) as { map: unknown }).map);
-      if (next !== undefined) routing.setMap(next);
-      let gone = next !== undefined;
+      let gone = false;
       const casDeadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.transferCasWindowMs;
       for (let attempt = 0; attempt < CLUSTER_NODE_LIMITS.transferCasAttemptsMax && next === undefined && !gone && o.clock.nowMs() < casDeadline; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, 1 + Math.random() * CLUSTER_NODE_LIMITS.transferCasJitterMs));

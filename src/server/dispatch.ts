@@ -78,6 +78,8 @@ export interface LiveConfig {
   bulkBytesMax: number;
   queryBufferBytesMax: number;
   outputBufferBytesMax: number;
+  /** Redis's enable-debug-command: DEBUG is refused (no), allowed (yes), or allowed from loopback only (local). */
+  enableDebugCommand: 'no' | 'yes' | 'local';
 }
 
 export interface ServerState {
@@ -475,6 +477,23 @@ function hotKeysCmd(state: ServerState, args: Buffer[], w: RespWriter): void {
   }
 }
 
+/** DEBUG SLEEP <seconds> blocks the whole server as Redis's does: a stalled event loop, for fault tests. */
+export const DEBUG_SLEEP_MAX_SECONDS = 60;
+const debugCmd: ServerHandler = (state, session, args, w) => {
+  const allowed = state.config.enableDebugCommand;
+  const local = /^(127\.|::1|::ffff:127\.)/.test(session.addr);
+  if (allowed === 'no' || (allowed === 'local' && !local)) {
+    throw new ReplyError('ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.');
+  }
+  const sub = lower(args[1]!);
+  if (sub !== 'sleep' || args.length !== 3) throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${args[1]!.toString('latin1')}'. Try DEBUG HELP.`);
+  const seconds = Number(args[2]!.toString('latin1'));
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > DEBUG_SLEEP_MAX_SECONDS) throw new ReplyError(`ERR DEBUG SLEEP takes 0-${DEBUG_SLEEP_MAX_SECONDS} seconds`);
+  // Blocks this thread on purpose (what the command is for); Atomics.wait is the one blocking sleep JS has.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, seconds * 1000);
+  w.ok();
+};
+
 const clusterCmd: ServerHandler = (state, session, args, w) => {
   if (args[1]!.toString('latin1').toLowerCase() === 'hotkeys') return hotKeysCmd(state, args, w);
   if (state.cluster === undefined) throw new ReplyError('ERR This instance has cluster support disabled');
@@ -509,6 +528,7 @@ const SPECS: Record<string, SpecOf> = {
   time: spec(1, ['fast'], time),
   wait: spec(3, [], waitCmd),
   cluster: spec(-2, [], clusterCmd),
+  debug: spec(-2, ['admin'], debugCmd),
   readonly: spec(1, ['fast'], sessionFlag('readonly')),
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),

@@ -76,6 +76,7 @@ export const SERVER_DEFAULTS = Object.freeze({
     queryBufferBytesMax: RESP_LIMITS.queryBufferBytesMax,
     /** client-output-buffer-limit for normal clients is unlimited in Redis; we bound it at 256 MB. */
     outputBufferBytesMax: 256 * 1024 * 1024,
+    enableDebugCommand: 'no',
   }),
 });
 
