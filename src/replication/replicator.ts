@@ -567,7 +567,7 @@ export class ReplicationManager {
    * of a new cluster): their states are equal, so the log starts without a copy.
    */
   private bothEmpty(log: ReplicaLog<Wire>, r: { pos: Position; empty?: boolean }): boolean {
-    if (process.env.ATOLL_NO_EMPTY_SKIP === "1" || r.empty !== true || r.pos.seq !== 0 || log.lastSeq !== 0) return false;
+    if (r.empty !== true || r.pos.seq !== 0 || log.lastSeq !== 0) return false;
     return this.host.engine.keysOfPartition?.(log.partition, this.host.partitions)?.length === 0;
   }
 
