@@ -137,6 +137,9 @@ export class StateCache {
   /** Highest revision among the map's keys: the map's epoch. */
   private mapRevision = 0;
   private partitions: (PartitionEntry | undefined)[] = [];
+  /** Partitions present, and how many of them name each node: kept per event so a snapshot costs O(P) copying, not O(P x R). */
+  private present = 0;
+  private readonly named = new Map<string, number>();
   private readonly mapNodes = new Map<string, ClusterNode>();
   private readonly docs = new Map<string, string>();
   /** Revision each key was last put or deleted at (deletes are kept until the watch has passed them). */
@@ -154,6 +157,8 @@ export class StateCache {
     this.header = undefined;
     this.mapRevision = 0;
     this.partitions = [];
+    this.present = 0;
+    this.named.clear();
     this.mapNodes.clear();
     this.docs.clear();
     this.keyRevision.clear();
@@ -181,7 +186,7 @@ export class StateCache {
     } else if (key.startsWith(KEYS.mapPartition)) {
       const p = Number(key.slice(KEYS.mapPartition.length));
       if (!Number.isInteger(p) || p < 0 || p >= 65_536) throw new AtollError('BAD_MAP', `etcd key ${key} names no partition`);
-      this.partitions[p] = value === undefined ? undefined : { ...parseJson(StoredEntrySchema, value, key), epoch: rev };
+      this.setPartition(p, value === undefined ? undefined : { ...parseJson(StoredEntrySchema, value, key), epoch: rev });
       this.mapRevision = Math.max(this.mapRevision, rev);
       this.pending.partitions.add(p);
     } else if (key.startsWith(KEYS.mapNode)) {
@@ -230,21 +235,33 @@ export class StateCache {
     return new Map([...this.docs].filter(([k]) => k.startsWith(prefix)));
   }
 
+  private setPartition(p: number, e: PartitionEntry | undefined): void {
+    const old = this.partitions[p];
+    if (old !== undefined) {
+      this.present--;
+      for (const id of old.replicas) {
+        const n = this.named.get(id)! - 1;
+        if (n === 0) this.named.delete(id);
+        else this.named.set(id, n);
+      }
+    }
+    this.partitions[p] = e;
+    if (e === undefined) return;
+    this.present++;
+    for (const id of e.replicas) this.named.set(id, (this.named.get(id) ?? 0) + 1);
+  }
+
   /** The map, once its header and every partition are present (a first map is written in chunks). */
   private assembleMap(): PartitionMap | undefined {
     const header = this.header;
-    if (header === undefined) return undefined;
-    const partitions = this.partitions.slice(0, header.partitions);
-    if (partitions.length < header.partitions || partitions.some((e) => e === undefined)) return undefined;
-    const entries = partitions as PartitionEntry[];
-    const named = new Set(entries.flatMap((e) => e.replicas));
+    if (header === undefined || this.partitions.length !== header.partitions || this.present !== header.partitions) return undefined;
     const nodes: Record<string, ClusterNode> = {};
-    for (const id of [...named].sort()) {
+    for (const id of [...this.named.keys()].sort()) {
       const n = this.mapNodes.get(id);
       if (n === undefined) throw new AtollError('BAD_MAP', `the stored map names node ${id} but holds no address for it`);
       nodes[id] = n;
     }
-    return { clusterId: header.clusterId, epoch: this.mapRevision, partitions: entries, nodes };
+    return { clusterId: header.clusterId, epoch: this.mapRevision, partitions: this.partitions.slice() as PartitionEntry[], nodes };
   }
 }
 
