@@ -1,6 +1,9 @@
-// The controller's decisions, pure: from what the coordinator holds now, the next partition map (or none).
-// The elected controller runs this on every change and writes the result with a compare-and-set on the epoch.
+// The controller's decisions, pure: from what the coordinator holds now and the time, the next state and the
+// actions to carry out (compact, publish a map change, fence for a failover). The elected controller's edge
+// loop (src/server/cluster-node.ts) runs controllerStep on every change and executes what it returns.
 import { inSync, initialMap, withAddresses, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from './map.js';
+import { failoverMap, fenceRequests, type FailoverPlan } from '../replication/failover.js';
+import type { Position } from '../replication/log.js';
 
 export interface ControllerView {
   readonly meta: ClusterMeta | undefined;
@@ -63,4 +66,71 @@ export function replaceReplicas(map: PartitionMap, live: readonly ClusterNode[],
   const named = new Set(partitions.flatMap((e) => e.replicas));
   const nodes = Object.fromEntries([...Object.entries(map.nodes), ...live.map((n) => [n.id, n] as const)].filter(([id]) => named.has(id)));
   return { ...map, epoch, partitions, nodes };
+}
+
+/** What the controller remembers between steps (controller-local: a new controller starts from `initialControllerState`). */
+export interface ControllerState {
+  /** Nodes the map names that are not registered, and since when (for replica rebuilds). */
+  readonly downSinceMs: ReadonlyMap<string, number>;
+  readonly lastCompactMs: number;
+}
+
+export const initialControllerState = (nowMs: number): ControllerState => ({ downSinceMs: new Map(), lastCompactMs: nowMs });
+
+/** What the controller sees at one step: the coordinator's snapshot and the time. */
+export interface ControllerObservation extends ControllerView {
+  readonly nowMs: number;
+  /** How often the coordinator's history is compacted (0: never). */
+  readonly compactEveryMs: number;
+}
+
+/**
+ * What the edge loop does for a step, in order. `fence` is answered with the replicas' log positions, which
+ * go into `failoverStep`; `publish` is one guarded map write (`why` is for the log line).
+ */
+export type ControllerAction =
+  | { readonly kind: 'compact' }
+  | { readonly kind: 'publish'; readonly base: PartitionMap | undefined; readonly next: PartitionMap; readonly why: 'first-map' | 'addresses' | 'replace' }
+  | { readonly kind: 'fence'; readonly map: PartitionMap; readonly epoch: number; readonly asks: ReadonlyMap<string, readonly number[]>; readonly orphaned: readonly number[] };
+
+/**
+ * One controller decision from what the coordinator holds now. A first map or moved addresses go out alone;
+ * otherwise partitions whose leader is not registered are fenced (and then failed over by failoverStep from
+ * the answers, all in one write), and replicas of nodes gone past `replaceAfterMs` are rebuilt elsewhere.
+ */
+export function controllerStep(state: ControllerState, obs: ControllerObservation): { state: ControllerState; actions: ControllerAction[] } {
+  const actions: ControllerAction[] = [];
+  let lastCompactMs = state.lastCompactMs;
+  if (obs.compactEveryMs > 0 && obs.nowMs - lastCompactMs >= obs.compactEveryMs) {
+    lastCompactMs = obs.nowMs;
+    actions.push({ kind: 'compact' });
+  }
+  const planned = nextMap(obs);
+  if (planned !== undefined) {
+    actions.push({ kind: 'publish', base: obs.map, next: planned, why: obs.map === undefined ? 'first-map' : 'addresses' });
+    return { state: { ...state, lastCompactMs }, actions };
+  }
+  const map = obs.map;
+  if (map === undefined || obs.meta === undefined) return { state: { ...state, lastCompactMs }, actions };
+  const live = new Set(obs.nodes.map((n) => n.id));
+  const { orphaned, asks } = fenceRequests(map, live);
+  if (orphaned.length > 0) actions.push({ kind: 'fence', map, epoch: map.epoch + 1, asks, orphaned });
+  const downSinceMs = new Map(state.downSinceMs);
+  for (const id of Object.keys(map.nodes)) {
+    if (live.has(id)) downSinceMs.delete(id);
+    else if (!downSinceMs.has(id)) downSinceMs.set(id, obs.nowMs);
+  }
+  for (const id of [...downSinceMs.keys()]) if (map.nodes[id] === undefined) downSinceMs.delete(id);
+  const after = obs.meta.replaceAfterMs;
+  if (after > 0) {
+    const gone = new Set([...downSinceMs].filter(([, since]) => obs.nowMs - since >= after).map(([id]) => id));
+    const replaced = replaceReplicas(map, obs.nodes, gone);
+    if (replaced !== undefined) actions.push({ kind: 'publish', base: map, next: replaced, why: 'replace' });
+  }
+  return { state: { downSinceMs, lastCompactMs }, actions };
+}
+
+/** The failover write after a fence: the new leaders chosen from the replicas' answers (see failoverMap). */
+export function failoverStep(fence: Extract<ControllerAction, { kind: 'fence' }>, live: ReadonlySet<string>, answers: ReadonlyMap<number, ReadonlyMap<string, Position>>, meta: ClusterMeta): FailoverPlan {
+  return failoverMap(fence.map, live, answers, meta.ack, meta.uncleanPromotion);
 }

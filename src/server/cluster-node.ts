@@ -4,11 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { nextMap, replaceReplicas } from '../cluster/controller.js';
+import { controllerStep, failoverStep, initialControllerState, type ControllerAction } from '../cluster/controller.js';
 import { applyEntries, moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
 import { applyPlan, autoPlanBlocker, draftPlan, storePlan, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
-import { failoverMap, fenceRequests } from '../replication/failover.js';
 import type { Position } from '../replication/log.js';
 import { ReplicationManager } from '../replication/replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
@@ -319,8 +318,24 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const readyPromise = new Promise<void>((resolve) => (readyResolve = resolve));
   let closed = false;
 
-  /** Controller: when it last compacted the coordinator's history (first compaction one interval after election). */
-  let lastCompactMs = o.clock.nowMs();
+  /** Controller: the pure controller's state (src/cluster/controller.ts); reset while another node controls. */
+  let controllerState = initialControllerState(o.clock.nowMs());
+  /** Controller: carries out one action of a controller step. */
+  async function execute(action: ControllerAction, live: readonly ClusterNode[]): Promise<void> {
+    if (action.kind === 'compact') {
+      void coordinator.compact().catch((e: unknown) => limited.warn('compact', { err: (e as Error).message }, 'compacting the coordinator history failed; will retry'));
+      return;
+    }
+    if (action.kind === 'fence') return failover(action, new Set(live.map((n) => n.id)));
+    const next = await coordinator.casMap(action.base, action.next);
+    if (next === undefined) return;
+    if (action.why === 'replace') {
+      const gone = Object.keys(action.base?.nodes ?? {}).filter((id) => next.nodes[id] === undefined);
+      o.log?.warn({ gone, epoch: next.epoch }, `replicas of nodes gone over ${clusterMeta.replaceAfterMs} ms rebuilt on live nodes`);
+      lastFailoverMs = o.clock.nowMs();
+    } else o.log?.info({ epoch: next.epoch, why: action.why }, 'controller published partition map');
+    routing.setMap(next);
+  }
   async function sync(): Promise<void> {
     if (closed) return;
     const snap = await coordinator.snapshot();
@@ -333,21 +348,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       o.log?.warn({ err: (e as Error).message }, 'rebalance settings unreadable; keeping the last ones');
     }
     if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
-    if (snap.controller === o.id && o.clock.nowMs() - lastCompactMs >= COMPACT_EVERY_MS) {
-      lastCompactMs = o.clock.nowMs();
-      void coordinator.compact().catch((e: unknown) => limited.warn('compact', { err: (e as Error).message }, 'compacting the coordinator history failed; will retry'));
-    }
     if (snap.controller === o.id) {
-      const planned = nextMap(snap);
-      const next = planned === undefined ? undefined : await coordinator.casMap(snap.map, planned);
-      if (next !== undefined) {
-        o.log?.info({ epoch: next.epoch }, 'controller published partition map');
-        routing.setMap(next);
-      } else if (planned === undefined && snap.map !== undefined) {
-        await failover(snap.map, new Set(snap.nodes.map((n) => n.id)));
-        await replaceGone(snap.map, snap.nodes);
-      }
-    } else downSince.clear();
+      const step = controllerStep(controllerState, { ...snap, nowMs: o.clock.nowMs(), compactEveryMs: COMPACT_EVERY_MS });
+      controllerState = step.state;
+      for (const action of step.actions) await execute(action, snap.nodes);
+    } else controllerState = initialControllerState(o.clock.nowMs());
     if (routing.map !== undefined) readyResolve();
     // A map change (a target caught up, a hand-over done) lets a running plan take its next step at once.
     if (snap.controller === o.id) void rebalanceTick();
@@ -563,29 +568,6 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     o.log?.warn({ plan: plan.id, moves: plan.moves.length, bytes: plan.totalBytes }, 'auto rebalance: plan applied');
   }
 
-  /** Controller: when each node in the map was first seen gone (controller-local; a new controller restarts the clocks). */
-  const downSince = new Map<string, number>();
-
-  /** Controller: rebuild the replicas of nodes gone longer than replaceAfterMs on live nodes. */
-  async function replaceGone(map: PartitionMap, live: readonly ClusterNode[]): Promise<void> {
-    const after = clusterMeta.replaceAfterMs;
-    if (after === 0) return;
-    const now = o.clock.nowMs();
-    const liveIds = new Set(live.map((n) => n.id));
-    for (const id of Object.keys(map.nodes)) {
-      if (liveIds.has(id)) downSince.delete(id);
-      else if (!downSince.has(id)) downSince.set(id, now);
-    }
-    const gone = new Set([...downSince].filter(([, since]) => now - since >= after).map(([id]) => id));
-    const planned = replaceReplicas(map, live, gone);
-    const next = planned === undefined ? undefined : await coordinator.casMap(map, planned);
-    if (next !== undefined) {
-      o.log?.warn({ gone: [...gone], epoch: next.epoch }, `replicas of nodes gone over ${after} ms rebuilt on live nodes`);
-      lastFailoverMs = o.clock.nowMs();
-      routing.setMap(next);
-    }
-  }
-
   /**
    * Manual failover of one partition this node leads: hold its commands, wait until the target holds every
    * entry and everything is committed, switch the map (one epoch CAS, the target first), push the map to the
@@ -644,21 +626,19 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   }
 
   /**
-   * Controller: for each partition whose leader is not live, fence the surviving replicas at the next epoch
-   * (they refuse the old leader from then on), read their log positions, choose the new leader by the ack
-   * mode's rule, and publish every choice in one epoch CAS.
+   * Controller: carries out a fence decided by controllerStep (the surviving replicas refuse the old leader
+   * from `epoch` on and answer with their log positions), then publishes every new leader failoverStep
+   * chooses in one batched write, logged once with the count.
    */
-  async function failover(map: PartitionMap, live: ReadonlySet<string>): Promise<void> {
-    const { orphaned, asks } = fenceRequests(map, live);
-    if (orphaned.length === 0) return;
-    const epoch = map.epoch + 1;
+  async function failover(fence: Extract<ControllerAction, { kind: 'fence' }>, live: ReadonlySet<string>): Promise<void> {
+    const { map, asks, epoch } = fence;
     const answers = new Map<number, Map<string, Position>>();
     await Promise.all(
       [...asks].map(async ([id, partitions]) => {
         const n = map.nodes[id] ?? knownNodes.find((x) => x.id === id);
         if (n === undefined) return;
         try {
-          const r = (await routing.peer(n).request({ op: 'fence', partitions, epoch }, CLUSTER_NODE_LIMITS.fenceTimeoutMs)) as { positions: Position[] };
+          const r = (await routing.peer(n).request({ op: 'fence', partitions: [...partitions], epoch }, CLUSTER_NODE_LIMITS.fenceTimeoutMs)) as { positions: Position[] };
           partitions.forEach((p, i) => {
             const m = answers.get(p) ?? new Map<string, Position>();
             m.set(id, r.positions[i]!);
@@ -669,7 +649,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         }
       }),
     );
-    const plan = failoverMap(map, live, answers, clusterMeta.ack, clusterMeta.uncleanPromotion);
+    const plan = failoverStep(fence, live, answers, clusterMeta);
     if (plan.stuck.length > 0) limited.error('failover-stuck', { partitions: plan.stuck.length, first: plan.stuck.slice(0, 8).map((x) => x.partition) }, `failover impossible for now for ${plan.stuck.length} partitions: ${plan.stuck[0]!.why}`);
     const unclean = plan.promoted.filter((x) => x.unclean);
     if (unclean.length > 0) o.log?.error({ partitions: unclean.length, first: unclean.slice(0, 8).map((u) => `${u.partition}->${u.leader}`) }, `UNCLEAN promotion of ${unclean.length} partitions: ${unclean[0]!.why}; acknowledged writes may be lost`);
