@@ -40,12 +40,15 @@ function probe(client: Cluster, keys: number): { samples: { atMs: number; ms: nu
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
+  // The product's default partition count; --partitions 256 repeats the runs made before the control plane was rebuilt.
+  const partitionsArg = args.indexOf('--partitions');
+  const partitions = partitionsArg >= 0 ? Number(args[partitionsArg + 1]) : 2048;
   const megabytes = quick ? 50 : 1024;
   const keys = Math.round((megabytes * 1024 * 1024) / VALUE_BYTES);
   const etcd = await startTestEtcd();
   const nodes = new Map<string, RunningNode>();
   try {
-    const created = await runAtoll(['cluster', 'create', '--coordinator', etcd.url, '--nodes', '3', '--partitions', '256', '--replicas', '3', '--ack', 'quorum']);
+    const created = await runAtoll(['cluster', 'create', '--coordinator', etcd.url, '--nodes', '3', '--partitions', String(partitions), '--replicas', '3', '--ack', 'quorum']);
     if (created.code !== 0) throw new Error(created.err);
     // Nodes holding gigabytes in the memory engine have multi-GB heaps whose full GCs can pause them past the
     // default 2 s lease (a spurious failover mid-move); --lease-ttl-ms <ms> gives them a longer one.
@@ -129,8 +132,8 @@ export async function run(args: string[]): Promise<void> {
       ['client p99 before / during', `${quantile(beforeMs, 0.99).toFixed(2)} / ${quantile(duringMs, 0.99).toFixed(2)} ms (${(quantile(duringMs, 0.99) / Math.max(0.001, quantile(beforeMs, 0.99))).toFixed(1)}x)`],
       ['longest single command during the move', `${maxDuringMs.toFixed(0)} ms`],
     ];
-    process.stdout.write(`\n3 -> 5 nodes, R = 3, quorum, 256 partitions, memory engine\n${formatTable(['measure', 'value'], rows)}\n`);
-    const file = writeResults('rebalance', { machine: machine(), megabytes, keys, plan: { moves: plan.moves.length, totalBytes: plan.totalBytes }, ideal, elapsedMs, p99BeforeMs: quantile(beforeMs, 0.99), p99DuringMs: quantile(duringMs, 0.99), maxDuringMs, pauseMsMax: final?.pauseMsMax, verify: final?.verify, retries, timeline });
+    process.stdout.write(`\n3 -> 5 nodes, R = 3, quorum, ${partitions} partitions, memory engine\n${formatTable(['measure', 'value'], rows)}\n`);
+    const file = writeResults('rebalance', { machine: machine(), partitions, megabytes, keys, plan: { moves: plan.moves.length, totalBytes: plan.totalBytes }, ideal, elapsedMs, p99BeforeMs: quantile(beforeMs, 0.99), p99DuringMs: quantile(duringMs, 0.99), maxDuringMs, pauseMsMax: final?.pauseMsMax, verify: final?.verify, retries, timeline });
     process.stdout.write(`results: ${file}\n`);
   } finally {
     for (const n of nodes.values()) await n.stop('SIGKILL');
