@@ -50,8 +50,7 @@ type Part =
   | { p: number; epoch: number; kind: 'snap-chunk'; entries: Wire[] }
   | { p: number; epoch: number; kind: 'snap-end' };
 
-/** `empty`: in a probe answer, the follower holds no key of the partition (lets an empty leader skip the copy). */
-type PartResult = { ack: number } | { pos: Position; empty?: boolean } | { stale: number } | { ok: true };
+type PartResult = { ack: number } | { pos: Position } | { stale: number } | { ok: true };
 
 /** A request/reply link to another node (the peer transport, or a simulated network in tests). */
 export interface PeerLink {
@@ -511,7 +510,7 @@ export class ReplicationManager {
     }
     if ('pos' in r) {
       // A probe answer or a refused append: continue from the log if the follower's history is ours.
-      if (log.canContinue(r.pos) || this.bothEmpty(log, r)) {
+      if (log.canContinue(r.pos)) {
         prog.mode = 'log';
         prog.ackSeq = r.pos.seq;
         prog.nextSeq = r.pos.seq + 1;
@@ -562,15 +561,6 @@ export class ReplicationManager {
     if (waitMs > 0) await new Promise<void>((r) => this.host.schedule(Math.ceil(waitMs), r));
   }
 
-  /**
-   * A leader with no entries and no keys, and a follower that says it holds no key either (every partition
-   * of a new cluster): their states are equal, so the log starts without a copy.
-   */
-  private bothEmpty(log: ReplicaLog<Wire>, r: { pos: Position; empty?: boolean }): boolean {
-    if (r.empty !== true || r.pos.seq !== 0 || log.lastSeq !== 0) return false;
-    return this.host.engine.keysOfPartition?.(log.partition, this.host.partitions)?.length === 0;
-  }
-
   /** Streams partition `log.partition` to follower `f`: clear, chunks of keys, then the log continues. */
   private async sendSnapshot(f: string, log: ReplicaLog<Wire>): Promise<void> {
     const prog = log.followers.get(f);
@@ -595,7 +585,7 @@ export class ReplicationManager {
       const keys = await this.keysOf(p);
       const begin: Part = { p, epoch, kind: 'snap-begin', base, history: [...log.terms] };
       // An empty partition (every partition of a new cluster) is copied in one request, not three: a node
-      // starting with 2048 partitions to follow would otherwise wait on thousands of round trips.
+      // starting with 2048 partitions to follow would otherwise wait on thousands more round trips.
       const end = keys.length === 0 ? await call(begin, { p, epoch, kind: 'snap-end' }) : await this.copyKeys(keys, begin, call, p, epoch);
       this.stats.snapshotsSent++;
       if (log.role !== 'leader' || log.followers.get(f) !== prog) return;
@@ -686,7 +676,7 @@ export class ReplicationManager {
         log.epoch = part.epoch;
         switch (part.kind) {
           case 'probe':
-            results[i] = { pos: log.position, empty: log.position.seq === 0 && engine.keysOfPartition?.(p, this.host.partitions)?.length === 0 };
+            results[i] = { pos: log.position };
             return;
           case 'beat':
             if (part.lastSeq === log.lastSeq && !this.incoming.has(p)) this.freshAt.set(p, now);

@@ -73,7 +73,7 @@ describe('replication peer requests', () => {
     expectCode(() => manager.handleRepl({ parts: 'x' }), 'BAD_ARGUMENT');
     expectCode(() => manager.handleRepl({ parts: [{ p: 99, epoch: 1, kind: 'probe' }] }), 'BAD_ARGUMENT');
     expectCode(() => manager.handleRepl({ parts: [{ p: 0, epoch: 1, kind: 'explode' }] }), 'BAD_ARGUMENT');
-    expect(manager.handleRepl({ parts: [{ p: 0, epoch: 1, kind: 'probe' }] })).toEqual({ results: [{ pos: { term: '', seq: 0 }, empty: true }] });
+    expect(manager.handleRepl({ parts: [{ p: 0, epoch: 1, kind: 'probe' }] })).toEqual({ results: [{ pos: { term: '', seq: 0 } }] });
   });
 
   it('older epochs are refused after a fence', () => {

@@ -119,8 +119,8 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
     nodes.delete('n4');
     await load.stop();
     await load.finalReads(ports());
-    expect(Object.fromEntries(load.errors)).toEqual({});
     expect(verdicts(load.history.operations)).toEqual({ ok: true, bad: [] });
+    expect(Object.fromEntries(load.errors)).toEqual({});
   }, 600_000);
 
   it('kill -9 of a leader and of the controller, SIGSTOP past the lease: no acknowledged write lost', async () => {
