@@ -25,6 +25,13 @@ export interface Workload {
   finalReads(ports: readonly number[]): Promise<void>;
 }
 
+/** Errors that prove a write never ran: no connection was made, or the server refused it outright. */
+export function refusedBeforeRunning(e: unknown): boolean {
+  const m = (e as Error).message;
+  if (/may or may not/.test(m)) return false;
+  return /^(connect ECONNREFUSED|MOVED |ASK |CLUSTERDOWN|TRYAGAIN)/.test(m);
+}
+
 export function startWorkload(o: WorkloadOptions): Workload {
   const history = new HistoryRecorder(() => Date.now());
   const ackedAt: { key: string; atMs: number }[] = [];
@@ -60,7 +67,11 @@ export function startWorkload(o: WorkloadOptions): Workload {
           ackedAt.push({ key, atMs: Date.now() });
         } catch (e) {
           note(e);
-          op.unknown();
+          // A write refused before it ran is a failure; anything else (a timeout, a lost connection, a leader
+          // that lost its partition mid-write) may still take effect. Unknown outcomes are what make a history
+          // expensive to check, so the ones that are certain are recorded as such.
+          if (refusedBeforeRunning(e)) op.fail();
+          else op.unknown();
         }
       } else {
         const op = history.invoke(id, key, { kind: 'get' });
