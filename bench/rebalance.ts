@@ -103,7 +103,11 @@ export async function run(args: string[]): Promise<void> {
     const final = finalText === undefined ? undefined : parsePlan(finalText);
     await coord.close();
     await during.stop();
-    if (applied.code !== 0) throw new Error(applied.err);
+    if (applied.code !== 0) {
+      // Say why: the nodes' own lines about leases, stalls, memory and failovers.
+      for (const [id, n] of nodes) for (const line of n.output().split('\n')) if (/lease|stuck|OOM|failover|heap/.test(line)) process.stderr.write(`${id}: ${line}\n`);
+      throw new Error(applied.err);
+    }
     client.disconnect();
     probeClient.disconnect();
     // Ideal: the two new nodes end with 2/5 of all replicas, and nothing else moves.

@@ -11,7 +11,7 @@ import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionEnt
 import type { Position } from '../replication/log.js';
 import { ReplicationManager } from '../replication/replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
-import { partitionEntries, valueBytes } from '../storage/wire.js';
+import { partitionBytes } from '../storage/wire.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
 import { COMPACT_EVERY_MS, LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
@@ -152,10 +152,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         return replication.handleRepl(body);
       case 'partition-stats': {
         // Bytes per partition this node holds (keys and values), for rebalance plans.
-        if (!Array.isArray(body.partitions)) throw new AtollError('BAD_ARGUMENT', 'partition-stats needs partitions');
-        return {
-          bytes: (body.partitions as unknown[]).map((x) => partitionEntries(engine, partitionCount, Number(x)).reduce((a, e) => a + e[0].length + valueBytes(e), 0)),
-        };
+        const asked = Array.isArray(body.partitions) ? (body.partitions as unknown[]).map(Number) : [];
+        if (asked.length === 0 || asked.some((x) => !Number.isInteger(x) || x < 0 || x >= partitionCount)) throw new AtollError('BAD_ARGUMENT', `partition-stats needs partitions 0-${partitionCount - 1}`);
+        return partitionBytes(engine, partitionCount, asked).then((bytes) => ({ bytes }));
       }
       case 'verify': {
         if (!Array.isArray(body.partitions) || body.partitions.length > VERIFY_LIMITS.partitionsPerRequestMax) throw new AtollError('BAD_ARGUMENT', `verify needs 1-${VERIFY_LIMITS.partitionsPerRequestMax} partitions`);
