@@ -137,8 +137,11 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
       return c;
     };
     /** A key whose partition `id` leads, so its kill stops that key's writes until the failover. */
-    const keyLedBy = async (id: string): Promise<string> => {
-      for (let i = 0; ; i++) if ((await leaderOf(`probe:${i}`)) === id) return `probe:${i}`;
+    const keyLedBy = async (id: string): Promise<string | undefined> => {
+      const map = (await coord.snapshot()).map!;
+      if (!map.partitions.some((e) => e.replicas[0] === id)) return undefined;
+      for (let i = 0; i < 1_000_000; i++) if ((await leaderOf(`probe:${i}`)) === id) return `probe:${i}`;
+      throw new Error(`no key found whose partition ${id} leads`);
     };
     const victims = [await leaderOf('probe'), (await coord.snapshot()).controller!];
     const pauses: number[] = [];
@@ -146,14 +149,17 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
       const before = nodes.get(id)!;
       if (!alive(before)) continue;
       await sleep(1_500);
+      // A node restarted earlier in this test leads nothing until a rebalance: it is killed all the same.
       const key = await keyLedBy(id);
-      const c = await probeClient(key);
+      const c = key === undefined ? undefined : await probeClient(key);
       await before.stop('SIGKILL');
       const killedAt = Date.now();
-      try {
-        pauses.push(await until('the key writable again', async () => (await c.set(key, `probe-${Date.now()}`).then(() => Date.now() - killedAt, () => undefined)), 20_000, 10));
-      } finally {
-        c.disconnect();
+      if (c !== undefined && key !== undefined) {
+        try {
+          pauses.push(await until('the key writable again', async () => (await c.set(key, `probe-${Date.now()}`).then(() => Date.now() - killedAt, () => undefined)), 20_000, 10));
+        } finally {
+          c.disconnect();
+        }
       }
       await until(`${id} failed over`, async () => ((await coord.snapshot()).map!.partitions.some((e) => e.replicas[0] === id) ? undefined : true), 30_000);
       await start(id);
@@ -171,6 +177,7 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
     expect(verdicts(load.history.operations)).toEqual({ ok: true, bad: [] });
     process.stdout.write(`defaults: history of ${load.history.operations.length} operations checked in ${Date.now() - checkStarted} ms\n`);
     // Goal 3 s on a quiet machine; the bound here leaves room for a loaded CI run.
+    expect(pauses.length).toBeGreaterThan(0);
     for (const ms of pauses) expect(ms).toBeLessThan(8_000);
     process.stdout.write(`defaults: kill -9 -> writable in ${pauses.join(', ')} ms; ${load.history.operations.length} operations, linearizable\n`);
   }, 300_000);
