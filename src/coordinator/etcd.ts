@@ -40,8 +40,6 @@ export class EtcdCoordinator implements Coordinator {
   private readonly leaseOf = new WeakMap<Registration, string>();
   /** Writers waiting for the watch to deliver their own write (see awaitRevision). */
   private revisionWaiters: { revision: number; resolve: () => void }[] = [];
-  /** Count of full reads (start and after compaction or a broken watch), for tests and metrics. */
-  fullReads = 0;
 
   constructor(
     readonly url: string,
@@ -67,7 +65,6 @@ export class EtcdCoordinator implements Coordinator {
   /** One full read at a revision, then a watch from the revision after it. */
   private async reload(): Promise<void> {
     const res = await this.bounded(this.client.getAll().prefix(PREFIX).exec(), 'read cluster state');
-    this.fullReads++;
     const kvs = res.kvs.map((kv): [string, string, number] => [kv.key.toString(), kv.value.toString(), Number(kv.mod_revision)]);
     this.cache.load(kvs, Number(res.header.revision));
     this.notify();
@@ -98,14 +95,20 @@ export class EtcdCoordinator implements Coordinator {
     w.on('error', () => this.restartWatch(w, true));
   }
 
+  /** Drops a broken watch (once, whichever event reports it first) and schedules the next one. */
   private restartWatch(w: { cancel(): Promise<void> }, full: boolean): void {
     if (this.watcher !== w || this.closed) return;
     this.watcher = undefined;
     void w.cancel().catch(() => undefined);
+    this.scheduleRewatch(full);
+  }
+
+  /** Re-creates the watch after a back-off with jitter; a failed attempt (etcd down) tries again, re-reading all. */
+  private scheduleRewatch(full: boolean): void {
     setTimeout(() => {
       if (this.closed) return;
       const again = full ? this.reload() : this.watchFrom(this.cache.revision + 1);
-      again.catch(() => this.restartWatch(w === this.watcher ? w : { cancel: async () => undefined }, true));
+      again.catch(() => this.scheduleRewatch(true));
     }, this.rewatch.nextMs()).unref();
   }
 

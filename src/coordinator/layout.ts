@@ -142,7 +142,7 @@ export class StateCache {
   private readonly named = new Map<string, number>();
   private readonly mapNodes = new Map<string, ClusterNode>();
   private readonly docs = new Map<string, string>();
-  /** Revision each key was last put or deleted at (deletes are kept until the watch has passed them). */
+  /** Revision each key was last put or deleted at (deleted keys keep theirs; bounded by the keys ever seen). */
   private readonly keyRevision = new Map<string, number>();
   /** Highest revision this cache reflects in full (from a read or the watch). */
   revision = 0;
