@@ -20,6 +20,8 @@ export interface Workload {
   /** Completion times (ms since epoch) of acknowledged writes, with their key. */
   readonly ackedAt: { key: string; atMs: number }[];
   readonly errors: Map<string, number>;
+  /** Each failed operation: when it started and ended (ms since epoch), its key and slot-owning error text. */
+  readonly failures: { key: string; kind: 'put' | 'get'; startMs: number; endMs: number; message: string }[];
   stop(): Promise<void>;
   /** Reads every key once more (after healing) through these ports (nodes may have restarted elsewhere). */
   finalReads(ports: readonly number[]): Promise<void>;
@@ -36,6 +38,7 @@ export function startWorkload(o: WorkloadOptions): Workload {
   const history = new HistoryRecorder(() => Date.now());
   const ackedAt: { key: string; atMs: number }[] = [];
   const errors = new Map<string, number>();
+  const failures: Workload['failures'][number][] = [];
   const newClient = (ports: readonly number[] = o.ports): Cluster => {
     const c = new Cluster(
       ports.map((port) => ({ host: '127.0.0.1', port })),
@@ -48,9 +51,11 @@ export function startWorkload(o: WorkloadOptions): Workload {
   let running = true;
   let counter = 0;
   const clients: Cluster[] = [];
-  const note = (e: unknown): void => {
-    const text = (e as Error).message.split(' ')[0] ?? 'error';
+  const note = (e: unknown, key: string, kind: 'put' | 'get', startMs: number): void => {
+    const message = (e as Error).message;
+    const text = message.split(' ')[0] ?? 'error';
     errors.set(text, (errors.get(text) ?? 0) + 1);
+    failures.push({ key, kind, startMs, endMs: Date.now(), message });
   };
   const loop = async (id: number, client: Cluster): Promise<void> => {
     let seed = id * 7919 + 1;
@@ -61,12 +66,13 @@ export function startWorkload(o: WorkloadOptions): Workload {
       if (rnd() < o.writeShare) {
         const value = `c${id}-${++counter}`;
         const op = history.invoke(id, key, { kind: 'put', value });
+        const startMs = Date.now();
         try {
           await client.set(key, value);
           op.ok({});
           ackedAt.push({ key, atMs: Date.now() });
         } catch (e) {
-          note(e);
+          note(e, key, 'put', startMs);
           // A write refused before it ran is a failure; anything else (a timeout, a lost connection, a leader
           // that lost its partition mid-write) may still take effect. Unknown outcomes are what make a history
           // expensive to check, so the ones that are certain are recorded as such.
@@ -75,11 +81,12 @@ export function startWorkload(o: WorkloadOptions): Workload {
         }
       } else {
         const op = history.invoke(id, key, { kind: 'get' });
+        const startMs = Date.now();
         try {
           const v = await client.get(key);
           op.ok({ value: v });
         } catch (e) {
-          note(e);
+          note(e, key, 'get', startMs);
           op.fail();
         }
       }
@@ -95,6 +102,7 @@ export function startWorkload(o: WorkloadOptions): Workload {
     history,
     ackedAt,
     errors,
+    failures,
     async stop() {
       running = false;
       await Promise.all(loops);

@@ -64,7 +64,11 @@ async function fetchReport(n: ClusterNode): Promise<NodeReport | undefined> {
   }
 }
 
-export async function buildClusterView(ctx: DashboardContext): Promise<ClusterView> {
+/**
+ * The cluster as this node sees it now. `silentSince` remembers, across calls, since when each node's admin
+ * API has not answered (so alerts can tell a busy moment from a dead node).
+ */
+export async function buildClusterView(ctx: DashboardContext, silentSince = new Map<string, number>()): Promise<ClusterView> {
   const self = ctx.monitor.report();
   const map = ctx.routing?.map;
   if (ctx.routing === undefined || map === undefined) {
@@ -81,9 +85,14 @@ export async function buildClusterView(ctx: DashboardContext): Promise<ClusterVi
       const n = all.get(id)!;
       const report = id === ctx.selfId ? self : await fetchReport(n);
       const { led, followed } = table.partitionsOf(id);
-      return { id, host: n.host, port: n.port, adminPort: n.adminPort, zone: n.zone, weight: n.weight, registered: routing.isLive(id), reachable: report !== undefined, led, followed, report };
+      const now = ctx.nowMs();
+      if (report !== undefined) silentSince.delete(id);
+      else if (!silentSince.has(id)) silentSince.set(id, now);
+      const unreachableMs = report === undefined ? now - silentSince.get(id)! : 0;
+      return { id, host: n.host, port: n.port, adminPort: n.adminPort, zone: n.zone, weight: n.weight, registered: routing.isLive(id), reachable: report !== undefined, unreachableMs, led, followed, report };
     }),
   );
+  for (const id of [...silentSince.keys()]) if (!all.has(id)) silentSince.delete(id);
   return {
     clusterId: map.clusterId,
     epoch: map.epoch,
@@ -148,6 +157,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
   let cached: (Current & { atMs: number }) | undefined;
   let gathering: Promise<Current> | undefined;
   let active = new Map<string, Alert>();
+  const silentSince = new Map<string, number>();
 
   const remember = (alerts: Alert[]): void => {
     const next = new Map(alerts.map((a) => [`${a.rule}|${a.subject}`, a]));
@@ -157,7 +167,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
   };
   const current = async (): Promise<Current> => {
     if (cached !== undefined && ctx.nowMs() - cached.atMs < DASHBOARD_LIMITS.viewCacheMs) return cached;
-    gathering ??= Promise.all([buildClusterView(ctx), ctx.coordinator === undefined ? undefined : rebalanceView(ctx.coordinator, ctx.nowMs()).catch(() => undefined)])
+    gathering ??= Promise.all([buildClusterView(ctx, silentSince), ctx.coordinator === undefined ? undefined : rebalanceView(ctx.coordinator, ctx.nowMs()).catch(() => undefined)])
       .then(([view, rebalance]) => {
         const alerts = evaluateAlerts(view, ctx.rules);
         remember(alerts);

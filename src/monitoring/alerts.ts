@@ -18,6 +18,11 @@ export const AlertRulesSchema = z
     hotKeySamplesMin: z.number().int().min(1).default(200),
     /** A node whose followers acknowledge more slowly than this at p99 (ms). */
     replicationLagMsMax: z.number().positive().default(1_000),
+    /**
+     * A registered node whose admin API has not answered for this long counts as down (ms). One missed answer
+     * is a busy moment, not a dead node: its lease, kept off the event loop, is what failover goes by.
+     */
+    unreachableAlertMs: z.number().min(0).default(10_000),
   })
   .strict();
 export type AlertRules = z.infer<typeof AlertRulesSchema>;
@@ -40,6 +45,8 @@ export interface ViewNode extends ClusterNode {
   readonly registered: boolean;
   /** Answered the admin API when the view was built. */
   readonly reachable: boolean;
+  /** How long its admin API has not answered, as seen by the node building views (0 when reachable). */
+  readonly unreachableMs?: number;
   readonly led: number;
   readonly followed: number;
   readonly report?: NodeReport;
@@ -71,16 +78,18 @@ function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-export function isUp(n: ViewNode): boolean {
-  return n.registered && n.reachable;
+/** Registered, and answering its admin API (or silent for less than `unreachableAlertMs`). */
+export function isUp(n: ViewNode, rules: AlertRules = DEFAULT_ALERT_RULES): boolean {
+  return n.registered && (n.reachable || (n.unreachableMs ?? Infinity) < rules.unreachableAlertMs);
 }
 
 export function evaluateAlerts(view: ClusterView, rules: AlertRules = DEFAULT_ALERT_RULES): Alert[] {
   const alerts: Alert[] = [];
   const byId = new Map(view.nodes.map((n) => [n.id, n]));
   for (const n of view.nodes) {
-    if (isUp(n)) continue;
-    const why = !n.registered ? 'its coordinator lease is gone' : 'its admin API does not answer';
+    if (isUp(n, rules)) continue;
+    const silent = n.unreachableMs === undefined ? '' : ` for ${Math.round(n.unreachableMs / 1000)} s`;
+    const why = !n.registered ? 'its coordinator lease is gone' : `its admin API has not answered${silent}`;
     alerts.push({ rule: 'node-down', severity: 'critical', subject: n.id, message: `node ${n.id} is down: ${why} (leads ${n.led}, follows ${n.followed} partitions)` });
   }
 
@@ -89,9 +98,9 @@ export function evaluateAlerts(view: ClusterView, rules: AlertRules = DEFAULT_AL
   view.partitions.forEach((replicas, p) => {
     const live = replicas.filter((id) => {
       const n = byId.get(id);
-      return n !== undefined && isUp(n);
+      return n !== undefined && isUp(n, rules);
     }).length;
-    if (live === 0 || !isUp(byId.get(replicas[0]!) ?? ({ registered: false, reachable: false } as ViewNode))) unavailable.push(p);
+    if (live === 0 || !isUp(byId.get(replicas[0]!) ?? ({ registered: false, reachable: false } as ViewNode), rules)) unavailable.push(p);
     else if (live < view.replicas) under.push(p);
   });
   if (unavailable.length > 0) {
@@ -108,7 +117,7 @@ export function evaluateAlerts(view: ClusterView, rules: AlertRules = DEFAULT_AL
     }
   }
 
-  const up = view.nodes.filter((n) => isUp(n) && n.weight > 0);
+  const up = view.nodes.filter((n) => isUp(n, rules) && n.weight > 0);
   if (up.length > 1 && view.partitions.length > 0) {
     const perWeight = up.map((n) => n.led / n.weight);
     const mean = perWeight.reduce((a, b) => a + b, 0) / perWeight.length;

@@ -45,6 +45,15 @@ const ports = (): number[] => [...nodes.values()].filter(alive).map((n) => n.por
 /** Lines at warn or error level that node processes printed after `from` (their output lengths then). */
 const loudLines = (from: Map<string, number>): string[] =>
   [...nodes].flatMap(([id, n]) => n.output().slice(from.get(id) ?? 0).split('\n').filter((l) => /"level":(40|50|60)/.test(l)).map((l) => `${id} ${l}`));
+/** Failed operations with their slot, and every node line logged within 3 s of each, for a person to read. */
+const explain = (failures: { key: string; startMs: number; endMs: number; message: string }[]): string =>
+  failures.map((f) => {
+    const near = [...nodes].flatMap(([id, n]) => n.output().split('\n').filter((l) => {
+      const t = /"time":(\d+)/.exec(l);
+      return t !== null && Number(t[1]) >= f.startMs - 3_000 && Number(t[1]) <= f.endMs + 1_000;
+    }).map((l) => `  ${id} ${l.slice(0, 300)}`));
+    return `${f.key} (slot ${keySlot(f.key)}) ${f.startMs}..${f.endMs}: ${f.message}\n${near.join('\n')}`;
+  }).join('\n');
 const outputMarks = (): Map<string, number> => new Map([...nodes].map(([id, n]) => [id, n.output().length]));
 
 beforeAll(async () => {
@@ -59,6 +68,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (process.env.ATOLL_TEST_DUMP !== undefined) for (const [id, n] of nodes) writeFileSync(join(process.env.ATOLL_TEST_DUMP, `${id}.log`), n.output());
   await coord?.close();
   for (const n of nodes.values()) {
     if (!alive(n)) continue;
@@ -78,7 +88,8 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
     await load.stop();
     await load.finalReads(ports());
     const ops = load.history.operations;
-    expect(Object.fromEntries(load.errors)).toEqual({});
+    if (process.env.ATOLL_TEST_DUMP !== undefined) writeFileSync(join(process.env.ATOLL_TEST_DUMP, 'idle-ops.json'), JSON.stringify(ops));
+    expect(Object.fromEntries(load.errors), explain(load.failures)).toEqual({});
     expect(ops.length).toBeGreaterThan(2_000);
     expect(loudLines(marks)).toEqual([]);
     const text = [...nodes.values()].map((n) => n.output()).join('');

@@ -134,6 +134,14 @@ describe('alert rules', () => {
     expect(under.find((a) => a.severity === 'warning')?.message).toMatch(/^2 partitions have fewer than 2 live replicas: 0, 3$/);
   });
 
+  it('a registered node silent for a moment is not down; silent past unreachableAlertMs it is', () => {
+    const down = (unreachableMs: number): string[] =>
+      evaluateAlerts(view([node('a'), node('b'), node('c', { reachable: false, unreachableMs })])).filter((a) => a.rule === 'node-down').map((a) => a.message);
+    expect(down(3_000)).toEqual([]);
+    expect(down(9_999)).toEqual([]);
+    expect(down(12_400)).toEqual(['node c is down: its admin API has not answered for 12 s (leads 2, follows 2 partitions)']);
+  });
+
   it('leader imbalance above 10% per unit of weight is reported, weights respected', () => {
     expect(evaluateAlerts(view([node('a', { led: 4 }), node('b', { led: 1 }), node('c', { led: 1 })])).map((a) => a.rule)).toEqual(['imbalance']);
     expect(evaluateAlerts(view([node('a', { led: 4, weight: 2 }), node('b', { led: 2 }), node('c', { led: 2 })]))).toEqual([]);
