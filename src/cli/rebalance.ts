@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { applyPlan, changePlan, createPlan, listPlans, loadPlan, readSettings, setWeight, sizesFromLeaders, updateSettings, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
+import { sizesFromLeaders, type RebalanceSettings } from '../cluster/plans.js';
+import { applyPlan, changePlan, createPlan, listPlans, loadPlan, readSettings, setWeight, updateSettings, type PlanDeps } from '../coordinator/plan-store.js';
 import type { RebalancePlan } from '../cluster/rebalance.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { AtollError, UsageError } from '../errors.js';

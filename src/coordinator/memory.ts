@@ -29,14 +29,17 @@ export class MemoryCoordinator implements Coordinator {
   /** Bumped by every change, as etcd's revision is. */
   private revision = 0;
   private pending: { partitions: Set<number> | 'all'; nodes: boolean; controller: boolean; docs: boolean; meta: boolean } = noChange();
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopTimer: () => void;
   private readonly docs = new Map<string, string>();
   /** Nodes whose keep-alive is withheld (a simulated pause): their leases run out. */
   readonly paused = new Set<string>();
 
-  constructor(private readonly clock: Clock) {
-    this.timer = setInterval(() => this.tick(), MEMORY_COORDINATOR_TICK_MS);
-    this.timer.unref();
+  /** `every` runs the lease sweep (real timers by default; the seeded simulator passes virtual ones). */
+  constructor(
+    private readonly clock: Clock,
+    every: (everyMs: number, fn: () => void) => () => void = realEvery,
+  ) {
+    this.stopTimer = every(MEMORY_COORDINATOR_TICK_MS, () => this.tick());
   }
 
   /** Keeps live leases alive, expires the rest, and hands a free controller role to a candidate. */
@@ -62,6 +65,11 @@ export class MemoryCoordinator implements Coordinator {
 
   async snapshot(): Promise<CoordinatorSnapshot> {
     return { meta: this.meta, nodes: [...this.leases.values()].map((l) => l.node), map: this.map, controller: this.controllerId, revision: this.revision };
+  }
+
+  /** The map as it stands now, read synchronously (for the simulator's clients and checks). */
+  mapNow(): PartitionMap | undefined {
+    return this.map;
   }
 
   async register(node: ClusterNode, leaseTtlMs: number): Promise<Registration> {
@@ -138,7 +146,7 @@ export class MemoryCoordinator implements Coordinator {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     this.watchers.clear();
   }
 
@@ -184,6 +192,12 @@ export class MemoryCoordinator implements Coordinator {
       for (const w of [...this.watchers]) w(change);
     });
   }
+}
+
+function realEvery(everyMs: number, fn: () => void): () => void {
+  const t = setInterval(fn, everyMs);
+  t.unref();
+  return () => clearInterval(t);
 }
 
 function noChange(): { partitions: Set<number> | 'all'; nodes: boolean; controller: boolean; docs: boolean; meta: boolean } {

@@ -4,16 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { controllerStep, failoverStep, initialControllerState, type ControllerAction } from '../cluster/controller.js';
-import { applyEntries, moveStep, parsePlan, type RebalancePlan } from '../cluster/rebalance.js';
-import { applyPlan, autoPlanBlocker, draftPlan, storePlan, parseSettings, PLAN_PREFIX, plansToPrune, SETTINGS_DOC, sizesFromLeaders, type PlanDeps, type RebalanceSettings } from '../cluster/plans.js';
-import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../cluster/map.js';
-import type { Position } from '../replication/log.js';
+import { parseSettings, type RebalanceSettings } from '../cluster/plans.js';
+import { CONTROLLER_LOOP_LIMITS, ControllerLoop, readSettingsDoc } from './controller-loop.js';
+import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { ReplicationManager } from '../replication/replicator.js';
 import { dropKeys, handOff, loadEntries, partitionKeys, type HandoffContext } from './handoff.js';
 import { partitionBytes } from '../storage/wire.js';
 import type { Coordinator, Registration } from '../coordinator/coordinator.js';
-import { COMPACT_EVERY_MS, LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
+import { LEASE_TTL_MS_DEFAULT } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import type { Clock, StorageEngine } from '../storage/engine.js';
@@ -21,7 +19,7 @@ import { ClusterRouting, servePeerRequest, type RoutingMode, type RunLocal } fro
 import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
-import { createVerifier, tallyVerdicts, verifyAcross } from './verify.js';
+import { createVerifier } from './verify.js';
 import { VERIFY_LIMITS } from '../replication/verify.js';
 import { LimitedLog } from '../monitoring/log-limit.js';
 
@@ -56,30 +54,14 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   idRetryEveryMs: 250,
   /** Keys scanned per CLUSTER COUNTKEYSINSLOT step. */
   scanBatch: 1_000,
-  /** A failover's fence request to a surviving replica waits this long for its answer. */
-  fenceTimeoutMs: 1_000,
   /** A manual failover waits this long for the new leader to hold every entry (writes are held meanwhile). */
   transferWaitMs: 1_000,
-  /** A rebalance hand-over that timed out is not retried for this long (held clients are not held again at once). */
-  transferRetryAfterMs: 2_000,
   transferPollMs: 2,
   transferCasAttemptsMax: 50,
   /** How long a hand-over keeps trying its map CAS while clients are held (bounds the write pause). */
   transferCasWindowMs: 60,
   /** Upper bound of the random pause between two attempts at the hand-over's map CAS. */
   transferCasJitterMs: 10,
-  /** A hand-over that lost the race for the map is retried after this (one that timed out: transferRetryAfterMs). */
-  transferContendedRetryAfterMs: 250,
-  /** A moved partition whose verification found it too busy to settle is tried this many times in all. */
-  verifyTriesMax: 3,
-  /** The controller advances a plan being applied this often. */
-  rebalanceEveryMs: 250,
-});
-
-export const AUTO_LIMITS = Object.freeze({
-  /** Auto mode looks at the cluster this often (it plans at most this often). */
-  checkEveryMs: 1_000,
-  statsTimeoutMs: 30_000,
 });
 
 export interface ClusterNodeHandle {
@@ -317,254 +299,32 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const readyPromise = new Promise<void>((resolve) => (readyResolve = resolve));
   let closed = false;
 
-  /** Controller: the pure controller's state (src/cluster/controller.ts); reset while another node controls. */
-  let controllerState = initialControllerState(o.clock.nowMs());
-  /** Controller: carries out one action of a controller step. */
-  async function execute(action: ControllerAction, live: readonly ClusterNode[]): Promise<void> {
-    if (action.kind === 'compact') {
-      void coordinator.compact().catch((e: unknown) => limited.warn('compact', { err: (e as Error).message }, 'compacting the coordinator history failed; will retry'));
-      return;
-    }
-    if (action.kind === 'fence') return failover(action, new Set(live.map((n) => n.id)));
-    const next = await coordinator.casMap(action.base, action.next);
-    if (next === undefined) return;
-    if (action.why === 'replace') {
-      const gone = Object.keys(action.base?.nodes ?? {}).filter((id) => next.nodes[id] === undefined);
-      o.log?.warn({ gone, epoch: next.epoch }, `replicas of nodes gone over ${clusterMeta.replaceAfterMs} ms rebuilt on live nodes`);
-      lastFailoverMs = o.clock.nowMs();
-    } else o.log?.info({ epoch: next.epoch, why: action.why }, 'controller published partition map');
-    routing.setMap(next);
-  }
+  /** Controller duties (map, failover, plans, auto mode) run here while this node is the elected controller. */
+  const controller = new ControllerLoop({
+    selfId: o.id,
+    coordinator,
+    meta: clusterMeta,
+    request: (n, body, timeoutMs) => routing.peer(n).request(body, timeoutMs),
+    nowMs: () => o.clock.nowMs(),
+    newId: () => randomBytes(3).toString('hex'),
+    adopt: (m) => void routing.setMap(m),
+    log: o.log,
+  });
   async function sync(): Promise<void> {
     if (closed) return;
     const snap = await coordinator.snapshot();
     routing.setLive(snap.nodes);
     knownNodes = snap.nodes;
     routing.controller = snap.controller;
-    try {
-      settings = parseSettings(await coordinator.getDoc(SETTINGS_DOC));
-    } catch (e) {
-      o.log?.warn({ err: (e as Error).message }, 'rebalance settings unreadable; keeping the last ones');
-    }
+    const read = await readSettingsDoc(coordinator, o.log);
+    if (read !== undefined) settings = read;
+    controller.setSettings(settings);
     if (snap.map !== undefined && routing.setMap(snap.map)) o.log?.info({ epoch: snap.map.epoch }, 'adopted partition map');
-    if (snap.controller === o.id) {
-      const step = controllerStep(controllerState, { ...snap, nowMs: o.clock.nowMs(), compactEveryMs: COMPACT_EVERY_MS });
-      controllerState = step.state;
-      for (const action of step.actions) await execute(action, snap.nodes);
-    } else controllerState = initialControllerState(o.clock.nowMs());
+    if (snap.controller === o.id) await controller.observe(snap);
+    else controller.reset();
     if (routing.map !== undefined) readyResolve();
     // A map change (a target caught up, a hand-over done) lets a running plan take its next step at once.
-    if (snap.controller === o.id) void rebalanceTick();
-  }
-  /**
-   * Controller: advances the plan being applied. Each move's next step comes from the map alone (add targets,
-   * wait for them to be in sync, hand leadership over, drop sources), so a crash of any node, the controller
-   * included, only delays it. Steps of several partitions go out in one map CAS, at most
-   * REBALANCE_LIMITS.movesPerNodeMax moving per node.
-   */
-  let rebalancing = false;
-  const transferBackoff = new Map<number, number>();
-  /** Controller: hand-overs asked for and not answered yet, and per plan the longest write pause one reported. */
-  const transfersInFlight = new Set<number>();
-  /** Controller: since when each target node of the running plan has been seen unregistered. */
-  const targetGoneSince = new Map<string, number>();
-  const pauseMsMax = new Map<string, number>();
-  /** Controller: per plan, moved partitions already verified, and the running verification if any. */
-  const verified = new Map<string, { partitions: Set<number>; tries: Map<number, number>; tally: NonNullable<RebalancePlan['verify']> }>();
-  let verifying = false;
-  /** Controller: compares the replicas of moved partitions with their leader (and repairs), a batch at a time. */
-  function verifyMoved(planId: string, map: PartitionMap, partitions: number[]): void {
-    if (verifying || partitions.length === 0) return;
-    verifying = true;
-    const state = verified.get(planId)!;
-    void verifyAcross(map, partitions.slice(0, VERIFY_LIMITS.partitionsPerRequestMax), true, (n, body, timeoutMs) => routing.peer(n).request(body, timeoutMs))
-      .then((verdicts) => {
-        for (const v of verdicts) {
-          const t = tallyVerdicts([v]);
-          // A partition too busy to settle is tried again on a later tick, a few times.
-          const tries = (state.tries.get(v.partition) ?? 0) + 1;
-          state.tries.set(v.partition, tries);
-          if (t.busy > 0 && tries < CLUSTER_NODE_LIMITS.verifyTriesMax) continue;
-          state.partitions.add(v.partition);
-          state.tally.checked++;
-          if (t.mismatch > 0) state.tally.mismatched++;
-          else if (t.repaired > 0) state.tally.repaired++;
-          else if (t.busy + t.unreachable + t['catching-up'] > 0) state.tally.unverified++;
-          else state.tally.matched++;
-          if (t.mismatch + t.repaired > 0) o.log?.error({ partition: v.partition, replicas: v.replicas }, 'verify after move: replicas differed');
-        }
-      })
-      .catch((e: unknown) => limited.warn('verify-moved', { err: (e as Error).message }, 'verify after move failed; will retry'))
-      .finally(() => (verifying = false));
-  }
-  async function rebalanceTick(): Promise<void> {
-    if (rebalancing || closed || routing.controller !== o.id) return;
-    rebalancing = true;
-    let unlock: (() => void) | undefined;
-    try {
-      const docs = await coordinator.listDocs('plans/');
-      for (const [name, text] of docs) {
-        const plan = parsePlan(text);
-        if (plan.status !== 'applying' && plan.status !== 'cancelled') continue;
-        if (plan.status === 'cancelled' && plan.finishedMs !== undefined) continue;
-        unlock = await lockMap();
-        const snap = await coordinator.snapshot();
-        if (snap.map === undefined) return;
-        const live = new Set(snap.nodes.map((n) => n.id));
-        // A failover in progress goes first.
-        if (snap.map.partitions.some((e) => !live.has(e.replicas[0]!))) return;
-        let working = snap.map;
-        /** Whether a move has reached its target in `map` (false too when a target is no longer known at all). */
-        const doneIn = (map: PartitionMap, m: RebalancePlan['moves'][number]): boolean => {
-          try {
-            return moveStep(map, m, snap.nodes).kind === 'done';
-          } catch {
-            return false;
-          }
-        };
-        // A plan whose target node has been gone too long fails (with the reason) instead of waiting forever.
-        if (plan.status === 'applying') {
-          const now = o.clock.nowMs();
-          const pending = plan.moves.filter((m) => !doneIn(working, m));
-          const targets = new Set(pending.flatMap((m) => m.to));
-          for (const id of [...targetGoneSince.keys()]) if (live.has(id) || !targets.has(id)) targetGoneSince.delete(id);
-          for (const id of targets) if (!live.has(id) && !targetGoneSince.has(id)) targetGoneSince.set(id, now);
-          const gone = [...targetGoneSince].find(([, since]) => now - since >= settings.targetGoneMs);
-          if (gone !== undefined) {
-            const error = `node ${gone[0]}, a target of this plan, has been gone for ${Math.round((now - gone[1]) / 1000)} s; the moves done so far stay (atoll rebalance cancel ${plan.id} rolls back the others)`;
-            await coordinator.casDoc(name, text, JSON.stringify({ ...plan, status: 'failed', error, finishedMs: now }));
-            o.log?.error({ plan: plan.id, node: gone[0] }, `rebalance plan failed: ${error}`);
-            targetGoneSince.delete(gone[0]);
-            return;
-          }
-        }
-        const busy = new Map<string, number>();
-        const entries = new Map<number, PartitionEntry>();
-        const transfers: { leader: string; to: string; partition: number }[] = [];
-        let done = 0;
-        let bytesDone = 0;
-        for (const move of plan.moves) {
-          // A cancelled plan rolls back what has not switched leadership yet and finishes what has.
-          const e = snap.map.partitions[move.partition]!;
-          const rollback = plan.status === 'cancelled' && move.from.includes(e.replicas[0]!);
-          const step = moveStep(snap.map, rollback ? { ...move, to: [e.replicas[0]!, ...move.from.filter((id) => id !== e.replicas[0])] } : move, snap.nodes);
-          if (step.kind === 'done') {
-            done++;
-            bytesDone += move.bytes;
-            continue;
-          }
-          const involved = [...new Set([...move.from, ...move.to])];
-          if (involved.some((id) => (busy.get(id) ?? 0) >= settings.movesPerNodeMax)) continue;
-          for (const id of involved) busy.set(id, (busy.get(id) ?? 0) + 1);
-          if (step.kind === 'add' || step.kind === 'drop') entries.set(step.partition, step.entry);
-          else if (step.kind === 'transfer' && live.has(step.to) && (transferBackoff.get(move.partition) ?? 0) <= o.clock.nowMs()) transfers.push({ leader: step.leader, to: step.to, partition: move.partition });
-        }
-        working = applyEntries(snap.map, entries, snap.nodes);
-        if (working !== snap.map) {
-          const written = await coordinator.casMap(snap.map, working);
-          if (written !== undefined) routing.setMap(written);
-        }
-        unlock();
-        unlock = undefined;
-        // Hand-overs run on their own (the old leader holds, waits, switches through the controller); the
-        // tick goes on without waiting for them.
-        for (const t of transfers) {
-          const n = snap.map.nodes[t.leader];
-          if (n === undefined || transfersInFlight.has(t.partition)) continue;
-          transfersInFlight.add(t.partition);
-          const planId = plan.id;
-          routing
-            .peer(n)
-            .request({ op: 'transfer', partition: t.partition, to: t.to }, CLUSTER_NODE_LIMITS.transferWaitMs * 2)
-            .then((r) => {
-              const pauseMs = (r as { pauseMs?: number }).pauseMs ?? 0;
-              pauseMsMax.set(planId, Math.max(pauseMsMax.get(planId) ?? 0, pauseMs));
-            })
-            .catch((e: unknown) => {
-              const contended = e instanceof AtollError && e.code === 'STALE_EPOCH';
-              transferBackoff.set(t.partition, o.clock.nowMs() + (contended ? CLUSTER_NODE_LIMITS.transferContendedRetryAfterMs : CLUSTER_NODE_LIMITS.transferRetryAfterMs));
-              limited.warn('handover-retry', { partition: t.partition, err: (e as Error).message }, 'rebalance: leadership hand-over will be retried');
-            })
-            .finally(() => transfersInFlight.delete(t.partition));
-        }
-        // Every finished move is verified before the plan counts as done.
-        if (!verified.has(plan.id)) verified.set(plan.id, { partitions: new Set(), tries: new Map(), tally: { checked: 0, matched: 0, repaired: 0, mismatched: 0, unverified: 0 } });
-        const check = verified.get(plan.id)!;
-        const unchecked = plan.moves.filter((m) => !check.partitions.has(m.partition) && doneIn(working, m)).map((m) => m.partition);
-        verifyMoved(plan.id, working, unchecked);
-        const finished = done === plan.moves.length && unchecked.length === 0;
-        const tally = { ...check.tally };
-        const pause = pauseMsMax.get(plan.id);
-        const next = { ...plan, done, bytesDone, verify: tally, ...(pause !== undefined ? { pauseMsMax: Math.max(pause, plan.pauseMsMax ?? 0) } : {}), ...(finished ? { status: plan.status === 'cancelled' ? ('cancelled' as const) : ('done' as const), finishedMs: o.clock.nowMs() } : {}) };
-        if (next.done !== plan.done || finished || JSON.stringify(tally) !== JSON.stringify(plan.verify) || next.pauseMsMax !== plan.pauseMsMax) {
-          await coordinator.casDoc(name, text, JSON.stringify(next));
-          if (finished) o.log?.warn({ plan: plan.id, moves: plan.moves.length }, `rebalance plan ${next.status}`);
-        }
-        return;
-      }
-      await autoRebalance();
-    } catch (e) {
-      limited.warn('rebalance-step', { err: (e as Error).message }, 'rebalance step failed; will retry');
-    } finally {
-      unlock?.();
-      rebalancing = false;
-    }
-  }
-
-  /**
-   * Controller: the map writes it makes itself (plan steps, leadership switches asked for by hand-overs) take
-   * turns, so they do not fail each other's compare-and-set.
-   */
-  let mapLockTail: Promise<void> = Promise.resolve();
-  async function lockMap(): Promise<() => void> {
-    let release: () => void = () => undefined;
-    const mine = new Promise<void>((r) => (release = r));
-    const before = mapLockTail;
-    mapLockTail = before.then(() => mine);
-    await before;
-    return release;
-  }
-
-  /** Controller: when it first saw each live node, and its last failover (auto mode's guardrails). */
-  const firstSeenMs = new Map<string, number>();
-  let lastFailoverMs = 0;
-  let lastAutoCheckMs = 0;
-  let lastAutoBlocker = '';
-  const planDeps: PlanDeps = {
-    nowMs: () => o.clock.nowMs(),
-    newId: () => randomBytes(3).toString('hex'),
-    sizes: (map, snap) =>
-      sizesFromLeaders(map, snap, async (n, partitions) => ((await routing.peer(n).request({ op: 'partition-stats', partitions }, AUTO_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes),
-  };
-  /**
-   * Controller, once no plan runs: prunes old plans and, in auto mode, plans and applies by itself when the
-   * guardrails (src/cluster/plans.ts autoPlanBlocker) allow and the balance would improve enough.
-   */
-  async function autoRebalance(): Promise<void> {
-    const now = o.clock.nowMs();
-    if (now - lastAutoCheckMs < AUTO_LIMITS.checkEveryMs) return;
-    lastAutoCheckMs = now;
-    const snap = await coordinator.snapshot();
-    const live = new Set(snap.nodes.map((n) => n.id));
-    for (const id of live) if (!firstSeenMs.has(id)) firstSeenMs.set(id, now);
-    for (const id of firstSeenMs.keys()) if (!live.has(id)) firstSeenMs.delete(id);
-    const docs = await coordinator.listDocs(PLAN_PREFIX);
-    const plans = [...docs.values()].map(parsePlan);
-    for (const id of plansToPrune(plans)) await coordinator.deleteDoc(`${PLAN_PREFIX}${id}`, docs.get(`${PLAN_PREFIX}${id}`)!);
-    const blocker = autoPlanBlocker(snap, plans, settings, { nowMs: now, firstSeenMs, lastFailoverMs });
-    if (blocker !== undefined) {
-      if (settings.auto && blocker !== lastAutoBlocker) o.log?.info({ why: blocker }, 'auto rebalance waits');
-      lastAutoBlocker = blocker;
-      return;
-    }
-    const draft = await draftPlan(coordinator, { drain: [], weights: new Map(), reason: 'auto: balance over the registered nodes' }, planDeps);
-    if (draft.moves.length === 0 || draft.balanceBefore - draft.balanceAfter < settings.imbalanceMin) {
-      lastAutoBlocker = 'balanced';
-      return;
-    }
-    const plan = await storePlan(coordinator, draft);
-    await applyPlan(coordinator, plan.id, now);
-    o.log?.warn({ plan: plan.id, moves: plan.moves.length, bytes: plan.totalBytes }, 'auto rebalance: plan applied');
+    if (snap.controller === o.id) void controller.tick();
   }
 
   /**
@@ -624,50 +384,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     }
   }
 
-  /**
-   * Controller: carries out a fence decided by controllerStep (the surviving replicas refuse the old leader
-   * from `epoch` on and answer with their log positions), then publishes every new leader failoverStep
-   * chooses in one batched write, logged once with the count.
-   */
-  async function failover(fence: Extract<ControllerAction, { kind: 'fence' }>, live: ReadonlySet<string>): Promise<void> {
-    const { map, asks, epoch } = fence;
-    const answers = new Map<number, Map<string, Position>>();
-    await Promise.all(
-      [...asks].map(async ([id, partitions]) => {
-        const n = map.nodes[id] ?? knownNodes.find((x) => x.id === id);
-        if (n === undefined) return;
-        try {
-          const r = (await routing.peer(n).request({ op: 'fence', partitions: [...partitions], epoch }, CLUSTER_NODE_LIMITS.fenceTimeoutMs)) as { positions: Position[] };
-          partitions.forEach((p, i) => {
-            const m = answers.get(p) ?? new Map<string, Position>();
-            m.set(id, r.positions[i]!);
-            answers.set(p, m);
-          });
-        } catch (e) {
-          limited.warn(`fence-${id}`, { node: id, partitions: partitions.length, err: (e as Error).message }, 'failover: a replica did not answer the fence');
-        }
-      }),
-    );
-    const plan = failoverStep(fence, live, answers, clusterMeta);
-    if (plan.stuck.length > 0) limited.error('failover-stuck', { partitions: plan.stuck.length, first: plan.stuck.slice(0, 8).map((x) => x.partition) }, `failover impossible for now for ${plan.stuck.length} partitions: ${plan.stuck[0]!.why}`);
-    const unclean = plan.promoted.filter((x) => x.unclean);
-    if (unclean.length > 0) o.log?.error({ partitions: unclean.length, first: unclean.slice(0, 8).map((u) => `${u.partition}->${u.leader}`) }, `UNCLEAN promotion of ${unclean.length} partitions: ${unclean[0]!.why}; acknowledged writes may be lost`);
-    const written = plan.next === undefined ? undefined : await coordinator.casMap(map, plan.next);
-    if (written !== undefined) {
-      const from = [...new Set(plan.promoted.map((x) => map.partitions[x.partition]!.replicas[0]))].join(', ');
-      o.log?.warn({ epoch: written.epoch, partitions: plan.promoted.length }, `failover: ${plan.promoted.length} partitions moved off ${from} in 1 step`);
-      lastFailoverMs = o.clock.nowMs();
-      routing.setMap(written);
-    }
-  }
-
   const onChange = (): void => {
     refresh().catch((e: unknown) => limited.warn('sync', { err: (e as Error).message }, 'coordinator step failed; will retry'));
   };
   const unwatch = coordinator.watch(onChange);
   const poll = setInterval(onChange, CLUSTER_NODE_LIMITS.pollEveryMs);
   poll.unref();
-  const rebalanceTimer = setInterval(() => void rebalanceTick(), CLUSTER_NODE_LIMITS.rebalanceEveryMs);
+  const rebalanceTimer = setInterval(() => {
+    if (routing.controller === o.id && !closed) void controller.tick();
+  }, CONTROLLER_LOOP_LIMITS.planEveryMs);
   rebalanceTimer.unref();
   coordinator.campaign(registered);
   onChange();

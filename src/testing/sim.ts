@@ -1,6 +1,7 @@
-// A seeded, virtual-time world for the replication core: an event queue for timers, a network whose links
-// keep order (like TCP) but drop, delay and partition messages, and a coordinator with epoch CAS and lease
-// expiry. Every run is reproduced by its seed; a failing test prints it.
+// A seeded, virtual-time world for the cluster core: an event queue for timers and a network whose links
+// keep order (like TCP) but drop, delay and partition messages, and (as across reconnections) deliver some
+// twice or out of order. src/testing/sim-cluster.ts builds whole clusters on it. Every run is reproduced by its
+// seed; a failing test prints it.
 import { strict as assert } from 'node:assert';
 import { seededRandom, type Random } from '../partitioning/prng.js';
 import type { PeerLink } from '../replication/replicator.js';
@@ -66,6 +67,10 @@ export interface NetworkFaults {
   dropRate: number;
   delayMinMs: number;
   delayMaxMs: number;
+  /** Chance that a request is delivered a second time, later (a retry over a new connection); its second answer is lost. */
+  duplicateRate?: number;
+  /** Chance that a message ignores its link's order and arrives up to 3 delays late (sent before a reconnection). */
+  reorderRate?: number;
 }
 
 export class SimNetwork {
@@ -77,6 +82,8 @@ export class SimNetwork {
   private readonly lastDelivery = new Map<string, number>();
   delivered = 0;
   dropped = 0;
+  duplicated = 0;
+  reordered = 0;
 
   constructor(
     readonly sim: SimScheduler,
@@ -114,9 +121,26 @@ export class SimNetwork {
       return undefined;
     }
     const span = this.faults.delayMaxMs - this.faults.delayMinMs;
-    const at = Math.max(this.sim.nowMs + this.faults.delayMinMs + this.random.next() * span, this.lastDelivery.get(`${a}>${b}`) ?? 0);
+    const sent = this.sim.nowMs + this.faults.delayMinMs + this.random.next() * span;
+    if (this.random.next() < (this.faults.reorderRate ?? 0)) {
+      this.reordered++;
+      return sent + this.random.next() * 3 * this.faults.delayMaxMs;
+    }
+    const at = Math.max(sent, this.lastDelivery.get(`${a}>${b}`) ?? 0);
     this.lastDelivery.set(`${a}>${b}`, at);
     return at;
+  }
+
+  /** Runs `to`'s handler on a copy of `body`; a thrown error is the answer. */
+  private handle(to: string, body: unknown): unknown {
+    const handler = this.handlers.get(to);
+    if (handler === undefined) return undefined;
+    this.delivered++;
+    try {
+      return handler(structuredCloneBuffers(body));
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
   }
 
   link(from: string, to: string): PeerLink {
@@ -133,25 +157,30 @@ export class SimNetwork {
           this.sim.schedule(timeoutMs, () => fail(`request ${from}->${to} timed out`));
           const at = this.arrival(from, to);
           if (at === undefined) return;
-          this.sim.schedule(at - this.sim.nowMs, () => {
-            const handler = this.handlers.get(to);
-            if (handler === undefined) return;
-            this.delivered++;
-            let reply: unknown;
-            try {
-              reply = handler(structuredCloneBuffers(body));
-            } catch (e) {
-              reply = e instanceof Error ? e : new Error(String(e));
-            }
-            const back = this.arrival(to, from);
-            if (back === undefined) return;
-            const answered = reply instanceof Error ? reply : structuredCloneBuffers(reply);
-            this.sim.schedule(back - this.sim.nowMs, () => {
-              if (settled) return;
-              settled = true;
-              if (answered instanceof Error) reject(answered);
-              else resolve(answered);
+          if (this.random.next() < (this.faults.duplicateRate ?? 0)) {
+            this.duplicated++;
+            this.sim.schedule(at - this.sim.nowMs + this.random.next() * 3 * this.faults.delayMaxMs, () => {
+              const r = this.handle(to, body);
+              if (r instanceof Promise) r.catch(() => undefined);
             });
+          }
+          this.sim.schedule(at - this.sim.nowMs, () => {
+            if (!this.handlers.has(to)) return;
+            const reply = this.handle(to, body);
+            const answer = (r: unknown): void => {
+              const back = this.arrival(to, from);
+              if (back === undefined) return;
+              const answered = r instanceof Error ? r : structuredCloneBuffers(r);
+              this.sim.schedule(back - this.sim.nowMs, () => {
+                if (settled) return;
+                settled = true;
+                if (answered instanceof Error) reject(answered);
+                else resolve(answered);
+              });
+            };
+            // An asynchronous handler (a hand-over waits for its target) answers when it settles.
+            if (reply instanceof Promise) reply.then(answer, (e: unknown) => answer(e instanceof Error ? e : new Error(String(e))));
+            else answer(reply);
           });
         }),
     };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCoordinator, type Coordinator } from '../../src/coordinator/coordinator.js';
-import { listPlans } from '../../src/cluster/plans.js';
+import { listPlans } from '../../src/coordinator/plan-store.js';
 import type { RebalancePlan } from '../../src/cluster/rebalance.js';
 import { checkHistory } from '../../src/testing/linearizability.js';
 import type { RunningNode } from '../helpers-process.js';
