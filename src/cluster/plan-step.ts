@@ -2,7 +2,7 @@
 // the next state and the actions to carry out (publish a map step, ask a leader to hand over, verify moved
 // partitions, save the plan's progress, fail it). Answers to hand-overs and verifications come back through
 // `handoverAnswered` and `verifyAnswered`. The controller's edge loop (src/server/controller-loop.ts) runs it.
-import type { ClusterNode, PartitionEntry, PartitionMap } from './map.js';
+import { inSync, type ClusterNode, type PartitionEntry, type PartitionMap } from './map.js';
 import type { RebalanceSettings } from './plans.js';
 import { applyEntries, moveStep, type PlanMove, type RebalancePlan } from './rebalance.js';
 import { VERIFY_LIMITS } from '../replication/verify.js';
@@ -73,6 +73,64 @@ function effectiveMove(plan: RebalancePlan, map: PartitionMap, move: PlanMove): 
   return { ...move, to: [leader, ...move.from.filter((id) => id !== leader)] };
 }
 
+/**
+ * The nodes a move keeps busy: its partition's leader (it sends the copies, then hands over) and the targets
+ * not yet in sync (they receive them). Replicas that merely stay, or are dropped, do no work: counting them
+ * too made every move of an R = 3 cluster with three nodes count against all three, so at most
+ * movesPerNodeMax moves ran in the whole cluster however many nodes joined.
+ */
+function busyNodes(map: PartitionMap, move: PlanMove, step: ReturnType<typeof moveStep>): string[] {
+  const e = map.partitions[move.partition]!;
+  const isr = inSync(e);
+  const ids = new Set([e.replicas[0]!, ...move.to.filter((id) => !isr.includes(id))]);
+  if (step.kind === 'transfer') ids.add(step.to);
+  return [...ids];
+}
+
+/**
+ * The moves that take a step this tick. Moves under way always go on (they hold their nodes already) and are
+ * counted first; a move not started yet starts only while every node it would keep busy is under
+ * `movesPerNodeMax`.
+ */
+function admitSteps(plan: RebalancePlan, map: PartitionMap, nodes: readonly ClusterNode[], movesPerNodeMax: number): { done: number; bytesDone: number; admitted: { move: PlanMove; step: ReturnType<typeof moveStep> }[] } {
+  let done = 0;
+  let bytesDone = 0;
+  const busy = new Map<string, number>();
+  const take = (ids: readonly string[]): void => ids.forEach((id) => busy.set(id, (busy.get(id) ?? 0) + 1));
+  const underWay: { move: PlanMove; step: ReturnType<typeof moveStep> }[] = [];
+  const waiting: { move: PlanMove; step: ReturnType<typeof moveStep>; ids: string[] }[] = [];
+  for (const move of plan.moves) {
+    const eff = effectiveMove(plan, map, move);
+    let step: ReturnType<typeof moveStep>;
+    try {
+      step = moveStep(map, eff, nodes);
+    } catch {
+      // A target neither registered nor in the map: this move waits (targetGoneMs fails the plan), the others go on.
+      continue;
+    }
+    if (step.kind === 'done') {
+      done++;
+      bytesDone += move.bytes;
+      continue;
+    }
+    const ids = busyNodes(map, eff, step);
+    const replicas = map.partitions[move.partition]!.replicas;
+    // Under way once its replica set changed (a failover only reorders replicas: that move has not started).
+    const started = replicas.length !== move.from.length || replicas.some((id) => !move.from.includes(id));
+    if (started) {
+      take(ids);
+      underWay.push({ move, step });
+    } else waiting.push({ move, step, ids });
+  }
+  const admitted = [...underWay];
+  for (const w of waiting) {
+    if (w.ids.some((id) => (busy.get(id) ?? 0) >= movesPerNodeMax)) continue;
+    take(w.ids);
+    admitted.push(w);
+  }
+  return { done, bytesDone, admitted };
+}
+
 /** Fails the plan when one of its pending targets has been unregistered for `targetGoneMs`. */
 function targetCheck(state: PlanRunState, obs: PlanObservation, live: ReadonlySet<string>): { targetGoneSince: Map<string, number>; fail?: PlanAction } {
   const targetGoneSince = new Map(state.targetGoneSince);
@@ -100,26 +158,9 @@ export function planStep(state: PlanRunState, obs: PlanObservation): { state: Pl
   const checked = targetCheck(state, obs, live);
   if (checked.fail !== undefined) return { state: { ...state, targetGoneSince: checked.targetGoneSince }, actions: [checked.fail] };
   const actions: PlanAction[] = [];
-  const busy = new Map<string, number>();
   const entries = new Map<number, PartitionEntry>();
-  let done = 0;
-  let bytesDone = 0;
-  for (const move of plan.moves) {
-    let step: ReturnType<typeof moveStep>;
-    try {
-      step = moveStep(map, effectiveMove(plan, map, move), nodes);
-    } catch {
-      // A target neither registered nor in the map: this move waits (targetGoneMs fails the plan), the others go on.
-      continue;
-    }
-    if (step.kind === 'done') {
-      done++;
-      bytesDone += move.bytes;
-      continue;
-    }
-    const involved = [...new Set([...move.from, ...move.to])];
-    if (involved.some((id) => (busy.get(id) ?? 0) >= settings.movesPerNodeMax)) continue;
-    for (const id of involved) busy.set(id, (busy.get(id) ?? 0) + 1);
+  const { done, bytesDone, admitted } = admitSteps(plan, map, nodes, settings.movesPerNodeMax);
+  for (const { move, step } of admitted) {
     if (step.kind === 'add' || step.kind === 'drop') entries.set(step.partition, step.entry);
     else if (step.kind === 'transfer' && live.has(step.to) && !state.handoversInFlight.has(move.partition) && (state.handoverNotBefore.get(move.partition) ?? 0) <= nowMs) {
       const leader = map.nodes[step.leader];

@@ -18,15 +18,16 @@ function growPlan(): { map: PartitionMap; plan: RebalancePlan } {
   return { map, plan: { ...plan, status: 'applying' } };
 }
 
-/** Moves in flight per node: partitions whose replicas are neither the move's start nor its end. */
+/** Moves in flight per node: the leader and the targets not yet in sync of every unfinished move. */
 function inFlight(map: PartitionMap, plan: RebalancePlan): Map<string, number> {
   const busy = new Map<string, number>();
   for (const m of plan.moves) {
-    const r = map.partitions[m.partition]!.replicas;
-    const same = (xs: readonly string[]): boolean => xs.length === r.length && xs.every((x) => r.includes(x));
-    if (same(m.from) && r[0] === m.from[0]) continue;
-    if (same(m.to) && r[0] === m.to[0]) continue;
-    for (const id of new Set([...m.from, ...m.to])) busy.set(id, (busy.get(id) ?? 0) + 1);
+    const e = map.partitions[m.partition]!;
+    const done = e.replicas.length === m.to.length && m.to.every((id, i) => e.replicas[i] === id);
+    const untouched = e.replicas.length === m.from.length && m.from.every((id, i) => e.replicas[i] === id);
+    if (done || untouched) continue;
+    const isr = e.isr ?? e.replicas;
+    for (const id of new Set([e.replicas[0]!, ...m.to.filter((x) => !isr.includes(x))])) busy.set(id, (busy.get(id) ?? 0) + 1);
   }
   return busy;
 }
