@@ -46,8 +46,11 @@ export interface PlanObservation {
 export type PlanAction =
   /** One guarded map write carrying every add and drop step of this tick. */
   | { readonly kind: 'publish'; readonly base: PartitionMap; readonly next: PartitionMap }
-  /** Ask `leader` to hand `partition` over to `to` (it holds writes, waits for `to`, switches the map itself). */
-  | { readonly kind: 'handover'; readonly planId: string; readonly partition: number; readonly leader: ClusterNode; readonly to: string }
+  /**
+   * Ask `leader` to hand `partition` over to `to` (it holds writes, waits for `to`, switches the map itself,
+   * writing `replicas`, the move's final set, so the replicas it drops leave in the same write).
+   */
+  | { readonly kind: 'handover'; readonly planId: string; readonly partition: number; readonly leader: ClusterNode; readonly to: string; readonly replicas: readonly string[] }
   /** Compare the replicas of moved partitions with their leader (and repair). */
   | { readonly kind: 'verify'; readonly planId: string; readonly map: PartitionMap; readonly partitions: readonly number[] }
   /** Store the plan's new progress; `finished` when it just completed. */
@@ -87,18 +90,25 @@ function busyNodes(map: PartitionMap, move: PlanMove, step: ReturnType<typeof mo
   return [...ids];
 }
 
+/** A move taking a step this tick: as planned, as carried out (a cancelled plan's rollback), and the step. */
+interface Admitted {
+  readonly move: PlanMove;
+  readonly eff: PlanMove;
+  readonly step: ReturnType<typeof moveStep>;
+}
+
 /**
  * The moves that take a step this tick. Moves under way always go on (they hold their nodes already) and are
  * counted first; a move not started yet starts only while every node it would keep busy is under
  * `movesPerNodeMax`.
  */
-function admitSteps(plan: RebalancePlan, map: PartitionMap, nodes: readonly ClusterNode[], movesPerNodeMax: number): { done: number; bytesDone: number; admitted: { move: PlanMove; step: ReturnType<typeof moveStep> }[] } {
+function admitSteps(plan: RebalancePlan, map: PartitionMap, nodes: readonly ClusterNode[], movesPerNodeMax: number): { done: number; bytesDone: number; admitted: Admitted[] } {
   let done = 0;
   let bytesDone = 0;
   const busy = new Map<string, number>();
   const take = (ids: readonly string[]): void => ids.forEach((id) => busy.set(id, (busy.get(id) ?? 0) + 1));
-  const underWay: { move: PlanMove; step: ReturnType<typeof moveStep> }[] = [];
-  const waiting: { move: PlanMove; step: ReturnType<typeof moveStep>; ids: string[] }[] = [];
+  const underWay: Admitted[] = [];
+  const waiting: (Admitted & { ids: string[] })[] = [];
   for (const move of plan.moves) {
     const eff = effectiveMove(plan, map, move);
     let step: ReturnType<typeof moveStep>;
@@ -119,8 +129,8 @@ function admitSteps(plan: RebalancePlan, map: PartitionMap, nodes: readonly Clus
     const started = replicas.length !== move.from.length || replicas.some((id) => !move.from.includes(id));
     if (started) {
       take(ids);
-      underWay.push({ move, step });
-    } else waiting.push({ move, step, ids });
+      underWay.push({ move, eff, step });
+    } else waiting.push({ move, eff, step, ids });
   }
   const admitted = [...underWay];
   for (const w of waiting) {
@@ -160,11 +170,11 @@ export function planStep(state: PlanRunState, obs: PlanObservation): { state: Pl
   const actions: PlanAction[] = [];
   const entries = new Map<number, PartitionEntry>();
   const { done, bytesDone, admitted } = admitSteps(plan, map, nodes, settings.movesPerNodeMax);
-  for (const { move, step } of admitted) {
+  for (const { move, eff, step } of admitted) {
     if (step.kind === 'add' || step.kind === 'drop') entries.set(step.partition, step.entry);
     else if (step.kind === 'transfer' && live.has(step.to) && !state.handoversInFlight.has(move.partition) && (state.handoverNotBefore.get(move.partition) ?? 0) <= nowMs) {
       const leader = map.nodes[step.leader];
-      if (leader !== undefined) actions.push({ kind: 'handover', planId: plan.id, partition: move.partition, leader, to: step.to });
+      if (leader !== undefined) actions.push({ kind: 'handover', planId: plan.id, partition: move.partition, leader, to: step.to, replicas: eff.to });
     }
   }
   const working = applyEntries(map, entries, nodes);

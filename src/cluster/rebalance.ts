@@ -131,6 +131,19 @@ export function makePlan(map: PartitionMap, meta: ClusterMeta, req: PlanRequest)
   };
 }
 
+/**
+ * A partition's entry after its leader hands over to `target`: the target first, everyone else kept. With
+ * `final` (a rebalance move's target set, `target` first, every member in sync), the replicas the move drops
+ * leave in the same write, saving the move a separate drop step. Epoch left to the caller.
+ */
+export function switchedEntry(e: PartitionEntry, target: string, final?: readonly string[]): Omit<PartitionEntry, 'epoch'> {
+  const isr = inSync(e);
+  if (final !== undefined && final[0] === target && final.length > 0 && final.every((id) => isr.includes(id))) return { replicas: [...final] };
+  const replicas = [target, ...e.replicas.filter((id) => id !== target)];
+  const nextIsr = [target, ...isr.filter((id) => id !== target)];
+  return { replicas, ...(nextIsr.length === replicas.length ? {} : { isr: nextIsr }) };
+}
+
 /** What a partition's move needs next, judged from the map alone. */
 export type MoveStep =
   | { kind: 'add'; partition: number; entry: PartitionEntry }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseSettings, type RebalanceSettings } from '../cluster/plans.js';
+import { switchedEntry } from '../cluster/rebalance.js';
 import { CONTROLLER_LOOP_LIMITS, ControllerLoop, readSettingsDoc } from './controller-loop.js';
 import { inSync, parseMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { ReplicationManager } from '../replication/replicator.js';
@@ -147,7 +148,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       case 'repair':
         return verifier.repair(body);
       case 'transfer':
-        return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to));
+        return transferLeadership(Number(body.partition), body.to === undefined ? undefined : String(body.to), Array.isArray(body.replicas) ? (body.replicas as unknown[]).map(String) : undefined);
       case 'fence': {
         const epoch = Number(body.epoch);
         if (!Array.isArray(body.partitions) || !Number.isInteger(epoch)) throw new AtollError('BAD_ARGUMENT', 'fence needs partitions and epoch');
@@ -329,10 +330,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
 
   /**
    * Manual failover of one partition this node leads: hold its commands, wait until the target holds every
-   * entry and everything is committed, switch the map (one epoch CAS, the target first), push the map to the
-   * target, release: held commands get -MOVED to the new leader. No acknowledged write can be lost.
+   * entry and everything is committed, switch the map (one epoch CAS, the target first; given a rebalance
+   * move's final replica set, the replicas it drops leave in the same write), push the map to the target, release: held commands get -MOVED to the new leader. No acknowledged write can be lost.
    */
-  async function transferLeadership(p: number, to: string | undefined): Promise<{ partition: number; from: string; to: string; pauseMs: number; epoch: number }> {
+  async function transferLeadership(p: number, to: string | undefined, final?: readonly string[]): Promise<{ partition: number; from: string; to: string; pauseMs: number; epoch: number }> {
     const map = routing.map;
     const entry = map?.partitions[p];
     if (map === undefined || entry === undefined) throw new AtollError('UNKNOWN_PARTITION', `partition ${p} does not exist`);
@@ -369,10 +370,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
             gone = true;
             return undefined;
           }
-          const replicas = [target, ...e.replicas.filter((id) => id !== target)];
-          const isr = [target, ...inSync(e).filter((id) => id !== target)];
           const epoch = m.epoch + 1;
-          return { ...m, epoch, partitions: m.partitions.map((x, i) => (i === p ? { replicas, epoch, ...(isr.length === replicas.length ? {} : { isr }) } : x)) };
+          const next = { ...switchedEntry(e, target, final), epoch };
+          const named = new Set(m.partitions.flatMap((x, i) => (i === p ? next.replicas : x.replicas)));
+          return { ...m, epoch, partitions: m.partitions.map((x, i) => (i === p ? next : x)), nodes: Object.fromEntries(Object.entries(m.nodes).filter(([id]) => named.has(id))) };
         });
       }
       if (next === undefined) throw new AtollError('STALE_EPOCH', `the map kept changing during the failover of partition ${p}, or this node no longer leads it; nothing was switched`);

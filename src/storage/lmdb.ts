@@ -140,7 +140,9 @@ export class LmdbEngine implements StorageEngine {
     this.clock = options.clock;
     const partitions = options.partitions ?? 16;
     this.slots = new SlotPartitioner({ partitions });
-    this.root = open({ path: options.path, maxDbs: partitions + 4, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability !== 'every-write' });
+    // The data directory is always a directory: lmdb-js would take a path whose name has a dot ("data.v2",
+    // any mkdtemp name) for a database file unless told otherwise.
+    this.root = open({ path: options.path, noSubdir: false, maxDbs: partitions + 4, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability !== 'every-write' });
     if (this.durability === 'batched') {
       this.syncTimer = setInterval(() => this.syncIfDirty(), LMDB_LIMITS.batchedSyncEveryMs);
       this.syncTimer.unref();

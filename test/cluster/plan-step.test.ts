@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { initialMap, type ClusterMeta, type ClusterNode, type PartitionMap } from '../../src/cluster/map.js';
 import { handoverAnswered, initialPlanRunState, planStep, PLAN_STEP_LIMITS, verifyAnswered, type PlanAction, type PlanRunState } from '../../src/cluster/plan-step.js';
 import { parseSettings } from '../../src/cluster/plans.js';
-import { makePlan, type RebalancePlan } from '../../src/cluster/rebalance.js';
+import { makePlan, switchedEntry, type RebalancePlan } from '../../src/cluster/rebalance.js';
 
 const meta: ClusterMeta = { clusterId: 'c', partitions: 32, replicas: 3, initialNodes: 3, createdMs: 0, ack: 'sync', uncleanPromotion: false, replaceAfterMs: 0 };
 const node = (id: string): ClusterNode => ({ id, host: '127.0.0.1', port: 1, adminPort: 0, zone: 'z', weight: 1 });
@@ -59,7 +59,8 @@ function drive(map0: PartitionMap, plan0: RebalancePlan, ticksMax = 500): { map:
       } else if (a.kind === 'handover') {
         const e = map.partitions[a.partition]!;
         expect(e.replicas[0]).toBe(a.leader.id);
-        map = { ...map, epoch: map.epoch + 1, partitions: map.partitions.map((x, i) => (i === a.partition ? { replicas: [a.to, ...x.replicas.filter((id) => id !== a.to)], epoch: map.epoch + 1 } : x)) };
+        const epoch = map.epoch + 1;
+        map = { ...map, epoch, partitions: map.partitions.map((x, i) => (i === a.partition ? { ...switchedEntry(x, a.to, a.replicas), epoch } : x)) };
         state = handoverAnswered(state, { planId: plan.id, partition: a.partition, nowMs: tick * 250, pauseMs: 3 });
       } else if (a.kind === 'verify') {
         state = verifyAnswered(state, a.planId, a.partitions.map((partition) => ({ partition, mismatch: 0, repaired: 0, busy: 0, unsettled: 0 }))).state;

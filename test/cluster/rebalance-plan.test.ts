@@ -2,7 +2,7 @@
 // and a move walks add -> wait for sync -> hand over -> drop -> done, judged from the map alone.
 import { describe, expect, it } from 'vitest';
 import { initialMap, type ClusterMeta, type ClusterNode, type PartitionEntry, type PartitionMap } from '../../src/cluster/map.js';
-import { applyEntries, makePlan, moveStep, placementBasis, type RebalancePlan } from '../../src/cluster/rebalance.js';
+import { applyEntries, makePlan, moveStep, placementBasis, switchedEntry, type RebalancePlan } from '../../src/cluster/rebalance.js';
 import { autoPlanBlocker, parseSettings, plansToPrune, PLANS_LIMITS } from '../../src/cluster/plans.js';
 import type { CoordinatorSnapshot } from '../../src/coordinator/coordinator.js';
 import { planProgress } from '../../src/dashboard/api.js';
@@ -53,6 +53,18 @@ describe('move steps', () => {
     expect(map.partitions[0]!.replicas).toEqual(move.to);
     expect(Object.keys(map.nodes).sort()).toEqual([...move.to].sort());
     expect(moveStep(map, move, five)).toEqual({ kind: 'done' });
+  });
+});
+
+describe('leadership switch', () => {
+  it('puts the target first; with a move\'s final set (all in sync) the dropped replicas leave in the same write', () => {
+    const e = { replicas: ['n1', 'n2', 'n3', 'n4'], epoch: 5 };
+    expect(switchedEntry(e, 'n4')).toEqual({ replicas: ['n4', 'n1', 'n2', 'n3'] });
+    expect(switchedEntry(e, 'n4', ['n4', 'n2', 'n3'])).toEqual({ replicas: ['n4', 'n2', 'n3'] });
+    // A final set whose first is not the target, or with a replica out of sync, is not trusted: plain switch.
+    expect(switchedEntry(e, 'n4', ['n2', 'n4', 'n3'])).toEqual({ replicas: ['n4', 'n1', 'n2', 'n3'] });
+    const lagging = { ...e, isr: ['n1', 'n2', 'n4'] };
+    expect(switchedEntry(lagging, 'n4', ['n4', 'n2', 'n3'])).toEqual({ replicas: ['n4', 'n1', 'n2', 'n3'], isr: ['n4', 'n1', 'n2'] });
   });
 });
 

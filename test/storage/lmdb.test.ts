@@ -1,11 +1,13 @@
 // LMDB engine in-process: values, hashes edited in place, TTLs (lazy and active, across reopen), SCAN.
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LmdbEngine } from '../../src/storage/lmdb.js';
 import type { StoredValue } from '../../src/storage/engine.js';
+import { startNode } from '../helpers-process.js';
+import { respOnce } from '../../src/client/resp-client.js';
 
 const str = (s: string): StoredValue => ({ type: 'string', value: Buffer.from(s) });
 const dirs: string[] = [];
@@ -22,6 +24,40 @@ function clockAt(start: number): { nowMs: () => number; advance: (ms: number) =>
   let now = start;
   return { nowMs: () => now, advance: (ms) => (now += ms) };
 }
+
+describe('LMDB data directories', () => {
+  // A dot in the directory's name (data.v2, mkdtemp names) made lmdb-js open the path as a database file.
+  it('opens any directory name, new or existing and empty, and keeps the data across reopen', async () => {
+    const base = tempDir();
+    const existing = join(base, 'mounted.volume');
+    mkdirSync(existing);
+    for (const path of [join(base, 'data.v2'), existing, join(base, 'nested.a', 'b.c'), join(base, 'plain')]) {
+      const clock = clockAt(1_000);
+      const e = new LmdbEngine({ path, clock });
+      e.put('k', str(path), 0);
+      await e.close();
+      expect(statSync(path).isDirectory()).toBe(true);
+      expect(existsSync(join(path, 'data.mdb'))).toBe(true);
+      const again = new LmdbEngine({ path, clock });
+      expect(again.get('k')).toEqual(str(path));
+      await again.close();
+    }
+  });
+
+  it('atoll start --engine lmdb --data-dir <dir with a dot> serves and keeps writes across a restart', async () => {
+    const dir = join(tempDir(), 'data.v2');
+    for (const expected of [null, 'v']) {
+      const n = await startNode(['--engine', 'lmdb', '--data-dir', dir, '--no-admin']);
+      try {
+        const got = await respOnce('127.0.0.1', n.port, ['GET', 'k']);
+        expect(got === null ? null : String(got)).toBe(expected);
+        expect(String(await respOnce('127.0.0.1', n.port, ['SET', 'k', 'v']))).toBe('OK');
+      } finally {
+        await n.stop();
+      }
+    }
+  }, 30_000);
+});
 
 describe('LmdbEngine', () => {
   it('stores strings and hashes durably across reopen, with TTLs', async () => {
