@@ -153,6 +153,14 @@ export function withAddresses(map: PartitionMap, live: readonly ClusterNode[]): 
  * A map indexed for the hot path: slot -> partition -> leader in two array reads, plus the slot ranges that
  * CLUSTER SLOTS/SHARDS/NODES print. Built once per map epoch.
  */
+/** Whether two maps name the same node ids (addresses may differ: the table holds ids only). */
+function sameNodes(a: PartitionMap, b: PartitionMap): boolean {
+  if (a.nodes === b.nodes) return true;
+  const ka = Object.keys(a.nodes);
+  const kb = Object.keys(b.nodes);
+  return ka.length === kb.length && ka.every((id) => b.nodes[id] !== undefined);
+}
+
 export class RoutingTable {
   readonly map: PartitionMap;
   readonly slots: SlotPartitioner;
@@ -162,19 +170,42 @@ export class RoutingTable {
   private readonly slotLeader: Uint16Array;
   readonly nodeIds: readonly string[];
 
-  constructor(map: PartitionMap) {
+  /** Each node id's ordinal in `nodeIds`. */
+  private readonly ordinal: ReadonlyMap<string, number>;
+
+  /**
+   * The table for `map`. Given the table of an earlier map with the same partition count and nodes, only the
+   * partitions whose entries changed are redone (maps from the coordinator's cache share unchanged entries);
+   * a map change during a rebalance then costs its changes, not a rebuild of 16,384 slots and every partition.
+   */
+  constructor(map: PartitionMap, prev?: RoutingTable) {
     this.map = map;
-    this.slots = new SlotPartitioner({ partitions: map.partitions.length });
-    this.nodeIds = Object.keys(map.nodes).sort();
-    const ordinal = new Map(this.nodeIds.map((id, i) => [id, i]));
+    const reuse = prev !== undefined && prev.map.partitions.length === map.partitions.length && sameNodes(prev.map, map);
+    this.slots = reuse ? prev.slots : new SlotPartitioner({ partitions: map.partitions.length });
+    this.nodeIds = reuse ? prev.nodeIds : Object.keys(map.nodes).sort();
+    this.ordinal = reuse ? prev.ordinal : new Map(this.nodeIds.map((id, i) => [id, i]));
+    if (reuse) {
+      const leaders = [...prev.leaders];
+      this.slotLeader = prev.slotLeader.slice();
+      for (let p = 0; p < map.partitions.length; p++) {
+        const e = map.partitions[p]!;
+        if (e === prev.map.partitions[p] || e.replicas[0] === leaders[p]) continue;
+        leaders[p] = e.replicas[0]!;
+        this.fillSlots(p, leaders[p]!);
+      }
+      this.leaders = leaders;
+      return;
+    }
     this.leaders = map.partitions.map((e) => e.replicas[0]!);
     this.slotLeader = new Uint16Array(REDIS_SLOT_COUNT);
-    for (let p = 0; p < map.partitions.length; p++) {
-      const { first, last } = this.slots.slotRange(p);
-      const o = ordinal.get(this.leaders[p]!);
-      assert(o !== undefined, `partition ${p} leader is not in the node table`);
-      this.slotLeader.fill(o, first, last + 1);
-    }
+    for (let p = 0; p < map.partitions.length; p++) this.fillSlots(p, this.leaders[p]!);
+  }
+
+  private fillSlots(p: number, leader: string): void {
+    const { first, last } = this.slots.slotRange(p);
+    const o = this.ordinal.get(leader);
+    assert(o !== undefined, `partition ${p} leader is not in the node table`);
+    this.slotLeader.fill(o, first, last + 1);
   }
 
   get epoch(): number {

@@ -63,6 +63,8 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   transferCasWindowMs: 60,
   /** Upper bound of the random pause between two attempts at the hand-over's map CAS. */
   transferCasJitterMs: 10,
+  /** A new leader asked to route by a hand-over's map waits this long for its watch to bring it. */
+  awaitMapMaxMs: 500,
 });
 
 export interface ClusterNodeHandle {
@@ -119,6 +121,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       case 'map':
         routing.setMap(parseMap(body.map));
         return { ok: true, epoch: routing.map?.epoch };
+      case 'await-map':
+        return awaitMap(Number(body.epoch));
       case 'load':
         return { loaded: loadEntries(engine, body.entries) };
       case 'drop': {
@@ -157,6 +161,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       default:
         throw new AtollError('BAD_ARGUMENT', `unknown peer op ${op}`);
     }
+  }
+  /** Answers once this node routes by a map of at least `epoch` (its watch brings it), or after awaitMapMaxMs. */
+  async function awaitMap(epoch: number): Promise<{ epoch: number }> {
+    const deadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.awaitMapMaxMs;
+    while ((routing.map?.epoch ?? 0) < epoch && o.clock.nowMs() < deadline) {
+      await refresh().catch(() => undefined);
+      if ((routing.map?.epoch ?? 0) < epoch) await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
+    }
+    return { epoch: routing.map?.epoch ?? 0 };
   }
   /** Applies `change` to the coordinator's current map with an epoch CAS; returns the map written, if any. */
   async function updateMap(change: (map: PartitionMap) => PartitionMap | undefined): Promise<PartitionMap | undefined> {
@@ -372,13 +385,17 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
           }
           const epoch = m.epoch + 1;
           const next = { ...switchedEntry(e, target, final), epoch };
-          const named = new Set(m.partitions.flatMap((x, i) => (i === p ? next.replicas : x.replicas)));
-          return { ...m, epoch, partitions: m.partitions.map((x, i) => (i === p ? next : x)), nodes: Object.fromEntries(Object.entries(m.nodes).filter(([id]) => named.has(id))) };
+          const partitions = m.partitions.map((x, i) => (i === p ? next : x));
+          // A replica the switch dropped leaves the node table only if no other partition names it (early exit).
+          const unnamed = e.replicas.filter((id) => !next.replicas.includes(id) && !partitions.some((x) => x.replicas.includes(id)));
+          const nodes = unnamed.length === 0 ? m.nodes : Object.fromEntries(Object.entries(m.nodes).filter(([id]) => !unnamed.includes(id)));
+          return { ...m, epoch, partitions, nodes };
         });
       }
       if (next === undefined) throw new AtollError('STALE_EPOCH', `the map kept changing during the failover of partition ${p}, or this node no longer leads it; nothing was switched`);
-      // The new leader routes by the new map before clients are sent to it.
-      await routing.peer(next.nodes[target]!).request({ op: 'map', map: next }).catch(() => undefined);
+      // The new leader routes by the new map before clients are sent to it. Its own watch brings the map (a few
+      // ms); asking it to wait for that epoch costs a small message instead of shipping and parsing the whole map.
+      await routing.peer(next.nodes[target]!).request({ op: 'await-map', epoch: next.epoch }, CLUSTER_NODE_LIMITS.awaitMapMaxMs * 2).catch(() => undefined);
       return { partition: p, from: o.id, to: target, pauseMs: o.clock.nowMs() - started, epoch: next.epoch };
     } finally {
       release();

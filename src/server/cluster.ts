@@ -127,7 +127,7 @@ export class ClusterRouting implements ClusterHooks {
   /** Adopts a map if it is newer than the one in use; returns whether it did. */
   setMap(map: PartitionMap): boolean {
     if (this.table !== undefined && map.epoch <= this.table.epoch) return false;
-    this.table = new RoutingTable(map);
+    this.table = new RoutingTable(map, this.table);
     this.replicated = map.partitions.some((e) => e.replicas.length > 1);
     this.options.replication?.adoptMap(map);
     // Drop connections to nodes whose address changed or that left the map.

@@ -92,6 +92,38 @@ describe('routing table', () => {
   });
 });
 
+describe('routing table, derived from the previous one', () => {
+  it('equals a table built from scratch after any sequence of leader changes and node joins', () => {
+    const change = fc.oneof(
+      fc.record({ kind: fc.constant('lead' as const), partition: fc.nat(63), node: fc.nat(5) }),
+      fc.record({ kind: fc.constant('join' as const), partition: fc.nat(63), node: fc.nat(5) }),
+    );
+    fc.assert(
+      fc.property(fc.array(change, { maxLength: 40 }), (changes) => {
+        let map = initialMap(meta(64, 2, 3), nodes(3));
+        let table = new RoutingTable(map);
+        for (const c of changes) {
+          const ids = Object.keys(map.nodes);
+          const epoch = map.epoch + 1;
+          const e = map.partitions[c.partition]!;
+          // A leader change among the map's nodes, or a new node taking the lead (the node table grows).
+          const leader = c.kind === 'lead' ? ids[c.node % ids.length]! : `x${c.node}`;
+          const replicas = [leader, ...e.replicas.filter((id) => id !== leader)];
+          const extra = map.nodes[leader] === undefined ? { [leader]: node(leader) } : {};
+          map = { ...map, epoch, partitions: map.partitions.map((x, i) => (i === c.partition ? { replicas, epoch } : x)), nodes: { ...map.nodes, ...extra } };
+          table = new RoutingTable(map, table);
+          const fresh = new RoutingTable(map);
+          expect(table.leaders).toEqual(fresh.leaders);
+          expect(table.nodeIds).toEqual(fresh.nodeIds);
+          for (let slot = 0; slot < 16384; slot += 61) expect(table.leaderIdOfSlot(slot)).toBe(fresh.leaderIdOfSlot(slot));
+          expect(table.slotRuns()).toEqual(fresh.slotRuns());
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
 describe('controller decisions', () => {
   it('waits for the initial node count, then places; later only refreshes addresses', () => {
     expect(nextMap({ meta: undefined, nodes: nodes(3), map: undefined })).toBeUndefined();
