@@ -19,6 +19,8 @@ import { UsageError } from '../errors.js';
 import { clusterMetaFromFlags } from './cluster.js';
 import { adminPortFor, contractLine, parseBasePort, parseNodeCount, untilSignal, waitForCluster } from './dev.js';
 import type { CliIo } from './main.js';
+import { randomBytes } from 'node:crypto';
+import { peerKey as peerKeyOf } from '../transport/handshake.js';
 
 export const DEMO_LIMITS = Object.freeze({ workloadEveryMs: 100, workloadOpsPerTick: 20, workloadKeys: 10_000, statusEveryMs: 2_000 });
 
@@ -61,6 +63,8 @@ export function registerDemo(program: Command, io: CliIo): void {
       const meta = clusterMetaFromFlags({ partitions: flags.partitions, replicas: flags.replicas, ack: flags.ack, nodes: String(nodes), clusterId: 'atoll-demo' }, Date.now());
       const coordinator = new MemoryCoordinator(systemClock);
       await coordinator.createCluster(meta);
+      // The demo's nodes share a fresh cluster secret: their peer connections are authenticated as in production.
+      const peerKey = peerKeyOf(randomBytes(32).toString('base64url'));
       const handles: ClusterNodeHandle[] = [];
       const admins = new Map<string, AdminHandle>();
       const stopAll = async (): Promise<void> => {
@@ -90,6 +94,7 @@ export function registerDemo(program: Command, io: CliIo): void {
             mode: 'redirect',
             dataDir: engineKind === 'lmdb' ? dir : undefined,
             log,
+            peerKey,
             beforeRegister: async (server, routing, m) => {
               const admin = await startAdmin(server.state, {
                 host: '127.0.0.1',

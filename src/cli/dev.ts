@@ -1,7 +1,7 @@
 // `atoll dev`: a development cluster of real processes: a local etcd (Debian's package) and N `atoll start
 // --cluster` nodes. Prints the JSON contract line once every slot is served; stops all on SIGINT/SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -11,6 +11,8 @@ import { AtollError, UsageError } from '../errors.js';
 import { respOnce } from '../client/resp-client.js';
 import { clusterMetaFromFlags } from './cluster.js';
 import type { CliIo } from './main.js';
+import { randomBytes } from 'node:crypto';
+import { CLUSTER_SECRET_ENV, CLUSTER_SECRET_FILE_ENV } from './secret.js';
 
 export const ATOLL_BIN = join(import.meta.dirname, '../../bin/atoll.js');
 export const DEV_LIMITS = Object.freeze({ readyTimeoutMs: 60_000, pollEveryMs: 100, stopTimeoutMs: 10_000, nodesMax: 64 });
@@ -125,6 +127,11 @@ export function registerDev(program: Command, io: CliIo): void {
         await coordinator?.close();
         await etcd.stop();
       };
+      // Every node gets the same fresh cluster secret through its environment; it is never printed.
+      const secret = process.env[CLUSTER_SECRET_ENV] ?? randomBytes(32).toString('base64url');
+      // Tools (atoll verify, rebalance) find it through ATOLL_CLUSTER_SECRET_FILE, pointed at this file.
+      const secretFile = join(dataDir, 'cluster-secret');
+      writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
       try {
         coordinator = await openCoordinator(etcd.url);
         await coordinator.createCluster(meta);
@@ -133,7 +140,7 @@ export function registerDev(program: Command, io: CliIo): void {
           const port = basePort + i;
           const args = [ATOLL_BIN, 'start', '--cluster', '--coordinator', etcd.url, '--id', id, '--port', String(port), '--admin-port', String(adminPortFor(port)), '--engine', engine, '--data-dir', join(dataDir, id), '--log-level', 'warn'];
           if (flags.forward) args.push('--forward');
-          const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+          const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, [CLUSTER_SECRET_ENV]: secret } });
           children.push(child);
           pids.set(id, child.pid!);
         }
@@ -146,6 +153,7 @@ export function registerDev(program: Command, io: CliIo): void {
         else {
           io.out(`atoll dev: cluster ${meta.clusterId} with ${nodes} nodes on ${etcd.url}, data in ${dataDir}\n`);
           for (const n of snap.nodes) io.out(`  ${n.id}  redis-cli -c -p ${n.port}   admin http://${n.host}:${n.adminPort}/\n`);
+          io.out(`  tools: export ${CLUSTER_SECRET_FILE_ENV}=${secretFile}   (the nodes' cluster secret)\n`);
           io.out('Ctrl-C stops everything.\n');
         }
       } catch (e) {

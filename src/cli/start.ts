@@ -17,6 +17,8 @@ import { startAdmin as startAdminServer, type AdminHandle } from '../server/admi
 import type { ClusterRouting } from '../server/cluster.js';
 import { AlertRulesSchema, DEFAULT_ALERT_RULES } from '../monitoring/alerts.js';
 import type { CliIo } from './main.js';
+import { CLUSTER_SECRET_ENV, isLoopback, resolveClusterSecret } from './secret.js';
+import { nodePeerKey } from '../transport/handshake.js';
 
 const memory = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseMemory(v);
@@ -58,6 +60,12 @@ export const NodeConfigSchema = z
     leaseTtlMs: z.number().int().min(500).max(600_000).default(LEASE_TTL_MS_DEFAULT),
     /** Allows dashboard actions (POST /api/...) with `Authorization: Bearer <token>`; also ATOLL_ADMIN_TOKEN. */
     adminToken: z.string().min(16, 'admin tokens are at least 16 characters').optional(),
+    /** The cluster secret (prefer clusterSecretFile or ATOLL_CLUSTER_SECRET: a config file is often shared). */
+    clusterSecret: z.string().optional(),
+    /** A file holding the cluster secret (its content, trimmed). */
+    clusterSecretFile: z.string().min(1).optional(),
+    /** Run a cluster node on a non-loopback address without a cluster secret (anyone reaching the port is a peer). */
+    insecure: z.boolean().default(false),
     /** Alert thresholds (see docs/monitoring.md); omitted fields keep their defaults. */
     alerts: AlertRulesSchema.optional(),
   })
@@ -94,6 +102,8 @@ interface StartFlags {
   forward?: boolean;
   leaseTtlMs?: string;
   adminToken?: string;
+  clusterSecretFile?: string;
+  insecure?: boolean;
 }
 
 function numberFlag(v: string | undefined): number | undefined {
@@ -142,6 +152,8 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       forward: flags.forward === true ? true : undefined,
       leaseTtlMs: numberFlag(flags.leaseTtlMs),
       adminToken: flags.adminToken ?? process.env.ATOLL_ADMIN_TOKEN,
+      clusterSecretFile: flags.clusterSecretFile,
+      insecure: flags.insecure === true ? true : undefined,
     }).filter(([, v]) => v !== undefined),
   );
   const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
@@ -151,6 +163,18 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
     throw new UsageError(`invalid configuration: ${field}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/**
+ * The key this cluster node's peers must prove they hold: from the cluster secret, else from requirepass. A
+ * node reachable from other machines with neither is refused unless --insecure.
+ */
+function clusterPeerKey(cfg: NodeConfig): Buffer | undefined {
+  const secret = resolveClusterSecret({ file: cfg.clusterSecretFile, fromConfig: cfg.clusterSecret });
+  if (secret === undefined && !isLoopback(cfg.host) && !cfg.insecure) {
+    throw new UsageError(`a cluster node on ${cfg.host} (not loopback) needs a cluster secret: --cluster-secret-file <file> or ${CLUSTER_SECRET_ENV}; --insecure runs without one`);
+  }
+  return nodePeerKey(secret, cfg.requirepass);
 }
 
 function openEngine(cfg: NodeConfig, partitions: number): StorageEngine {
@@ -192,6 +216,8 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--forward', 'forward requests for keys owned elsewhere instead of answering -MOVED')
     .option('--lease-ttl-ms <ms>', 'coordinator lease: a node silent this long is declared gone')
     .option('--admin-token <token>', 'allow dashboard actions with this bearer token (or set ATOLL_ADMIN_TOKEN)')
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret every node shares (or set ATOLL_CLUSTER_SECRET)')
+    .option('--insecure', 'allow a cluster node on a non-loopback address without a cluster secret')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
@@ -225,6 +251,7 @@ export function registerStart(program: Command, io: CliIo): void {
       let clusterNode: ClusterNodeHandle | undefined;
       let coordinator: Coordinator | undefined;
       if (cfg.cluster) {
+        const peerKey = clusterPeerKey(cfg);
         coordinator = await openCoordinator(cfg.coordinator!);
         const id = cfg.id ?? (cfg.port !== 0 ? `node-${cfg.port}` : undefined);
         if (id === undefined) throw new UsageError('a cluster node on a random port needs --id');
@@ -245,6 +272,7 @@ export function registerStart(program: Command, io: CliIo): void {
             leaseTtlMs: cfg.leaseTtlMs,
             config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients, enableDebugCommand: cfg.enableDebugCommand },
             log,
+            peerKey,
             beforeRegister: startAdmin,
           });
         } catch (e) {

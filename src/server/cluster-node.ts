@@ -43,6 +43,8 @@ export interface ClusterNodeOptions {
   readonly leaseTtlMs?: number;
   readonly config?: Partial<LiveConfig>;
   readonly log?: Logger;
+  /** The cluster's peer key (from its cluster secret, or its requirepass): peers prove they hold it. */
+  readonly peerKey?: Buffer;
   /** Runs after the server listens and before the node registers (e.g. starts the admin API); returns the admin port. */
   readonly beforeRegister?: (server: NodeServer, routing: ClusterRouting, meta: ClusterMeta) => Promise<number>;
 }
@@ -215,6 +217,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   });
   const routing: ClusterRouting = new ClusterRouting({
     mode: o.mode,
+    peerKey: o.peerKey,
     selfId: o.id,
     runLocal,
     refresh,
@@ -239,6 +242,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     config: o.config,
     cluster: routing,
     onPeerRequest: (body) => servePeerRequest(body, runLocal, peerOp),
+    peerKey: o.peerKey,
+    log: o.log,
   });
   cell.server = server;
   const verifier = createVerifier({

@@ -83,6 +83,8 @@ export interface ClusterRoutingOptions {
   readonly replication?: ReplicationGate;
   /** CLUSTER FAILOVER: take over, without losing a write, the partitions `leader` leads and this node follows. */
   readonly failover?: (leader: string) => Promise<void>;
+  /** The cluster's peer key; connections to other nodes prove they hold it (src/transport/handshake.ts). */
+  readonly peerKey?: Buffer;
 }
 
 /** What routing needs from replication (src/replication/replicator.ts implements it). */
@@ -379,7 +381,7 @@ export class ClusterRouting implements ClusterHooks {
   peer(node: ClusterNode): PeerClient {
     let p = this.peers.get(node.id);
     if (p === undefined) {
-      p = new PeerClient(node.host, node.port);
+      p = new PeerClient(node.host, node.port, { key: this.options.peerKey });
       this.peers.set(node.id, p);
     }
     return p;

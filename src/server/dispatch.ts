@@ -104,13 +104,15 @@ export interface ServerStats {
   connectionsTotal: number;
   commandsTotal: number;
   rejectedConnections: number;
+  /** Peer connections dropped before any frame was served: no or a wrong cluster secret, a bad handshake. */
+  peerRefused: number;
   /** Calls per command, indexed by CommandSpec.index (an array add per command instead of a map update). */
   readonly callCounts: number[];
 }
 
 /** Fresh counters for a server. */
 export function newServerStats(): ServerStats {
-  return { connectionsTotal: 0, commandsTotal: 0, rejectedConnections: 0, callCounts: new Array<number>(COMMAND_NAMES.length).fill(0) };
+  return { connectionsTotal: 0, commandsTotal: 0, rejectedConnections: 0, peerRefused: 0, callCounts: new Array<number>(COMMAND_NAMES.length).fill(0) };
 }
 
 /** Calls per command name (commands called at least once). */
@@ -370,6 +372,7 @@ export function infoSections(state: ServerState): Record<string, [string, string
       ['total_connections_received', state.stats.connectionsTotal],
       ['total_commands_processed', state.stats.commandsTotal],
       ['rejected_connections', state.stats.rejectedConnections],
+      ['atoll_peer_connections_refused', state.stats.peerRefused],
       ['expired_keys', s.expiredKeys],
       ['evicted_keys', s.evictedKeys],
       ['keyspace_hits', s.hits],

@@ -70,6 +70,7 @@ export function createNodeMetrics(state: ServerState): NodeMetrics {
   counterFrom('atoll_keyspace_misses_total', 'Reads that did not find their key', () => state.engine.stats().misses);
   counterFrom('atoll_connections_received_total', 'Client connections accepted or rejected', () => state.stats.connectionsTotal);
   counterFrom('atoll_rejected_connections_total', 'Client connections refused at maxclients', () => state.stats.rejectedConnections);
+  counterFrom('atoll_peer_connections_refused_total', 'Node-to-node connections dropped before any frame: no or a wrong cluster secret', () => state.stats.peerRefused);
   client.collectDefaultMetrics({ register: registry, prefix: 'atoll_process_' });
   return {
     registry,

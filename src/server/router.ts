@@ -19,7 +19,7 @@ export interface RouterHandle {
   close(): Promise<void>;
 }
 
-export async function startRouter(o: { coordinator: Coordinator; host: string; port: number; clock: Clock; config?: Partial<LiveConfig>; log?: Logger }): Promise<RouterHandle> {
+export async function startRouter(o: { coordinator: Coordinator; host: string; port: number; clock: Clock; config?: Partial<LiveConfig>; log?: Logger; peerKey?: Buffer }): Promise<RouterHandle> {
   let refreshing: Promise<void> | undefined;
   let readyResolve: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (readyResolve = resolve));
@@ -33,7 +33,7 @@ export async function startRouter(o: { coordinator: Coordinator; host: string; p
     }
   };
   const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
-  const routing = new ClusterRouting({ mode: 'proxy', refresh });
+  const routing = new ClusterRouting({ mode: 'proxy', refresh, peerKey: o.peerKey });
   // The engine only satisfies the server's interface: the router never stores a key (route() forwards or refuses).
   const server = await startNodeServer({ engine: new MemoryEngine({ clock: o.clock }), clock: o.clock, host: o.host, port: o.port, config: o.config, cluster: routing });
   const onChange = (): void => void refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'coordinator read failed; will retry'));

@@ -5,7 +5,9 @@ import { once } from 'node:events';
 import type { Clock, StorageEngine } from '../storage/engine.js';
 import { dataContextFor, execute, newServerStats, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
 import { PEER_MAGIC } from '../transport/frames.js';
-import { servePeer } from '../transport/peer.js';
+import { acceptPeer } from '../transport/peer.js';
+import type { Logger } from 'pino';
+import { LimitedLog } from '../monitoring/log-limit.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
 import { RespWriter } from './resp-writer.js';
 
@@ -22,6 +24,10 @@ export interface NodeServerOptions {
   readonly cluster?: ClusterHooks;
   /** Serves node-to-node requests arriving on the client port (connections opening with PEER_MAGIC). */
   readonly onPeerRequest?: (body: unknown) => unknown;
+  /** The cluster's peer key: peers must prove they hold it before any frame (src/transport/handshake.ts). */
+  readonly peerKey?: Buffer;
+  /** Where refused peer connections are reported (rate-limited). */
+  readonly log?: Logger;
 }
 
 /** Replies to a batch of commands, in order: their RESP bytes back to back, and the length of each. */
@@ -160,16 +166,19 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       }
     });
 
+  const peerLog = new LimitedLog(options.log, () => options.clock.nowMs());
   server.on('connection', (socket) => {
     if (options.onPeerRequest !== undefined) {
       const onPeer = options.onPeerRequest;
       // Peers open with a magic that no RESP client sends; sniff the first bytes, then hand the socket over.
       socket.once('data', (first: Buffer) => {
         if (first[0] === PEER_MAGIC[0]) {
-          if (first.length < PEER_MAGIC.length || !first.subarray(0, PEER_MAGIC.length).equals(PEER_MAGIC)) return socket.destroy();
           sockets.add(socket);
           socket.on('close', () => sockets.delete(socket));
-          servePeer(socket, first.subarray(PEER_MAGIC.length), onPeer);
+          acceptPeer(socket, first, options.peerKey, onPeer, (why) => {
+            state.stats.peerRefused++;
+            peerLog.warn('peer-refused', { from: socket.remoteAddress, why }, `node-to-node connection refused: ${why}`);
+          });
           return;
         }
         acceptClient(socket);

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { AtollError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { FRAME_KIND, FrameDecoder, PEER_MAGIC, TRANSPORT_LIMITS, encodeFrame, type Frame } from './frames.js';
+import { ClientHandshake, PEER_AUTH, PEER_MAGIC_AUTH, ServerHandshake } from './handshake.js';
 
 interface Waiting {
   resolve(body: unknown): void;
@@ -13,6 +14,8 @@ interface Waiting {
 export interface PeerClientOptions {
   readonly requestTimeoutMs?: number;
   readonly inflightMax?: number;
+  /** The cluster's peer key (src/transport/handshake.ts): the connection proves it holds it before any frame. */
+  readonly key?: Buffer;
 }
 
 /** One logical connection to a peer node, re-established on demand after failures. */
@@ -29,6 +32,7 @@ export class PeerClient {
   private closed = false;
   private readonly requestTimeoutMs: number;
   private readonly inflightMax: number;
+  private readonly key: Buffer | undefined;
 
   constructor(
     readonly host: string,
@@ -37,6 +41,7 @@ export class PeerClient {
   ) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? TRANSPORT_LIMITS.requestTimeoutMs;
     this.inflightMax = options.inflightMax ?? TRANSPORT_LIMITS.inflightMax;
+    this.key = options.key;
   }
 
   get inflight(): number {
@@ -87,31 +92,32 @@ export class PeerClient {
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
     this.socket = socket;
     const decoder = new FrameDecoder();
-    socket.on('connect', () => {
+    /** Until the handshake is done (with a key), bytes go to it; then frames flow and the queue is flushed. */
+    let handshake = this.key === undefined ? undefined : new ClientHandshake(this.key);
+    const ready = (rest: Buffer): void => {
+      handshake = undefined;
       this.connected = true;
       this.failures = 0;
-      socket.write(Buffer.concat([PEER_MAGIC, ...this.queued]));
+      if (this.queued.length > 0) socket.write(Buffer.concat(this.queued));
       this.queued = [];
+      if (rest.length > 0) this.onFrames(socket, decoder, rest);
+    };
+    socket.on('connect', () => {
+      if (handshake === undefined) {
+        socket.write(PEER_MAGIC);
+        return ready(Buffer.alloc(0));
+      }
+      socket.write(PEER_MAGIC_AUTH);
+      socket.setTimeout(PEER_AUTH.handshakeTimeoutMs, () => socket.destroy());
     });
     socket.on('data', (chunk: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = decoder.feed(chunk);
-      } catch (e) {
-        socket.destroy(e as Error);
-        return;
-      }
-      for (const f of frames) {
-        const w = this.waiting.get(f.id);
-        if (w === undefined) continue; // timed out already
-        this.waiting.delete(f.id);
-        clearTimeout(w.timer);
-        if (f.kind === FRAME_KIND.failure) {
-          const body = f.body as { code?: string; message?: string };
-          // A typed failure on the peer keeps its code here; anything else is the peer failing.
-          if (typeof body.code === 'string' && body.code in ERROR_CODES) w.reject(new AtollError(body.code as ErrorCode, body.message ?? ''));
-          else w.reject(new AtollError('PEER_UNAVAILABLE', `peer ${this.host}:${this.port} failed the request: ${body.message ?? 'unknown'}`));
-        } else w.resolve(f.body);
+      if (handshake === undefined) return this.onFrames(socket, decoder, chunk);
+      const step = handshake.feed(chunk);
+      if (step.kind === 'send') socket.write(step.bytes);
+      else if (step.kind === 'refused') socket.destroy();
+      else if (step.kind === 'done') {
+        socket.setTimeout(0);
+        ready(step.rest);
       }
     });
     socket.on('error', () => undefined);
@@ -121,7 +127,9 @@ export class PeerClient {
       this.queued = [];
       this.failures++;
       this.retryAtMs = Date.now() + Math.min(TRANSPORT_LIMITS.reconnectDelayMsMax, TRANSPORT_LIMITS.reconnectDelayMsMin * 2 ** Math.min(10, this.failures - 1));
-      const lost = new AtollError('PEER_UNAVAILABLE', `connection to ${this.host}:${this.port} was lost`);
+      // A connection closed before the handshake finished: the two ends do not share a peer key.
+      const why = handshake !== undefined ? `peer ${this.host}:${this.port} closed the connection during authentication: its cluster secret differs from this one (or one side has none)` : `connection to ${this.host}:${this.port} was lost`;
+      const lost = new AtollError('PEER_UNAVAILABLE', why);
       for (const [id, w] of this.waiting) {
         clearTimeout(w.timer);
         this.waiting.delete(id);
@@ -130,10 +138,67 @@ export class PeerClient {
     });
   }
 
+  /** Settles the requests answered by the frames in `chunk`. */
+  private onFrames(socket: net.Socket, decoder: FrameDecoder, chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = decoder.feed(chunk);
+    } catch (e) {
+      socket.destroy(e as Error);
+      return;
+    }
+    for (const f of frames) {
+      const w = this.waiting.get(f.id);
+      if (w === undefined) continue; // timed out already
+      this.waiting.delete(f.id);
+      clearTimeout(w.timer);
+      if (f.kind === FRAME_KIND.failure) {
+        const body = f.body as { code?: string; message?: string };
+        // A typed failure on the peer keeps its code here; anything else is the peer failing.
+        if (typeof body.code === 'string' && body.code in ERROR_CODES) w.reject(new AtollError(body.code as ErrorCode, body.message ?? ''));
+        else w.reject(new AtollError('PEER_UNAVAILABLE', `peer ${this.host}:${this.port} failed the request: ${body.message ?? 'unknown'}`));
+      } else w.resolve(f.body);
+    }
+  }
+
   close(): void {
     this.closed = true;
     this.socket?.destroy();
   }
+}
+
+/**
+ * Takes a connection that opened with a peer magic (`first` holds the bytes read so far, magic included).
+ * With a key, only the authenticated magic is accepted, and no frame is served before the handshake proves
+ * the peer holds the key; without one, only the plain magic. Anything else is closed and `refused` is told why.
+ */
+export function acceptPeer(socket: net.Socket, first: Buffer, key: Buffer | undefined, handle: (body: unknown) => unknown, refused: (why: string) => void): void {
+  const magic = first.subarray(0, PEER_MAGIC.length);
+  const drop = (why: string): void => {
+    refused(why);
+    socket.destroy();
+  };
+  socket.on('error', () => socket.destroy());
+  if (magic.equals(PEER_MAGIC)) {
+    if (key !== undefined) return drop('an unauthenticated peer connection (this node requires the cluster secret)');
+    return servePeer(socket, first.subarray(PEER_MAGIC.length), handle);
+  }
+  if (!magic.equals(PEER_MAGIC_AUTH)) return drop('a connection with an unknown peer magic');
+  if (key === undefined) return drop('an authenticated peer connection, but this node has no cluster secret');
+  const handshake = new ServerHandshake(key);
+  socket.setTimeout(PEER_AUTH.handshakeTimeoutMs, () => drop('a peer that did not finish the handshake in time'));
+  socket.write(handshake.challenge());
+  const onData = (chunk: Buffer): void => {
+    const step = handshake.feed(chunk);
+    if (step.kind === 'more') return;
+    socket.off('data', onData);
+    if (step.kind !== 'done') return drop(step.kind === 'refused' ? step.why : 'a malformed handshake');
+    socket.setTimeout(0);
+    if (step.send !== undefined) socket.write(step.send);
+    servePeer(socket, step.rest, handle);
+  };
+  socket.on('data', onData);
+  if (first.length > PEER_MAGIC.length) onData(first.subarray(PEER_MAGIC.length));
 }
 
 /** Serves requests on a socket whose magic has been read; `handle` may answer synchronously or later. */
