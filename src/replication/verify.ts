@@ -64,7 +64,10 @@ export function digestEntries(entries: readonly WireEntry[], refMs: number): Par
       exp.writeDoubleBE(e[3]);
       h.update(exp);
       if (e[1] === 's') part(e[2]);
-      else {
+      else if (e[1] === 'S') {
+        // Members in byte order: replicas may hold the same set in different insertion orders.
+        for (const m of [...e[2]].sort(Buffer.compare)) part(m);
+      } else {
         const pairs: [Buffer, Buffer][] = [];
         for (let i = 0; i < e[2].length; i += 2) pairs.push([e[2][i]!, e[2][i + 1]!]);
         pairs.sort((a, b) => Buffer.compare(a[0], b[0]));

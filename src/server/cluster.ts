@@ -5,7 +5,7 @@ import { RoutingTable, type ClusterNode, type PartitionMap } from '../cluster/ma
 import { AtollError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
 import { ReplyError, intArg } from './args.js';
-import { RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
+import { lastKeyIndex, RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
 import { RespWriter } from './resp-writer.js';
 import { ProtocolError, RespParser } from './resp-parser.js';
 import { blockReplies, type ReplyBlock } from './server.js';
@@ -178,7 +178,7 @@ export class ClusterRouting implements ClusterHooks {
       return undefined;
     }
     if (table === undefined) return { error: NOT_SERVED };
-    const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+    const last = lastKeyIndex(cmd, args);
     const slot = keySlot(args[cmd.firstKey]!);
     session.slot = slot;
     let sameSlot = true;

@@ -325,7 +325,7 @@ function renameCmd(nx: boolean): DataHandler {
 }
 
 /** Parses [MATCH p] [COUNT n] [TYPE t] from index i. */
-function scanOptions(args: Buffer[], i: number, allowType: boolean): { match?: RegExp; count: number; type?: string } {
+export function scanOptions(args: Buffer[], i: number, allowType: boolean): { match?: RegExp; count: number; type?: string } {
   const out: { match?: RegExp; count: number; type?: string } = { count: 10 };
   for (; i < args.length; i++) {
     if (isWord(args[i], 'MATCH') && i + 1 < args.length) out.match = globToRegExp(k(args[++i]!));
@@ -339,7 +339,7 @@ function scanOptions(args: Buffer[], i: number, allowType: boolean): { match?: R
   return out;
 }
 
-function cursorArg(buf: Buffer): number {
+export function cursorArg(buf: Buffer): number {
   const c = parseInt64(buf);
   if (c === undefined || c < 0n || c > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReplyError(ERR.invalidCursor);
   return Number(c);

@@ -5,6 +5,7 @@ import { EVICTION_POLICIES, OutOfMemoryError } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
 import { ERR, ReplyError, globToRegExp, intArg, isWord, wrongArity } from './args.js';
 import { DATA_COMMANDS, type DataContext } from './commands-data.js';
+import { SET_COMMANDS, sintercardKeys } from './commands-sets.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -48,6 +49,14 @@ export interface RoutedCommand {
   readonly lastKey: number;
   readonly keyStep: number;
   readonly write: boolean;
+  /** For commands whose key count is an argument (SINTERCARD numkeys key...): the last key's index. */
+  readonly lastKeyOf?: (args: Buffer[]) => number;
+}
+
+/** The index of a command's last key in `args`. */
+export function lastKeyIndex(cmd: RoutedCommand, args: Buffer[]): number {
+  if (cmd.lastKeyOf !== undefined) return cmd.lastKeyOf(args);
+  return cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
 }
 
 /** Cluster mode: key routing and the CLUSTER command. Absent on a standalone node. */
@@ -434,9 +443,23 @@ const command: ServerHandler = (_state, _session, args, w) => {
 
 type SpecOf = Omit<CommandSpec, 'name' | 'index' | 'write' | 'noauth'>;
 
-function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false): SpecOf {
-  return { arity, flags, run, firstKey, lastKey, keyStep, data };
+function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false, lastKeyOf?: (args: Buffer[]) => number): SpecOf {
+  return { arity, flags, run, firstKey, lastKey, keyStep, data, ...(lastKeyOf === undefined ? {} : { lastKeyOf }) };
 }
+
+/**
+ * Commands whose key count is an argument: the last key's index. A bad count names only the first key here;
+ * the command itself then answers with Redis's error.
+ */
+const LAST_KEY_OF: Record<string, (args: Buffer[]) => number> = {
+  sintercard: (args) => {
+    try {
+      return 1 + sintercardKeys(args).length;
+    } catch {
+      return 2;
+    }
+  },
+};
 
 /** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
 const waitCmd: ServerHandler = (state, session, args, w) => {
@@ -536,7 +559,7 @@ const SPECS: Record<string, SpecOf> = {
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(
-    Object.entries(DATA_COMMANDS).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true)]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, LAST_KEY_OF[name])]),
   ),
 };
 
@@ -561,7 +584,7 @@ function unknownCommand(args: Buffer[]): string {
 
 /** The keys a command names (by its key positions). */
 function keysOf(cmd: CommandSpec, args: Buffer[]): Buffer[] {
-  const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+  const last = lastKeyIndex(cmd, args);
   const keys: Buffer[] = [];
   for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.keyStep) keys.push(args[i]!);
   return keys;

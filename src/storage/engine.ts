@@ -8,9 +8,13 @@ export interface Clock {
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
-export type ValueType = 'string' | 'hash';
+export type ValueType = 'string' | 'hash' | 'set';
 
-export type StoredValue = { readonly type: 'string'; readonly value: Buffer } | { readonly type: 'hash'; readonly value: Map<string, Buffer> };
+/** A set's members are latin1 strings of the client's bytes (as keys and hash fields are). */
+export type StoredValue = { readonly type: 'string'; readonly value: Buffer } | { readonly type: 'hash'; readonly value: Map<string, Buffer> } | { readonly type: 'set'; readonly value: Set<string> };
+
+/** Whether a value is edited in place by commands (then written back with `touched`). */
+export const editedInPlace = (v: StoredValue): boolean => v.type !== 'string';
 
 export interface EngineStats {
   keys: number;

@@ -4,7 +4,8 @@
 // LMDB has flushed it to disk).
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SlotPartitioner } from '../partitioning/slots.js';
-import type { Clock, EngineStats, StorageEngine, StoredValue } from './engine.js';
+import { strict as assert } from 'node:assert';
+import { editedInPlace, type Clock, type EngineStats, type StorageEngine, type StoredValue } from './engine.js';
 
 /**
  * every-write: the batch's transaction is flushed (fsync) before any reply; nothing acknowledged is lost.
@@ -40,12 +41,14 @@ export const LMDB_LIMITS = Object.freeze({
  *   bytes 1-8   expiry, ms since the epoch as a big-endian float64; 0 = none
  *   string:     the value's bytes
  *   hash:       repeated [u32 field length][field bytes][u32 value length][value bytes]
+ *   set:        repeated [u32 member length][member bytes]
  * The fixed header lets a write learn the old expiry without decoding the old value.
  */
 const HEADER_BYTES = 9;
 
 interface Record_ {
-  t: 0 | 1;
+  /** 0 string, 1 hash, 2 set (byte 0 of the record). */
+  t: 0 | 1 | 2;
   x: number;
   buf: Buffer;
 }
@@ -58,6 +61,7 @@ function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
     value.value.copy(out, HEADER_BYTES);
     return out;
   }
+  if (value.type === 'set') return encodeSet(value.value, expiresAtMs);
   let size = HEADER_BYTES;
   for (const [f, v] of value.value) size += 8 + f.length + v.length;
   const out = Buffer.allocUnsafe(size);
@@ -74,13 +78,38 @@ function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
   return out;
 }
 
+function encodeSet(members: Set<string>, expiresAtMs: number): Buffer {
+  let size = HEADER_BYTES;
+  for (const m of members) size += 4 + m.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 2;
+  out.writeDoubleBE(expiresAtMs, 1);
+  let at = HEADER_BYTES;
+  for (const m of members) {
+    out.writeUInt32BE(m.length, at);
+    at += 4 + out.write(m, at + 4, 'latin1');
+  }
+  return out;
+}
+
 function readRecord(buf: Buffer): Record_ {
-  return { t: buf[0] === 1 ? 1 : 0, x: buf.readDoubleBE(1), buf };
+  const t = buf[0];
+  assert(t === 0 || t === 1 || t === 2, `unknown LMDB record type ${String(t)}`);
+  return { t, x: buf.readDoubleBE(1), buf };
 }
 
 function decodeValue(r: Record_): StoredValue {
   const body = r.buf.subarray(HEADER_BYTES);
   if (r.t === 0) return { type: 'string', value: Buffer.from(body) };
+  if (r.t === 2) {
+    const members = new Set<string>();
+    for (let at = 0; at < body.length; ) {
+      const ml = body.readUInt32BE(at);
+      members.add(body.toString('latin1', at + 4, at + 4 + ml));
+      at += 4 + ml;
+    }
+    return { type: 'set', value: members };
+  }
   const map = new Map<string, Buffer>();
   for (let at = 0; at < body.length; ) {
     const fl = body.readUInt32BE(at);
@@ -192,8 +221,8 @@ export class LmdbEngine implements StorageEngine {
     }
     this.counters.hits++;
     const value = decodeValue(r);
-    // Only hashes are edited in place (then written back by touched()); strings are always put whole.
-    if (this.inBatch && value.type === 'hash') this.handedOut.set(key, { value, expiresAtMs: r.x });
+    // Hashes and sets are edited in place (then written back by touched()); strings are always put whole.
+    if (this.inBatch && editedInPlace(value)) this.handedOut.set(key, { value, expiresAtMs: r.x });
     return value;
   }
 
@@ -216,7 +245,7 @@ export class LmdbEngine implements StorageEngine {
       this.mayHaveTtl = true;
       this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
     }
-    if (value.type === 'hash') this.handedOut.set(key, { value, expiresAtMs });
+    if (editedInPlace(value)) this.handedOut.set(key, { value, expiresAtMs });
     else if (this.handedOut.size > 0) this.handedOut.delete(key);
   }
 

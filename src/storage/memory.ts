@@ -38,7 +38,7 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   volatileLruScanMax: 1024,
   /** Estimated bytes per key beyond its key and value bytes (map entry, object headers). */
   entryOverheadBytes: 64,
-  /** Estimated bytes per hash field beyond its name and value. */
+  /** Estimated bytes per hash field (or set member) beyond its name and value. */
   fieldOverheadBytes: 32,
   /** Share of V8's heap limit the estimated data may take before writes fail (the rest: overhead, garbage). */
   heapShareMax: 0.6,
@@ -68,6 +68,10 @@ export function estimateBytes(key: string, value: Held): number {
   if (typeof value === 'string') return base + value.length;
   if (value.type === 'string') return base + value.value.length;
   let n = base;
+  if (value.type === 'set') {
+    for (const m of value.value) n += m.length + MEMORY_ENGINE_LIMITS.fieldOverheadBytes;
+    return n;
+  }
   for (const [f, v] of value.value) n += f.length + v.length + MEMORY_ENGINE_LIMITS.fieldOverheadBytes;
   return n;
 }

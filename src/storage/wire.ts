@@ -8,7 +8,7 @@ import type { StorageEngine, StoredValue } from './engine.js';
 export const WIRE_LIMITS = Object.freeze({ scanBatch: 1_000, /** Keys sized between two yields to the event loop (partitionBytes). */ statsYieldEveryKeys: 5_000 });
 
 /** One key as it travels: key bytes, type, value, expiry (ms since the epoch, 0 = none). */
-export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number];
+export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number] | [Buffer, 'S', Buffer[], number];
 
 /** Keys of one partition (engine keys are latin1 strings of the client's bytes): from the engine's own
  * per-partition index when it has one, else by a full scan, O(all keys). */
@@ -38,7 +38,7 @@ export async function partitionBytes(engine: StorageEngine, partitions: number, 
     let bytes = 0;
     for (const k of partitionKeys(engine, partitions, p)) {
       const v = engine.get(k);
-      if (v !== undefined) bytes += k.length + (v.type === 'string' ? v.value.length : [...v.value].reduce((n, [f, x]) => n + f.length + x.length, 0));
+      if (v !== undefined) bytes += k.length + valueBytes(toWire(k, v, 0));
       if (++seen % WIRE_LIMITS.statsYieldEveryKeys === 0) await new Promise((r) => setImmediate(r));
     }
     out.push(bytes);
@@ -57,6 +57,7 @@ export function valueBytes(e: WireEntry): number {
 export function toWire(key: string, value: StoredValue, expiresAtMs: number): WireEntry {
   const k = Buffer.from(key, 'latin1');
   if (value.type === 'string') return [k, 's', value.value, expiresAtMs];
+  if (value.type === 'set') return [k, 'S', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
   const flat: Buffer[] = [];
   for (const [f, v] of value.value) flat.push(Buffer.from(f, 'latin1'), v);
   return [k, 'h', flat, expiresAtMs];
@@ -66,6 +67,9 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
   if (!Array.isArray(e) || e.length !== 4 || !Buffer.isBuffer(e[0]) || typeof e[3] !== 'number') throw new AtollError('BAD_ARGUMENT', 'malformed key entry');
   const key = e[0].toString('latin1');
   if (e[1] === 's' && Buffer.isBuffer(e[2])) return { key, value: { type: 'string', value: e[2] }, expiresAtMs: e[3] };
+  if (e[1] === 'S' && Array.isArray(e[2]) && (e[2] as unknown[]).every((m) => Buffer.isBuffer(m))) {
+    return { key, value: { type: 'set', value: new Set((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
+  }
   if (e[1] === 'h' && Array.isArray(e[2]) && e[2].length % 2 === 0) {
     const m = new Map<string, Buffer>();
     const flat = e[2] as Buffer[];
