@@ -6,6 +6,7 @@ import { MemoryEngine } from '../storage/memory.js';
 import { ERR, ReplyError, globToRegExp, intArg, isWord, wrongArity } from './args.js';
 import { DATA_COMMANDS, type DataContext } from './commands-data.js';
 import { SET_COMMANDS, sintercardKeys } from './commands-sets.js';
+import { LIST_COMMANDS, lmpopKeys } from './commands-lists.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -459,6 +460,13 @@ const LAST_KEY_OF: Record<string, (args: Buffer[]) => number> = {
       return 2;
     }
   },
+  lmpop: (args) => {
+    try {
+      return 1 + lmpopKeys(args).length;
+    } catch {
+      return 2;
+    }
+  },
 };
 
 /** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
@@ -559,7 +567,7 @@ const SPECS: Record<string, SpecOf> = {
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, LAST_KEY_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, LAST_KEY_OF[name])]),
   ),
 };
 

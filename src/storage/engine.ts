@@ -8,10 +8,14 @@ export interface Clock {
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
-export type ValueType = 'string' | 'hash' | 'set';
+export type ValueType = 'string' | 'hash' | 'set' | 'list';
 
-/** A set's members are latin1 strings of the client's bytes (as keys and hash fields are). */
-export type StoredValue = { readonly type: 'string'; readonly value: Buffer } | { readonly type: 'hash'; readonly value: Map<string, Buffer> } | { readonly type: 'set'; readonly value: Set<string> };
+/** Set members and list elements are latin1 strings of the client's bytes (as keys and hash fields are). */
+export type StoredValue =
+  | { readonly type: 'string'; readonly value: Buffer }
+  | { readonly type: 'hash'; readonly value: Map<string, Buffer> }
+  | { readonly type: 'set'; readonly value: Set<string> }
+  | { readonly type: 'list'; readonly value: string[] };
 
 /** Whether a value is edited in place by commands (then written back with `touched`). */
 export const editedInPlace = (v: StoredValue): boolean => v.type !== 'string';

@@ -42,13 +42,14 @@ export const LMDB_LIMITS = Object.freeze({
  *   string:     the value's bytes
  *   hash:       repeated [u32 field length][field bytes][u32 value length][value bytes]
  *   set:        repeated [u32 member length][member bytes]
+ *   list:       the same layout as a set, elements in list order
  * The fixed header lets a write learn the old expiry without decoding the old value.
  */
 const HEADER_BYTES = 9;
 
 interface Record_ {
-  /** 0 string, 1 hash, 2 set (byte 0 of the record). */
-  t: 0 | 1 | 2;
+  /** 0 string, 1 hash, 2 set, 3 list (byte 0 of the record). */
+  t: 0 | 1 | 2 | 3;
   x: number;
   buf: Buffer;
 }
@@ -61,7 +62,8 @@ function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
     value.value.copy(out, HEADER_BYTES);
     return out;
   }
-  if (value.type === 'set') return encodeSet(value.value, expiresAtMs);
+  if (value.type === 'set') return encodeStrings(2, value.value, expiresAtMs);
+  if (value.type === 'list') return encodeStrings(3, value.value, expiresAtMs);
   let size = HEADER_BYTES;
   for (const [f, v] of value.value) size += 8 + f.length + v.length;
   const out = Buffer.allocUnsafe(size);
@@ -78,11 +80,12 @@ function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
   return out;
 }
 
-function encodeSet(members: Set<string>, expiresAtMs: number): Buffer {
+/** A set's members or a list's elements: length-prefixed latin1 strings after the header. */
+function encodeStrings(t: 2 | 3, members: Iterable<string>, expiresAtMs: number): Buffer {
   let size = HEADER_BYTES;
   for (const m of members) size += 4 + m.length;
   const out = Buffer.allocUnsafe(size);
-  out[0] = 2;
+  out[0] = t;
   out.writeDoubleBE(expiresAtMs, 1);
   let at = HEADER_BYTES;
   for (const m of members) {
@@ -94,21 +97,21 @@ function encodeSet(members: Set<string>, expiresAtMs: number): Buffer {
 
 function readRecord(buf: Buffer): Record_ {
   const t = buf[0];
-  assert(t === 0 || t === 1 || t === 2, `unknown LMDB record type ${String(t)}`);
+  assert(t === 0 || t === 1 || t === 2 || t === 3, `unknown LMDB record type ${String(t)}`);
   return { t, x: buf.readDoubleBE(1), buf };
 }
 
 function decodeValue(r: Record_): StoredValue {
   const body = r.buf.subarray(HEADER_BYTES);
   if (r.t === 0) return { type: 'string', value: Buffer.from(body) };
-  if (r.t === 2) {
-    const members = new Set<string>();
+  if (r.t === 2 || r.t === 3) {
+    const items: string[] = [];
     for (let at = 0; at < body.length; ) {
       const ml = body.readUInt32BE(at);
-      members.add(body.toString('latin1', at + 4, at + 4 + ml));
+      items.push(body.toString('latin1', at + 4, at + 4 + ml));
       at += 4 + ml;
     }
-    return { type: 'set', value: members };
+    return r.t === 2 ? { type: 'set', value: new Set(items) } : { type: 'list', value: items };
   }
   const map = new Map<string, Buffer>();
   for (let at = 0; at < body.length; ) {
@@ -213,6 +216,13 @@ export class LmdbEngine implements StorageEngine {
   }
 
   get(key: string): StoredValue | undefined {
+    // Within a batch a value handed out is the value: a second read of the key (LMOVE k k, a type check
+    // of the destination) must see the edits made so far, not a fresh copy of what the database holds.
+    const held = this.inBatch ? this.handedOut.get(key) : undefined;
+    if (held !== undefined) {
+      this.counters.hits++;
+      return held.value;
+    }
     const kb = Buffer.from(key, 'latin1');
     const r = this.record(kb);
     if (r === undefined) {

@@ -68,7 +68,7 @@ export function estimateBytes(key: string, value: Held): number {
   if (typeof value === 'string') return base + value.length;
   if (value.type === 'string') return base + value.value.length;
   let n = base;
-  if (value.type === 'set') {
+  if (value.type === 'set' || value.type === 'list') {
     for (const m of value.value) n += m.length + MEMORY_ENGINE_LIMITS.fieldOverheadBytes;
     return n;
   }

@@ -2,65 +2,15 @@
 // on the memory engine and one on LMDB give the same replies (set-valued replies compared as sorted lists,
 // random picks by their shape and membership), errors included; a random sequence of commands against both,
 // and the sets survive an LMDB restart.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { RespClient, RespErrorReply, respOnce, type RespValue } from '../../src/client/resp-client.js';
-import { freePort } from '../../src/coordinator/etcd-process.js';
-import { startNode, type RunningNode } from '../helpers-process.js';
+import { startTrio, type Trio } from '../helpers-redis.js';
 
-let redis: ChildProcess | undefined;
-let redisPort = 0;
-const nodes: RunningNode[] = [];
-let dir = '';
-const clients = new Map<string, RespClient>();
-
-beforeAll(async () => {
-  redisPort = await freePort();
-  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && (await respOnce('127.0.0.1', redisPort, ['PING']).catch(() => undefined)) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
-  dir = mkdtempSync(join(tmpdir(), 'atoll-sets-'));
-  nodes.push(await startNode(['--no-admin']), await startNode(['--no-admin', '--engine', 'lmdb', '--data-dir', join(dir, 'lmdb.v1')]));
-  clients.set('redis', await RespClient.connect('127.0.0.1', redisPort));
-  clients.set('memory', await RespClient.connect('127.0.0.1', nodes[0]!.port));
-  clients.set('lmdb', await RespClient.connect('127.0.0.1', nodes[1]!.port));
-}, 30_000);
-
-afterAll(async () => {
-  for (const c of clients.values()) c.close();
-  for (const n of nodes) await n.stop();
-  redis?.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** Replies as comparable text; `unordered` sorts a set-valued reply (Redis's order is its hash table's). */
-function norm(v: RespValue, unordered: boolean): unknown {
-  if (v instanceof RespErrorReply) return `ERR: ${v.message}`;
-  if (Buffer.isBuffer(v)) return v.toString('latin1');
-  if (Array.isArray(v)) {
-    const items = v.map((x) => norm(x, false));
-    return unordered ? items.map((x) => JSON.stringify(x)).sort() : items;
-  }
-  return v;
-}
-
-const UNORDERED = new Set(['smembers', 'sinter', 'sunion', 'sdiff']);
-
-/** Sends a command to redis-server and both Atoll nodes; returns the three normalized replies. */
-async function all(args: string[]): Promise<Record<string, unknown>> {
-  const unordered = UNORDERED.has(args[0]!.toLowerCase());
-  const out: Record<string, unknown> = {};
-  for (const [name, c] of clients) out[name] = norm(await c.send(args), unordered);
-  return out;
-}
-
-async function same(args: string[]): Promise<void> {
-  const r = await all(args);
-  expect({ args, memory: r.memory, lmdb: r.lmdb }).toEqual({ args, memory: r.redis, lmdb: r.redis });
-}
+let trio: Trio;
+const all = (args: string[]): Promise<Record<string, unknown>> => trio.all(args);
+const same = (args: string[]): Promise<void> => trio.same(args);
+beforeAll(async () => void (trio = await startTrio()), 30_000);
+afterAll(() => trio.stop());
 
 describe('set commands against redis-server', () => {
   it('reply exactly as redis-server, errors included', async () => {
@@ -100,7 +50,7 @@ describe('set commands against redis-server', () => {
     await all(['DEL', 'r']);
     await all(['SADD', 'r', ...Array.from({ length: 20 }, (_, i) => `m${i}`)]);
     for (const name of ['memory', 'lmdb']) {
-      const c = clients.get(name)!;
+      const c = trio.clients.get(name)!;
       const members = new Set(Array.from({ length: 20 }, (_, i) => `m${i}`));
       const some = (await c.send(['SRANDMEMBER', 'r', '5'])) as Buffer[];
       expect(new Set(some.map(String)).size).toBe(5);
@@ -147,11 +97,7 @@ describe('set commands against redis-server', () => {
   it('sets survive an LMDB restart', async () => {
     await all(['FLUSHALL']);
     await all(['SADD', 'kept', 'one', 'two', '', 'three\u0000bytes']);
-    clients.get('lmdb')!.close();
-    const old = nodes[1]!;
-    await old.stop();
-    nodes[1] = await startNode(['--no-admin', '--engine', 'lmdb', '--data-dir', join(dir, 'lmdb.v1')]);
-    clients.set('lmdb', await RespClient.connect('127.0.0.1', nodes[1].port));
+    await trio.restartLmdb();
     await same(['SMEMBERS', 'kept']);
     await same(['TYPE', 'kept']);
   }, 30_000);
