@@ -67,7 +67,7 @@ const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
 const NOT_SERVED = 'CLUSTERDOWN Hash slot not served';
 
 /** Multi-key commands the forwarder splits per key and gathers: how to re-ask for one key, how to join. */
-const SPLITTABLE: Record<string, 'array' | 'sum' | 'ok'> = { mget: 'array', del: 'sum', unlink: 'sum', exists: 'sum', mset: 'ok' };
+const SPLITTABLE: Record<string, 'array' | 'sum' | 'ok'> = { mget: 'array', del: 'sum', unlink: 'sum', exists: 'sum', touch: 'sum', mset: 'ok' };
 
 export interface ClusterRoutingOptions {
   readonly mode: RoutingMode;

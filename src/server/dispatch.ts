@@ -7,6 +7,7 @@ import { ERR, ReplyError, globToRegExp, intArg, isWord, wrongArity } from './arg
 import { DATA_COMMANDS, type DataContext } from './commands-data.js';
 import { SET_COMMANDS, sintercardKeys } from './commands-sets.js';
 import { LIST_COMMANDS, lmpopKeys } from './commands-lists.js';
+import { KEY_COMMANDS } from './commands-keys.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -567,7 +568,7 @@ const SPECS: Record<string, SpecOf> = {
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, LAST_KEY_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, LAST_KEY_OF[name])]),
   ),
 };
 
