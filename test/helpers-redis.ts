@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { RespClient, RespErrorReply, respOnce, type RespValue } from '../src/client/resp-client.js';
 import { freePort } from '../src/coordinator/etcd-process.js';
 import { startNode, type RunningNode } from './helpers-process.js';
@@ -72,4 +72,12 @@ export async function startTrio(): Promise<Trio> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Starts a trio before the file's tests and stops it after; the getter returns it once started. */
+export function useTrio(): () => Trio {
+  let trio: Trio | undefined;
+  beforeAll(async () => void (trio = await startTrio()), 30_000);
+  afterAll(() => trio?.stop());
+  return () => trio!;
 }

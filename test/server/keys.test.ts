@@ -1,11 +1,9 @@
 // TOUCH, EXPIRETIME, PEXPIRETIME and COPY, differentially against Debian's redis-server (test/helpers-redis.ts):
 // replies and errors, a copy of every type sharing nothing with its source, the expiry copied along.
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { startTrio, type Trio } from '../helpers-redis.js';
+import { describe, it } from 'vitest';
+import { useTrio } from '../helpers-redis.js';
 
-let trio: Trio;
-beforeAll(async () => void (trio = await startTrio()), 30_000);
-afterAll(() => trio.stop());
+const trio = useTrio();
 
 describe('key commands against redis-server', () => {
   it('reply exactly as redis-server, errors included', async () => {
@@ -21,6 +19,6 @@ describe('key commands against redis-server', () => {
       ['HSET', 's2', 'f', 'changed'], ['HGETALL', 'h'], ['HGETALL', 's2'],
       ['COPY', 'nope', 'x'], ['EXISTS', 'x'], ['COPY', 's', 's'], ['COPY', 's', 'x', 'DB', '0'], ['COPY', 's', 'y', 'DB', 'x'], ['COPY', 's', 'y', 'FOO'], ['COPY', 's'],
     ];
-    for (const args of script) await trio.same(args);
+    for (const args of script) await trio().same(args);
   });
 });

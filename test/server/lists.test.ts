@@ -1,12 +1,10 @@
 // List commands, differentially against Debian's redis-server (test/helpers-redis.ts): a script covering every
 // command and error, a random sequence of commands against both, and lists surviving an LMDB restart.
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
-import { startTrio, type Trio } from '../helpers-redis.js';
+import { useTrio } from '../helpers-redis.js';
 
-let trio: Trio;
-beforeAll(async () => void (trio = await startTrio()), 30_000);
-afterAll(() => trio.stop());
+const trio = useTrio();
 
 describe('list commands against redis-server', () => {
   it('reply exactly as redis-server, errors included', async () => {
@@ -33,7 +31,7 @@ describe('list commands against redis-server', () => {
       // Found by the random sequences: LMDB handed out two copies of one key within a command.
       ['LPUSH', 'rot', 'x', 'x'], ['LMOVE', 'rot', 'rot', 'LEFT', 'LEFT'], ['LLEN', 'rot'],
     ];
-    for (const args of script) await trio.same(args);
+    for (const args of script) await trio().same(args);
   });
 
   it('a random sequence of list commands gives redis-server\'s replies', async () => {
@@ -57,19 +55,19 @@ describe('list commands against redis-server', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 30 }), async (cmds) => {
-        await trio.all(['FLUSHALL']);
-        for (const args of cmds) await trio.same(args);
-        for (const k of ['a', 'b', 'str']) await trio.same(['TYPE', k]);
+        await trio().all(['FLUSHALL']);
+        for (const args of cmds) await trio().same(args);
+        for (const k of ['a', 'b', 'str']) await trio().same(['TYPE', k]);
       }),
       { numRuns: 40 },
     );
   }, 60_000);
 
   it('lists survive an LMDB restart', async () => {
-    await trio.all(['FLUSHALL']);
-    await trio.all(['RPUSH', 'kept', 'one', '', 'two', 'one', 'bin\u0000ary']);
-    await trio.restartLmdb();
-    await trio.same(['LRANGE', 'kept', '0', '-1']);
-    await trio.same(['TYPE', 'kept']);
+    await trio().all(['FLUSHALL']);
+    await trio().all(['RPUSH', 'kept', 'one', '', 'two', 'one', 'bin\u0000ary']);
+    await trio().restartLmdb();
+    await trio().same(['LRANGE', 'kept', '0', '-1']);
+    await trio().same(['TYPE', 'kept']);
   }, 30_000);
 });

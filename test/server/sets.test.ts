@@ -2,15 +2,13 @@
 // on the memory engine and one on LMDB give the same replies (set-valued replies compared as sorted lists,
 // random picks by their shape and membership), errors included; a random sequence of commands against both,
 // and the sets survive an LMDB restart.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { startTrio, type Trio } from '../helpers-redis.js';
+import { useTrio } from '../helpers-redis.js';
 
-let trio: Trio;
-const all = (args: string[]): Promise<Record<string, unknown>> => trio.all(args);
-const same = (args: string[]): Promise<void> => trio.same(args);
-beforeAll(async () => void (trio = await startTrio()), 30_000);
-afterAll(() => trio.stop());
+const trio = useTrio();
+const all = (args: string[]): Promise<Record<string, unknown>> => trio().all(args);
+const same = (args: string[]): Promise<void> => trio().same(args);
 
 describe('set commands against redis-server', () => {
   it('reply exactly as redis-server, errors included', async () => {
@@ -50,7 +48,7 @@ describe('set commands against redis-server', () => {
     await all(['DEL', 'r']);
     await all(['SADD', 'r', ...Array.from({ length: 20 }, (_, i) => `m${i}`)]);
     for (const name of ['memory', 'lmdb']) {
-      const c = trio.clients.get(name)!;
+      const c = trio().clients.get(name)!;
       const members = new Set(Array.from({ length: 20 }, (_, i) => `m${i}`));
       const some = (await c.send(['SRANDMEMBER', 'r', '5'])) as Buffer[];
       expect(new Set(some.map(String)).size).toBe(5);
@@ -97,7 +95,7 @@ describe('set commands against redis-server', () => {
   it('sets survive an LMDB restart', async () => {
     await all(['FLUSHALL']);
     await all(['SADD', 'kept', 'one', 'two', '', 'three\u0000bytes']);
-    await trio.restartLmdb();
+    await trio().restartLmdb();
     await same(['SMEMBERS', 'kept']);
     await same(['TYPE', 'kept']);
   }, 30_000);
