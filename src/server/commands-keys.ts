@@ -2,6 +2,7 @@
 import { ERR, ReplyError, intArg, isWord } from './args.js';
 import type { DataHandler } from './commands-data.js';
 import type { StoredValue } from '../storage/engine.js';
+import { Deque } from '../storage/deque.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 
@@ -15,7 +16,7 @@ export function cloneValue(v: StoredValue): StoredValue {
     case 'set':
       return { type: 'set', value: new Set(v.value) };
     case 'list':
-      return { type: 'list', value: [...v.value] };
+      return { type: 'list', value: new Deque(v.value) };
   }
 }
 

@@ -1,30 +1,33 @@
 // List commands with Redis 7 semantics and reply texts: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP (count) LLEN
-// LRANGE LINDEX LSET LREM LTRIM LINSERT LPOS LMOVE RPOPLPUSH LMPOP. A list is an array of latin1 element
-// strings edited in place (`touched` writes it back); an emptied list is deleted, as Redis deletes it. The
-// blocking forms (BLPOP, BLMOVE, ...) are not built yet.
+// LRANGE LINDEX LSET LREM LTRIM LINSERT LPOS LMOVE RPOPLPUSH LMPOP. A list is a deque of latin1 element
+// strings (O(1) at both ends) edited in place (`touched` writes it back); an emptied list is deleted, as Redis
+// deletes it. The blocking forms (BLPOP, BLMOVE, ...) are not built yet.
 import { ERR, ReplyError, intArg, isWord, parseInt64, wrongArity } from './args.js';
 import type { DataContext, DataHandler } from './commands-data.js';
+import { Deque } from '../storage/deque.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 const el = (m: string): Buffer => Buffer.from(m, 'latin1');
 const POSITIVE = 'ERR value is out of range, must be positive';
 
-function getList(ctx: DataContext, key: string): string[] | undefined {
+type List = Deque<string>;
+
+function getList(ctx: DataContext, key: string): List | undefined {
   const v = ctx.engine.get(key);
   if (v === undefined) return undefined;
   if (v.type !== 'list') throw new ReplyError(ERR.wrongType);
   return v.value;
 }
 
-function listForWrite(ctx: DataContext, key: string): string[] {
+function listForWrite(ctx: DataContext, key: string): List {
   const l = getList(ctx, key);
   if (l !== undefined) return l;
-  const fresh: string[] = [];
+  const fresh = new Deque<string>();
   ctx.engine.put(key, { type: 'list', value: fresh }, 0);
   return fresh;
 }
 
-function settle(ctx: DataContext, key: string, l: string[]): void {
+function settle(ctx: DataContext, key: string, l: List): void {
   if (l.length === 0) ctx.engine.delete(key);
   else ctx.engine.touched(key);
 }
@@ -34,12 +37,10 @@ function push(left: boolean, onlyIfExists: boolean): DataHandler {
     const key = k(args[1]!);
     if (onlyIfExists && getList(ctx, key) === undefined) return w.integer(0);
     const l = listForWrite(ctx, key);
-    // Loops, not spread arguments: a push may carry up to a million elements (past the engine's stack).
-    if (left) {
-      const old = l.splice(0, l.length);
-      for (let i = args.length - 1; i >= 2; i--) l.push(k(args[i]!));
-      for (const m of old) l.push(m);
-    } else for (let i = 2; i < args.length; i++) l.push(k(args[i]!));
+    for (let i = 2; i < args.length; i++) {
+      if (left) l.pushFront(k(args[i]!));
+      else l.pushBack(k(args[i]!));
+    }
     ctx.engine.touched(key);
     w.integer(l.length);
   };
@@ -54,16 +55,22 @@ function pop(left: boolean): DataHandler {
     const l = getList(ctx, key);
     if (l === undefined) return count === undefined ? w.nil() : w.arrayHeader(-1);
     if (count === undefined) {
-      const m = left ? l.shift()! : l.pop()!;
+      const m = left ? l.popFront()! : l.popBack()!;
       settle(ctx, key, l);
       return w.bulk(el(m));
     }
-    const n = Math.min(count, l.length);
-    const taken = left ? l.splice(0, n) : l.splice(l.length - n, n).reverse();
+    const taken = take(l, left, count);
     settle(ctx, key, l);
     w.arrayHeader(taken.length);
     for (const m of taken) w.bulk(el(m));
   };
+}
+
+/** Pops up to `count` elements from one end, in popping order. */
+function take(l: List, left: boolean, count: number): string[] {
+  const out: string[] = [];
+  while (out.length < count && l.length > 0) out.push(left ? l.popFront()! : l.popBack()!);
+  return out;
 }
 
 /** Redis's start/stop normalisation for LRANGE and LTRIM: negative from the end, clamped. */
@@ -81,7 +88,7 @@ const lrange: DataHandler = (ctx, args, w) => {
   const [start, stop] = range(l?.length ?? 0, args[2]!, args[3]!);
   if (l === undefined || start > stop || start >= l.length) return w.arrayHeader(0);
   w.arrayHeader(stop - start + 1);
-  for (let i = start; i <= stop; i++) w.bulk(el(l[i]!));
+  for (let i = start; i <= stop; i++) w.bulk(el(l.at(i)!));
 };
 
 const ltrim: DataHandler = (ctx, args, w) => {
@@ -89,9 +96,7 @@ const ltrim: DataHandler = (ctx, args, w) => {
   const l = getList(ctx, key);
   if (l !== undefined) {
     const [start, stop] = range(l.length, args[2]!, args[3]!);
-    const kept = start > stop || start >= l.length ? [] : l.slice(start, stop + 1);
-    l.length = 0;
-    for (const m of kept) l.push(m);
+    l.replace(start > stop || start >= l.length ? [] : l.slice(start, stop + 1));
     settle(ctx, key, l);
   } else range(0, args[2]!, args[3]!);
   w.ok();
@@ -104,7 +109,7 @@ const lindex: DataHandler = (ctx, args, w) => {
   const i = intArg(args[2]);
   if (l === undefined) return w.nil();
   const at = i < 0 ? l.length + i : i;
-  w.bulkOrNil(at >= 0 && at < l.length ? el(l[at]!) : undefined);
+  w.bulkOrNil(at >= 0 && at < l.length ? el(l.at(at)!) : undefined);
 };
 
 const lset: DataHandler = (ctx, args, w) => {
@@ -114,7 +119,7 @@ const lset: DataHandler = (ctx, args, w) => {
   const i = intArg(args[2]);
   const at = i < 0 ? l.length + i : i;
   if (at < 0 || at >= l.length) throw new ReplyError('ERR index out of range');
-  l[at] = k(args[3]!);
+  l.set(at, k(args[3]!));
   ctx.engine.touched(key);
   w.ok();
 };
@@ -126,23 +131,14 @@ const lrem: DataHandler = (ctx, args, w) => {
   if (l === undefined) return w.integer(0);
   const target = k(args[3]!);
   const limit = count === 0 ? Infinity : Math.abs(count);
+  // One pass in the direction the count gives, keeping what is not removed; one rebuild.
+  const items = count >= 0 ? [...l] : [...l].reverse();
   let removed = 0;
-  if (count >= 0) {
-    for (let i = 0; i < l.length && removed < limit; ) {
-      if (l[i] === target) {
-        l.splice(i, 1);
-        removed++;
-      } else i++;
-    }
-  } else {
-    for (let i = l.length - 1; i >= 0 && removed < limit; i--) {
-      if (l[i] === target) {
-        l.splice(i, 1);
-        removed++;
-      }
-    }
+  const kept = items.filter((m) => (m === target && removed < limit ? (removed++, false) : true));
+  if (removed > 0) {
+    l.replace(count >= 0 ? kept : kept.reverse());
+    settle(ctx, key, l);
   }
-  if (removed > 0) settle(ctx, key, l);
   w.integer(removed);
 };
 
@@ -152,9 +148,11 @@ const linsert: DataHandler = (ctx, args, w) => {
   const key = k(args[1]!);
   const l = getList(ctx, key);
   if (l === undefined) return w.integer(0);
-  const at = l.indexOf(k(args[3]!));
+  const items = [...l];
+  const at = items.indexOf(k(args[3]!));
   if (at < 0) return w.integer(-1);
-  l.splice(before ? at : at + 1, 0, k(args[4]!));
+  items.splice(before ? at : at + 1, 0, k(args[4]!));
+  l.replace(items);
   ctx.engine.touched(key);
   w.integer(l.length);
 };
@@ -176,7 +174,7 @@ const lpos: DataHandler = (ctx, args, w) => {
       if (maxlen < 0) throw new ReplyError("ERR MAXLEN can't be negative");
     } else throw new ReplyError(ERR.syntax);
   }
-  const l = getList(ctx, k(args[1]!)) ?? [];
+  const l = getList(ctx, k(args[1]!)) ?? new Deque<string>();
   const target = k(args[2]!);
   const found: number[] = [];
   const want = count === undefined ? 1 : count === 0 ? Infinity : count;
@@ -184,7 +182,7 @@ const lpos: DataHandler = (ctx, args, w) => {
   const scanMax = maxlen === 0 ? l.length : Math.min(maxlen, l.length);
   for (let n = 0; n < scanMax && found.length < want; n++) {
     const i = rank > 0 ? n : l.length - 1 - n;
-    if (l[i] !== target) continue;
+    if (l.at(i) !== target) continue;
     if (skip > 0) skip--;
     else found.push(i);
   }
@@ -205,11 +203,11 @@ function move(ctx: DataContext, from: string, to: string, fromSide: 'left' | 'ri
   if (src === undefined) return undefined;
   // The destination's type is checked before anything moves, as Redis checks it.
   getList(ctx, to);
-  const m = fromSide === 'left' ? src.shift()! : src.pop()!;
+  const m = fromSide === 'left' ? src.popFront()! : src.popBack()!;
   settle(ctx, from, src);
   const dst = listForWrite(ctx, to);
-  if (toSide === 'left') dst.unshift(m);
-  else dst.push(m);
+  if (toSide === 'left') dst.pushFront(m);
+  else dst.pushBack(m);
   ctx.engine.touched(to);
   return m;
 }
@@ -250,8 +248,7 @@ const lmpop: DataHandler = (ctx, args, w) => {
     const key = k(kb);
     const l = getList(ctx, key);
     if (l === undefined) continue;
-    const n = Math.min(count, l.length);
-    const taken = where === 'left' ? l.splice(0, n) : l.splice(l.length - n, n).reverse();
+    const taken = take(l, where === 'left', count);
     settle(ctx, key, l);
     w.arrayHeader(2);
     w.bulk(kb);

@@ -1,5 +1,6 @@
 // The storage engine contract shared by the memory (cache) engine and, next, the LMDB (durable) engine:
 // typed values with optional expiry, lazy expiry on access, bounded active expiry, and counters.
+import type { Deque } from './deque.js';
 
 /** Milliseconds since the epoch; injected so expiry and eviction replay exactly in tests and simulation. */
 export interface Clock {
@@ -15,7 +16,7 @@ export type StoredValue =
   | { readonly type: 'string'; readonly value: Buffer }
   | { readonly type: 'hash'; readonly value: Map<string, Buffer> }
   | { readonly type: 'set'; readonly value: Set<string> }
-  | { readonly type: 'list'; readonly value: string[] };
+  | { readonly type: 'list'; readonly value: Deque<string> };
 
 /** Whether a value is edited in place by commands (then written back with `touched`). */
 export const editedInPlace = (v: StoredValue): boolean => v.type !== 'string';

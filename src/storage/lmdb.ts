@@ -5,6 +5,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import { strict as assert } from 'node:assert';
+import { Deque } from './deque.js';
 import { editedInPlace, type Clock, type EngineStats, type StorageEngine, type StoredValue } from './engine.js';
 
 /**
@@ -111,7 +112,7 @@ function decodeValue(r: Record_): StoredValue {
       items.push(body.toString('latin1', at + 4, at + 4 + ml));
       at += 4 + ml;
     }
-    return r.t === 2 ? { type: 'set', value: new Set(items) } : { type: 'list', value: items };
+    return r.t === 2 ? { type: 'set', value: new Set(items) } : { type: 'list', value: new Deque(items) };
   }
   const map = new Map<string, Buffer>();
   for (let at = 0; at < body.length; ) {

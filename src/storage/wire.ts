@@ -4,6 +4,7 @@ import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import type { StorageEngine, StoredValue } from './engine.js';
+import { Deque } from './deque.js';
 
 export const WIRE_LIMITS = Object.freeze({ scanBatch: 1_000, /** Keys sized between two yields to the event loop (partitionBytes). */ statsYieldEveryKeys: 5_000 });
 
@@ -58,7 +59,7 @@ export function toWire(key: string, value: StoredValue, expiresAtMs: number): Wi
   const k = Buffer.from(key, 'latin1');
   if (value.type === 'string') return [k, 's', value.value, expiresAtMs];
   if (value.type === 'set') return [k, 'S', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
-  if (value.type === 'list') return [k, 'l', value.value.map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
+  if (value.type === 'list') return [k, 'l', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
   const flat: Buffer[] = [];
   for (const [f, v] of value.value) flat.push(Buffer.from(f, 'latin1'), v);
   return [k, 'h', flat, expiresAtMs];
@@ -69,7 +70,7 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
   const key = e[0].toString('latin1');
   if (e[1] === 's' && Buffer.isBuffer(e[2])) return { key, value: { type: 'string', value: e[2] }, expiresAtMs: e[3] };
   if (e[1] === 'l' && Array.isArray(e[2]) && (e[2] as unknown[]).every((m) => Buffer.isBuffer(m))) {
-    return { key, value: { type: 'list', value: (e[2] as Buffer[]).map((m) => m.toString('latin1')) }, expiresAtMs: e[3] };
+    return { key, value: { type: 'list', value: new Deque((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
   }
   if (e[1] === 'S' && Array.isArray(e[2]) && (e[2] as unknown[]).every((m) => Buffer.isBuffer(m))) {
     return { key, value: { type: 'set', value: new Set((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };

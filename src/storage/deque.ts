@@ -1,0 +1,87 @@
+// A double-ended queue for list values: a growable ring buffer, so pushes and pops at either end cost O(1)
+// (an array's unshift moves every element: an LPUSH queue of a million elements would cost a million moves
+// per push). Index reads are O(1); inserts and removals in the middle rebuild, O(n), as Redis's are O(n).
+import { strict as assert } from 'node:assert';
+
+export class Deque<T> implements Iterable<T> {
+  private buf: (T | undefined)[];
+  private head = 0;
+  private size = 0;
+
+  constructor(items: Iterable<T> = []) {
+    this.buf = new Array<T | undefined>(8);
+    for (const x of items) this.pushBack(x);
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  private grow(): void {
+    const next = new Array<T | undefined>(this.buf.length * 2);
+    for (let i = 0; i < this.size; i++) next[i] = this.buf[(this.head + i) & (this.buf.length - 1)];
+    this.buf = next;
+    this.head = 0;
+  }
+
+  /** The element at `i` (0 is the head), undefined outside 0..length-1. */
+  at(i: number): T | undefined {
+    if (i < 0 || i >= this.size) return undefined;
+    return this.buf[(this.head + i) & (this.buf.length - 1)];
+  }
+
+  set(i: number, value: T): void {
+    assert(i >= 0 && i < this.size, `deque index ${i} out of 0..${this.size - 1}`);
+    this.buf[(this.head + i) & (this.buf.length - 1)] = value;
+  }
+
+  pushBack(value: T): void {
+    if (this.size === this.buf.length) this.grow();
+    this.buf[(this.head + this.size) & (this.buf.length - 1)] = value;
+    this.size++;
+  }
+
+  pushFront(value: T): void {
+    if (this.size === this.buf.length) this.grow();
+    this.head = (this.head - 1) & (this.buf.length - 1);
+    this.buf[this.head] = value;
+    this.size++;
+  }
+
+  popFront(): T | undefined {
+    if (this.size === 0) return undefined;
+    const v = this.buf[this.head];
+    this.buf[this.head] = undefined;
+    this.head = (this.head + 1) & (this.buf.length - 1);
+    this.size--;
+    return v;
+  }
+
+  popBack(): T | undefined {
+    if (this.size === 0) return undefined;
+    const at = (this.head + this.size - 1) & (this.buf.length - 1);
+    const v = this.buf[at];
+    this.buf[at] = undefined;
+    this.size--;
+    return v;
+  }
+
+  /** Elements start..end-1 as an array (clamped). */
+  slice(start = 0, end = this.size): T[] {
+    const out: T[] = [];
+    for (let i = Math.max(0, start); i < Math.min(end, this.size); i++) out.push(this.at(i)!);
+    return out;
+  }
+
+  /** Replaces the whole content (in place: the deque object stays the same). */
+  replace(items: Iterable<T>): void {
+    this.buf = new Array<T | undefined>(8);
+    this.head = 0;
+    this.size = 0;
+    for (const x of items) this.pushBack(x);
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.size; i++) yield this.buf[(this.head + i) & (this.buf.length - 1)]!;
+  }
+}
