@@ -11,7 +11,7 @@ import { formatTable, progress, writeResults } from './lib.js';
 const ATOLL_BIN = join(import.meta.dirname, '../bin/atoll.js');
 const CLOCK_TICKS_PER_SECOND = 100;
 
-interface Target {
+export interface Target {
   name: string;
   port: number;
   pid: number;
@@ -46,14 +46,14 @@ async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   throw new Error(`nothing listening on ${port}`);
 }
 
-async function startRedis(): Promise<Target> {
+export async function startRedis(): Promise<Target> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
   await waitForPort(port);
   return { name: 'redis-server', port, pid: child.pid!, child };
 }
 
-async function startAtoll(engineArgs: string[]): Promise<Target> {
+export async function startAtoll(engineArgs: string[]): Promise<Target> {
   const port = await freePort();
   const child = spawn(process.execPath, [ATOLL_BIN, 'start', '--port', String(port), ...engineArgs], { stdio: 'ignore' });
   await waitForPort(port);
@@ -78,7 +78,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
-interface Measured {
+export interface Measured {
   test: string;
   rps: number;
   p50Ms: number;
@@ -86,7 +86,7 @@ interface Measured {
   cpuUsPerOp: number;
 }
 
-function runBenchmark(target: Target, flags: string[], requests: number): Measured[] {
+export function runBenchmark(target: Target, flags: string[], requests: number): Measured[] {
   const before = cpuSeconds(target.pid);
   const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(target.port), '--csv', ...flags], { encoding: 'utf8', timeout: 600_000 });
   const cpu = cpuSeconds(target.pid) - before;

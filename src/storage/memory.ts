@@ -40,6 +40,8 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   entryOverheadBytes: 64,
   /** Estimated bytes per hash field (or set member) beyond its name and value. */
   fieldOverheadBytes: 32,
+  /** Elements summed to size a collection (hash fields, set members, list elements); beyond, their mean is used. */
+  sizeSampleMax: 32,
   /** Share of V8's heap limit the estimated data may take before writes fail (the rest: overhead, garbage). */
   heapShareMax: 0.6,
 });
@@ -67,13 +69,17 @@ export function estimateBytes(key: string, value: Held): number {
   const base = MEMORY_ENGINE_LIMITS.entryOverheadBytes + key.length;
   if (typeof value === 'string') return base + value.length;
   if (value.type === 'string') return base + value.value.length;
-  let n = base;
-  if (value.type === 'set' || value.type === 'list') {
-    for (const m of value.value) n += m.length + MEMORY_ENGINE_LIMITS.fieldOverheadBytes;
-    return n;
+  const count = value.type === 'list' ? value.value.length : value.value.size;
+  // Every write to a collection re-estimates it, so a large one is sized from a sample (its count is exact):
+  // summing a million elements per LPUSH would make each push O(length).
+  const sampled = Math.min(count, MEMORY_ENGINE_LIMITS.sizeSampleMax);
+  let bytes = 0;
+  let seen = 0;
+  for (const item of value.value) {
+    if (seen++ >= sampled) break;
+    bytes += typeof item === 'string' ? item.length : item[0].length + item[1].length;
   }
-  for (const [f, v] of value.value) n += f.length + v.length + MEMORY_ENGINE_LIMITS.fieldOverheadBytes;
-  return n;
+  return base + count * MEMORY_ENGINE_LIMITS.fieldOverheadBytes + (sampled === 0 ? 0 : Math.round((bytes / sampled) * count));
 }
 
 export class MemoryEngine implements StorageEngine {
