@@ -229,7 +229,7 @@ export class ReplicationManager {
     map.partitions.forEach((e, p) => {
       // An unchanged entry is skipped unless this replica's role changed outside a map adoption (fenced,
       // deposed, a log created by a replication message) and no longer matches it.
-      if (same && prev.partitions[p] === e && (dirty.size === 0 || !dirty.has(p) || this.roleMatches(p, e))) return;
+      if (same && prev.partitions[p] === e && this.roleMatches(p, e)) return;
       if (!e.replicas.includes(self)) {
         const old = this.logs.get(p);
         if (old === undefined) return;

@@ -164,13 +164,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         throw new AtollError('BAD_ARGUMENT', `unknown peer op ${op}`);
     }
   }
-  /** Answers once this node routes by a map of at least `epoch` (its watch brings it), or after awaitMapMaxMs. */
+  /**
+   * Answers once this node routes by a map of at least `epoch` (its watch brings it), or after awaitMapMaxMs.
+   * It only watches the routing table: waiting on a coordinator step here (which may be a controller step
+   * fencing a failover) would hold the old leader's clients for as long as that step takes.
+   */
   async function awaitMap(epoch: number): Promise<{ epoch: number }> {
     const deadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.awaitMapMaxMs;
-    while ((routing.map?.epoch ?? 0) < epoch && o.clock.nowMs() < deadline) {
-      await refresh().catch(() => undefined);
-      if ((routing.map?.epoch ?? 0) < epoch) await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
-    }
+    if ((routing.map?.epoch ?? 0) < epoch) onChange();
+    while ((routing.map?.epoch ?? 0) < epoch && o.clock.nowMs() < deadline) await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
     return { epoch: routing.map?.epoch ?? 0 };
   }
   /** Applies `change` to the coordinator's current map with an epoch CAS; returns the map written, if any. */
@@ -398,9 +400,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         });
       }
       if (next === undefined) throw new AtollError('STALE_EPOCH', `the map kept changing during the failover of partition ${p}, or this node no longer leads it; nothing was switched`);
-      // The new leader routes by the new map before clients are sent to it. Its own watch brings the map (a few
-      // ms); asking it to wait for that epoch costs a small message instead of shipping and parsing the whole map.
-      await routing.peer(next.nodes[target]!).request({ op: 'await-map', epoch: next.epoch }, CLUSTER_NODE_LIMITS.awaitMapMaxMs * 2).catch(() => undefined);
+      // The new leader routes by the new map before clients are sent to it: the map is pushed to it (asking it
+      // to wait for its own watch instead was cheaper in CPU but added up to 500 ms to this hold, and held
+      // clients then timed out at 2 s in the defaults test).
+      await routing.peer(next.nodes[target]!).request({ op: 'map', map: next }).catch(() => undefined);
       return { partition: p, from: o.id, to: target, pauseMs: o.clock.nowMs() - started, epoch: next.epoch };
     } finally {
       release();

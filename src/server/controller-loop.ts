@@ -169,7 +169,7 @@ export class ControllerLoop {
       case 'handover':
         // Hand-overs run on their own (the old leader holds, waits, switches the map itself); the tick goes on.
         void this.d
-          .request(a.leader, { op: 'transfer', partition: a.partition, to: a.to, replicas: a.replicas }, CONTROLLER_LOOP_LIMITS.handoverTimeoutMs)
+          .request(a.leader, { op: 'transfer', partition: a.partition, to: a.to }, CONTROLLER_LOOP_LIMITS.handoverTimeoutMs)
           .then((r) => (this.plans = handoverAnswered(this.plans, { planId: a.planId, partition: a.partition, nowMs: this.d.nowMs(), pauseMs: (r as { pauseMs?: number }).pauseMs ?? 0 })))
           .catch((e: unknown) => {
             const contended = e instanceof AtollError && e.code === 'STALE_EPOCH';

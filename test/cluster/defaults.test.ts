@@ -131,7 +131,7 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
     await load.stop();
     await load.finalReads(ports());
     expect(verdicts(load.history.operations)).toEqual({ ok: true, bad: [] });
-    expect(Object.fromEntries(load.errors)).toEqual({});
+    expect(Object.fromEntries(load.errors), explain(load.failures)).toEqual({});
   }, 600_000);
 
   it('kill -9 of a leader and of the controller, SIGSTOP past the lease: no acknowledged write lost', async () => {
@@ -166,8 +166,16 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
       await before.stop('SIGKILL');
       const killedAt = Date.now();
       if (c !== undefined && key !== undefined) {
+        let lastError = '';
         try {
-          pauses.push(await until('the key writable again', async () => (await c.set(key, `probe-${Date.now()}`).then(() => Date.now() - killedAt, () => undefined)), 20_000, 10));
+          pauses.push(await until('the key writable again', async () => (await c.set(key, `probe-${Date.now()}`).then(() => Date.now() - killedAt, (e: unknown) => void (lastError = (e as Error).message))), 20_000, 10));
+        } catch (e) {
+          // What the cluster did meanwhile, for a person to read: the key's partition now, the probe's last error,
+          // and every node line since the kill.
+          const entry = (await coord.snapshot()).map!.partitions[Math.floor(keySlot(key) / (16384 / 2048))];
+          const lines = [...nodes].flatMap(([nid, n]) => n.output().split('\n').filter((l) => Number(/"time":(\d+)/.exec(l)?.[1] ?? 0) >= killedAt).map((l) => `${nid} ${l.slice(0, 400)}`));
+          process.stdout.write(`after killing ${id}: ${key} partition ${JSON.stringify(entry)}, last error ${lastError}\n${lines.join('\n')}\n`);
+          throw e;
         } finally {
           c.disconnect();
         }
