@@ -144,8 +144,6 @@ export class ReplicationManager {
   private readonly retryAt = new Map<string, number>();
   private kickScheduled = false;
   private isrBusy = false;
-  /** Partitions whose log changed role (or appeared) since the last map adoption, re-examined by the next one. */
-  private readonly roleDirty = new Set<number>();
   private readonly reasserting = new Set<number>();
   /** Follower: when each partition's leader last reached us with everything it had (local clock). */
   private readonly freshAt = new Map<number, number>();
@@ -196,7 +194,6 @@ export class ReplicationManager {
     let log = this.logs.get(p);
     if (log !== undefined) return log;
     log = new ReplicaLog<Wire>(p);
-    this.roleDirty.add(p);
     const stored = this.host.engine.getMeta?.(positionRecord(p));
     const pos = stored === undefined ? undefined : decodePosition(stored);
     if (pos !== undefined) log.restore(pos);
@@ -225,10 +222,8 @@ export class ReplicationManager {
     // Maps from the coordinator's cache share unchanged entries, so only changed partitions are visited.
     const same = prev !== undefined && prev.partitions.length === map.partitions.length;
     const counts = { led: 0, steppedDown: 0, dropped: 0 };
-    const dirty = this.roleDirty;
     map.partitions.forEach((e, p) => {
-      // An unchanged entry is skipped unless this replica's role changed outside a map adoption (fenced,
-      // deposed, a log created by a replication message) and no longer matches it.
+      // An unchanged entry is skipped unless this replica's role no longer matches it (fenced, deposed).
       if (same && prev.partitions[p] === e && this.roleMatches(p, e)) return;
       if (!e.replicas.includes(self)) {
         const old = this.logs.get(p);
@@ -257,7 +252,6 @@ export class ReplicationManager {
       } else log.epoch = Math.max(log.epoch, e.epoch);
       if (leads) this.advance(p);
     });
-    dirty.clear();
     // One line per map adopted, with counts, not one per partition.
     if (counts.led + counts.steppedDown + counts.dropped > 0) this.host.log?.info({ epoch: map.epoch, ...counts }, 'partition roles changed');
     this.kick();
@@ -271,7 +265,6 @@ export class ReplicationManager {
 
   private stepDown(p: number, log: ReplicaLog<Wire>, epoch: number, why: string, quiet = false): void {
     log.becomeFollower(epoch);
-    this.roleDirty.add(p);
     this.failWaiters(p, why);
     if (!quiet) this.host.log?.info({ partition: p, epoch }, `stepped down as leader: ${why}`);
   }

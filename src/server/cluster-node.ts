@@ -65,8 +65,6 @@ export const CLUSTER_NODE_LIMITS = Object.freeze({
   transferCasWindowMs: 60,
   /** Upper bound of the random pause between two attempts at the hand-over's map CAS. */
   transferCasJitterMs: 10,
-  /** A new leader asked to route by a hand-over's map waits this long for its watch to bring it. */
-  awaitMapMaxMs: 500,
 });
 
 export interface ClusterNodeHandle {
@@ -123,8 +121,6 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       case 'map':
         routing.setMap(parseMap(body.map));
         return { ok: true, epoch: routing.map?.epoch };
-      case 'await-map':
-        return awaitMap(Number(body.epoch));
       case 'load':
         return { loaded: loadEntries(engine, body.entries) };
       case 'drop': {
@@ -163,17 +159,6 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       default:
         throw new AtollError('BAD_ARGUMENT', `unknown peer op ${op}`);
     }
-  }
-  /**
-   * Answers once this node routes by a map of at least `epoch` (its watch brings it), or after awaitMapMaxMs.
-   * It only watches the routing table: waiting on a coordinator step here (which may be a controller step
-   * fencing a failover) would hold the old leader's clients for as long as that step takes.
-   */
-  async function awaitMap(epoch: number): Promise<{ epoch: number }> {
-    const deadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.awaitMapMaxMs;
-    if ((routing.map?.epoch ?? 0) < epoch) onChange();
-    while ((routing.map?.epoch ?? 0) < epoch && o.clock.nowMs() < deadline) await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
-    return { epoch: routing.map?.epoch ?? 0 };
   }
   /** Applies `change` to the coordinator's current map with an epoch CAS; returns the map written, if any. */
   async function updateMap(change: (map: PartitionMap) => PartitionMap | undefined): Promise<PartitionMap | undefined> {
