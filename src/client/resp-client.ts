@@ -42,6 +42,17 @@ export class ReplyDecoder {
     return text;
   }
 
+  private items(n: number): { value: RespValue } | undefined {
+    if (n < 0) return { value: null };
+    const items: RespValue[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = this.value();
+      if (v === undefined) return undefined;
+      items.push(v.value);
+    }
+    return { value: items };
+  }
+
   private value(): { value: RespValue } | undefined {
     if (this.pos >= this.buf.length) return undefined;
     const type = String.fromCharCode(this.buf[this.pos]!);
@@ -62,16 +73,28 @@ export class ReplyDecoder {
         this.pos += n + 2;
         return { value: Buffer.from(b) };
       }
-      case '*': {
+      case '*':
+      case '~':
+      case '>':
+        return this.items(Number(text));
+      // RESP3: a map arrives as its flattened pairs; null and booleans as in RESP2; a double keeps its exact text
+      // behind its ',' (so replies can be compared byte for byte); a big number as text; verbatim text as bytes.
+      case '%':
+        return this.items(Number(text) * 2);
+      case '_':
+        return { value: null };
+      case '#':
+        return { value: text === 't' ? 1 : 0 };
+      case ',':
+        return { value: `,${text}` };
+      case '(':
+        return { value: text };
+      case '=': {
         const n = Number(text);
-        if (n < 0) return { value: null };
-        const items: RespValue[] = [];
-        for (let i = 0; i < n; i++) {
-          const v = this.value();
-          if (v === undefined) return undefined;
-          items.push(v.value);
-        }
-        return { value: items };
+        if (this.buf.length < this.pos + n + 2) return undefined;
+        const b = this.buf.subarray(this.pos + 4, this.pos + n);
+        this.pos += n + 2;
+        return { value: Buffer.from(b) };
       }
       default:
         throw new AtollError('BAD_ARGUMENT', `unexpected RESP reply type ${JSON.stringify(type)}`);

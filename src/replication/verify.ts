@@ -64,7 +64,8 @@ export function digestEntries(entries: readonly WireEntry[], refMs: number): Par
       exp.writeDoubleBE(e[3]);
       h.update(exp);
       if (e[1] === 's') part(e[2]);
-      else if (e[1] === 'l') for (const m of e[2]) part(m);
+      // Lists in their order; sorted sets in theirs (score then member), the same on every replica.
+      else if (e[1] === 'l' || e[1] === 'z') for (const m of e[2]) part(m);
       else if (e[1] === 'S') {
         // Members in byte order: replicas may hold the same set in different insertion orders.
         for (const m of [...e[2]].sort(Buffer.compare)) part(m);

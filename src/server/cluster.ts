@@ -5,7 +5,7 @@ import { RoutingTable, type ClusterNode, type PartitionMap } from '../cluster/ma
 import { AtollError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
 import { ReplyError, intArg } from './args.js';
-import { lastKeyIndex, RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
+import { keyIndexes, lastKeyIndex, RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
 import { RespWriter } from './resp-writer.js';
 import { ProtocolError, RespParser } from './resp-parser.js';
 import { blockReplies, type ReplyBlock } from './server.js';
@@ -178,27 +178,27 @@ export class ClusterRouting implements ClusterHooks {
       return undefined;
     }
     if (table === undefined) return { error: NOT_SERVED };
-    const last = lastKeyIndex(cmd, args);
-    const slot = keySlot(args[cmd.firstKey]!);
+    const at = keyIndexes(cmd, args);
+    const slot = keySlot(args[at[0] ?? cmd.firstKey]!);
     session.slot = slot;
     let sameSlot = true;
-    for (let i = cmd.firstKey + cmd.keyStep; i <= last; i += cmd.keyStep) {
-      if (keySlot(args[i]!) !== slot) {
+    for (let j = 1; j < at.length; j++) {
+      if (keySlot(args[at[j]!]!) !== slot) {
         sameSlot = false;
         break;
       }
     }
     const forwarding = this.options.mode !== 'redirect' && session.fromPeer !== true;
     if (!sameSlot) {
-      if (forwarding && SPLITTABLE[cmd.name] !== undefined) return this.splitAndGather(session, cmd, args, last);
+      if (forwarding && SPLITTABLE[cmd.name] !== undefined) return this.splitAndGather(session, cmd, args, lastKeyIndex(cmd, args));
       return { error: CROSSSLOT };
     }
     const owner = table.leaderIdOfSlot(slot);
     if (owner === this.options.selfId) {
       const gate = this.replicated ? this.options.replication : undefined;
-      if (this.held.size === 0) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, args, last);
+      if (this.held.size === 0) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, args, at);
       const release = this.held.get(table.partitionOfSlot(slot));
-      if (release === undefined) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, args, last);
+      if (release === undefined) return gate === undefined ? undefined : this.admit(gate, table.partitionOfSlot(slot), cmd, args, at);
       if (this.heldCount >= ROUTING_LIMITS.heldMax) return { error: 'TRYAGAIN the partition is being moved; retry shortly' };
       this.heldCount++;
       return release.then(() => {
@@ -242,9 +242,8 @@ export class ClusterRouting implements ClusterHooks {
     });
   }
 
-  private admit(gate: ReplicationGate, partition: number, cmd: RoutedCommand, args: Buffer[], last: number): RouteResult {
-    const keys: Buffer[] = [];
-    for (let i = cmd.firstKey; i <= last; i += cmd.keyStep) keys.push(args[i]!);
+  private admit(gate: ReplicationGate, partition: number, cmd: RoutedCommand, args: Buffer[], at: readonly number[]): RouteResult {
+    const keys = at.map((i) => args[i]!);
     const r = gate.admit(partition, keys, cmd.write);
     if (r === undefined) return undefined;
     if (typeof r === 'string') return { error: r };

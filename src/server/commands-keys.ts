@@ -3,6 +3,7 @@ import { ERR, ReplyError, intArg, isWord } from './args.js';
 import type { DataHandler } from './commands-data.js';
 import type { StoredValue } from '../storage/engine.js';
 import { Deque } from '../storage/deque.js';
+import { ZSet } from '../storage/zset.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 
@@ -17,6 +18,8 @@ export function cloneValue(v: StoredValue): StoredValue {
       return { type: 'set', value: new Set(v.value) };
     case 'list':
       return { type: 'list', value: new Deque(v.value) };
+    case 'zset':
+      return { type: 'zset', value: new ZSet(v.value.entries()) };
   }
 }
 

@@ -53,7 +53,7 @@ function pop(left: boolean): DataHandler {
     const count = args.length === 3 ? intArg(args[2], POSITIVE) : undefined;
     if (count !== undefined && count < 0) throw new ReplyError(POSITIVE);
     const l = getList(ctx, key);
-    if (l === undefined) return count === undefined ? w.nil() : w.arrayHeader(-1);
+    if (l === undefined) return count === undefined ? w.nil() : w.nilArray();
     if (count === undefined) {
       const m = left ? l.popFront()! : l.popBack()!;
       settle(ctx, key, l);
@@ -224,26 +224,34 @@ const rpoplpush: DataHandler = (ctx, args, w) => {
   w.bulkOrNil(m === undefined ? undefined : el(m));
 };
 
-/** Where LMPOP's keys are: `numkeys` of them from index 2. */
+/** Where LMPOP's and ZMPOP's keys are: `numkeys` of them from index 2. */
 export function lmpopKeys(args: readonly Buffer[]): Buffer[] {
   const n = parseInt64(args[1]!);
   if (n === undefined || n <= 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReplyError('ERR numkeys should be greater than 0');
-  // The keys must leave room for LEFT|RIGHT; Redis calls a count that does not a syntax error.
+  // The keys must leave room for the side word; Redis calls a count that does not a syntax error.
   if (n > BigInt(args.length - 3)) throw new ReplyError(ERR.syntax);
   return args.slice(2, 2 + Number(n));
 }
 
-/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty list. */
-const lmpop: DataHandler = (ctx, args, w) => {
+/** LMPOP/ZMPOP numkeys key [key ...] <side> [COUNT count]: the keys, the side word's index and the count. */
+export function mpopArgs(args: readonly Buffer[], sides: readonly [string, string]): { keys: Buffer[]; first: boolean; count: number } {
   const keys = lmpopKeys(args);
   let i = 2 + keys.length;
-  const where = side(args[i++]);
+  const where = args[i++];
+  if (!isWord(where, sides[0]) && !isWord(where, sides[1])) throw new ReplyError(ERR.syntax);
   let count = 1;
   if (i < args.length) {
     if (!isWord(args[i], 'COUNT') || i + 2 !== args.length) throw new ReplyError(ERR.syntax);
     count = intArg(args[i + 1], 'ERR count should be greater than 0');
     if (count <= 0) throw new ReplyError('ERR count should be greater than 0');
   }
+  return { keys, first: isWord(where, sides[0]), count };
+}
+
+/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty list. */
+const lmpop: DataHandler = (ctx, args, w) => {
+  const { keys, first, count } = mpopArgs(args, ['LEFT', 'RIGHT']);
+  const where = first ? 'left' : 'right';
   for (const kb of keys) {
     const key = k(kb);
     const l = getList(ctx, key);
@@ -256,7 +264,7 @@ const lmpop: DataHandler = (ctx, args, w) => {
     for (const m of taken) w.bulk(el(m));
     return;
   }
-  w.arrayHeader(-1);
+  w.nilArray();
 };
 
 /** name -> [arity, flags, handler, first key, last key], as DATA_COMMANDS. */

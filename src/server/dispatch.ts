@@ -3,10 +3,11 @@
 import type { Clock, EvictionPolicy, StorageEngine } from '../storage/engine.js';
 import { EVICTION_POLICIES, OutOfMemoryError } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
-import { ERR, ReplyError, globToRegExp, intArg, isWord, wrongArity } from './args.js';
+import { ERR, ReplyError, globToRegExp, intArg, isWord, parseInt64, wrongArity } from './args.js';
 import { DATA_COMMANDS, type DataContext } from './commands-data.js';
 import { SET_COMMANDS, sintercardKeys } from './commands-sets.js';
 import { LIST_COMMANDS, lmpopKeys } from './commands-lists.js';
+import { ZSET_COMMANDS } from './commands-zsets.js';
 import { KEY_COMMANDS } from './commands-keys.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
@@ -51,14 +52,25 @@ export interface RoutedCommand {
   readonly lastKey: number;
   readonly keyStep: number;
   readonly write: boolean;
-  /** For commands whose key count is an argument (SINTERCARD numkeys key...): the last key's index. */
-  readonly lastKeyOf?: (args: Buffer[]) => number;
+  /**
+   * For commands whose keys are not one evenly spaced run fixed by the table (SINTERCARD numkeys key...,
+   * ZUNIONSTORE dest numkeys key...): the keys' indexes in `args`.
+   */
+  readonly keyIndexesOf?: (args: Buffer[]) => number[];
 }
 
-/** The index of a command's last key in `args`. */
+/** The index of a command's last key in `args` (for commands whose keys are one evenly spaced run). */
 export function lastKeyIndex(cmd: RoutedCommand, args: Buffer[]): number {
-  if (cmd.lastKeyOf !== undefined) return cmd.lastKeyOf(args);
   return cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+}
+
+/** The indexes of a command's keys in `args`, in order. */
+export function keyIndexes(cmd: RoutedCommand, args: Buffer[]): number[] {
+  if (cmd.keyIndexesOf !== undefined) return cmd.keyIndexesOf(args).filter((i) => i < args.length);
+  const last = lastKeyIndex(cmd, args);
+  const out: number[] = [];
+  for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.keyStep) out.push(i);
+  return out;
 }
 
 /** Cluster mode: key routing and the CLUSTER command. Absent on a standalone node. */
@@ -445,29 +457,45 @@ const command: ServerHandler = (_state, _session, args, w) => {
 
 type SpecOf = Omit<CommandSpec, 'name' | 'index' | 'write' | 'noauth'>;
 
-function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false, lastKeyOf?: (args: Buffer[]) => number): SpecOf {
-  return { arity, flags, run, firstKey, lastKey, keyStep, data, ...(lastKeyOf === undefined ? {} : { lastKeyOf }) };
+function spec(arity: number, flags: readonly string[], run: ServerHandler, firstKey = 0, lastKey = 0, keyStep = 1, data = false, keyIndexesOf?: (args: Buffer[]) => number[]): SpecOf {
+  return { arity, flags, run, firstKey, lastKey, keyStep, data, ...(keyIndexesOf === undefined ? {} : { keyIndexesOf }) };
 }
 
+/** Indexes from `from` to `to` inclusive. */
+const span = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+
+/** `numkeys` keys after the count at `at` (its parser validates the count); a bad count names only the first key. */
+function countedKeys(at: number, parse: (args: Buffer[]) => number): (args: Buffer[]) => number[] {
+  return (args) => {
+    try {
+      return span(at + 1, at + parse(args));
+    } catch {
+      return [at + 1];
+    }
+  };
+}
+
+const zcounted = (args: Buffer[], at: number): number => {
+  const n = parseInt64(args[at]!);
+  if (n === undefined || n < 1n || n > BigInt(args.length - at - 1)) throw new ReplyError(ERR.syntax);
+  return Number(n);
+};
+
 /**
- * Commands whose key count is an argument: the last key's index. A bad count names only the first key here;
+ * Commands whose key count is an argument: their keys' indexes. A bad count names only the first key here;
  * the command itself then answers with Redis's error.
  */
-const LAST_KEY_OF: Record<string, (args: Buffer[]) => number> = {
-  sintercard: (args) => {
-    try {
-      return 1 + sintercardKeys(args).length;
-    } catch {
-      return 2;
-    }
-  },
-  lmpop: (args) => {
-    try {
-      return 1 + lmpopKeys(args).length;
-    } catch {
-      return 2;
-    }
-  },
+const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
+  sintercard: countedKeys(1, (args) => sintercardKeys(args).length),
+  lmpop: countedKeys(1, (args) => lmpopKeys(args).length),
+  zmpop: countedKeys(1, (args) => lmpopKeys(args).length),
+  zunion: countedKeys(1, (args) => zcounted(args, 1)),
+  zinter: countedKeys(1, (args) => zcounted(args, 1)),
+  zdiff: countedKeys(1, (args) => zcounted(args, 1)),
+  zintercard: countedKeys(1, (args) => zcounted(args, 1)),
+  zunionstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
+  zinterstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
+  zdiffstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
 };
 
 /** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
@@ -568,7 +596,7 @@ const SPECS: Record<string, SpecOf> = {
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, LAST_KEY_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
 };
 
@@ -593,10 +621,7 @@ function unknownCommand(args: Buffer[]): string {
 
 /** The keys a command names (by its key positions). */
 function keysOf(cmd: CommandSpec, args: Buffer[]): Buffer[] {
-  const last = lastKeyIndex(cmd, args);
-  const keys: Buffer[] = [];
-  for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.keyStep) keys.push(args[i]!);
-  return keys;
+  return keyIndexes(cmd, args).map((i) => args[i]!);
 }
 
 /** A write on a leader: run it, then hold its reply until the resulting key states are replicated. */

@@ -154,8 +154,8 @@ export class RespWriter {
   }
 
   /** Double: `,x` in RESP3, a bulk string in RESP2 (as Redis replies to INCRBYFLOAT-like commands). */
-  double(x: number): void {
-    const text = formatDouble(x);
+  double(x: number, format: (x: number) => string = formatDouble): void {
+    const text = format(x);
     if (this.version === 3) this.ascii(`,${text}${CRLF}`);
     else this.bulk(text);
   }

@@ -1,6 +1,7 @@
 // The storage engine contract shared by the memory (cache) engine and, next, the LMDB (durable) engine:
 // typed values with optional expiry, lazy expiry on access, bounded active expiry, and counters.
 import type { Deque } from './deque.js';
+import type { ZSet } from './zset.js';
 
 /** Milliseconds since the epoch; injected so expiry and eviction replay exactly in tests and simulation. */
 export interface Clock {
@@ -9,14 +10,15 @@ export interface Clock {
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
-export type ValueType = 'string' | 'hash' | 'set' | 'list';
+export type ValueType = 'string' | 'hash' | 'set' | 'list' | 'zset';
 
 /** Set members and list elements are latin1 strings of the client's bytes (as keys and hash fields are). */
 export type StoredValue =
   | { readonly type: 'string'; readonly value: Buffer }
   | { readonly type: 'hash'; readonly value: Map<string, Buffer> }
   | { readonly type: 'set'; readonly value: Set<string> }
-  | { readonly type: 'list'; readonly value: Deque<string> };
+  | { readonly type: 'list'; readonly value: Deque<string> }
+  | { readonly type: 'zset'; readonly value: ZSet };
 
 /** Whether a value is edited in place by commands (then written back with `touched`). */
 export const editedInPlace = (v: StoredValue): boolean => v.type !== 'string';

@@ -6,6 +6,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import { strict as assert } from 'node:assert';
 import { Deque } from './deque.js';
+import { ZSet } from './zset.js';
 import { editedInPlace, type Clock, type EngineStats, type StorageEngine, type StoredValue } from './engine.js';
 
 /**
@@ -44,13 +45,14 @@ export const LMDB_LIMITS = Object.freeze({
  *   hash:       repeated [u32 field length][field bytes][u32 value length][value bytes]
  *   set:        repeated [u32 member length][member bytes]
  *   list:       the same layout as a set, elements in list order
+ *   zset:       repeated [u32 member length][member bytes][float64 BE score], in score order
  * The fixed header lets a write learn the old expiry without decoding the old value.
  */
 const HEADER_BYTES = 9;
 
 interface Record_ {
-  /** 0 string, 1 hash, 2 set, 3 list (byte 0 of the record). */
-  t: 0 | 1 | 2 | 3;
+  /** 0 string, 1 hash, 2 set, 3 list, 4 zset (byte 0 of the record). */
+  t: 0 | 1 | 2 | 3 | 4;
   x: number;
   buf: Buffer;
 }
@@ -65,6 +67,7 @@ function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
   }
   if (value.type === 'set') return encodeStrings(2, value.value, expiresAtMs);
   if (value.type === 'list') return encodeStrings(3, value.value, expiresAtMs);
+  if (value.type === 'zset') return encodeZset(value.value, expiresAtMs);
   let size = HEADER_BYTES;
   for (const [f, v] of value.value) size += 8 + f.length + v.length;
   const out = Buffer.allocUnsafe(size);
@@ -96,15 +99,44 @@ function encodeStrings(t: 2 | 3, members: Iterable<string>, expiresAtMs: number)
   return out;
 }
 
+function encodeZset(z: ZSet, expiresAtMs: number): Buffer {
+  let size = HEADER_BYTES;
+  for (const m of z) size += 12 + m.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 4;
+  out.writeDoubleBE(expiresAtMs, 1);
+  let at = HEADER_BYTES;
+  for (const [m, s] of z.entries()) {
+    out.writeUInt32BE(m.length, at);
+    at += 4 + out.write(m, at + 4, 'latin1');
+    out.writeDoubleBE(s, at);
+    at += 8;
+  }
+  return out;
+}
+
+function decodeZset(body: Buffer): ZSet {
+  const z = new ZSet();
+  for (let at = 0; at < body.length; ) {
+    const ml = body.readUInt32BE(at);
+    const m = body.toString('latin1', at + 4, at + 4 + ml);
+    at += 4 + ml;
+    z.add(m, body.readDoubleBE(at));
+    at += 8;
+  }
+  return z;
+}
+
 function readRecord(buf: Buffer): Record_ {
   const t = buf[0];
-  assert(t === 0 || t === 1 || t === 2 || t === 3, `unknown LMDB record type ${String(t)}`);
+  assert(t === 0 || t === 1 || t === 2 || t === 3 || t === 4, `unknown LMDB record type ${String(t)}`);
   return { t, x: buf.readDoubleBE(1), buf };
 }
 
 function decodeValue(r: Record_): StoredValue {
   const body = r.buf.subarray(HEADER_BYTES);
   if (r.t === 0) return { type: 'string', value: Buffer.from(body) };
+  if (r.t === 4) return { type: 'zset', value: decodeZset(body) };
   if (r.t === 2 || r.t === 3) {
     const items: string[] = [];
     for (let at = 0; at < body.length; ) {

@@ -40,6 +40,8 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   entryOverheadBytes: 64,
   /** Estimated bytes per hash field (or set member) beyond its name and value. */
   fieldOverheadBytes: 32,
+  /** A sorted set's extra per member: its skip-list node (links, spans, score) and its score-map entry. */
+  zsetNodeOverheadBytes: 96,
   /** Elements summed to size a collection (hash fields, set members, list elements); beyond, their mean is used. */
   sizeSampleMax: 32,
   /** Share of V8's heap limit the estimated data may take before writes fail (the rest: overhead, garbage). */
@@ -70,6 +72,8 @@ export function estimateBytes(key: string, value: Held): number {
   if (typeof value === 'string') return base + value.length;
   if (value.type === 'string') return base + value.value.length;
   const count = value.type === 'list' ? value.value.length : value.value.size;
+  // A sorted set's element also holds a score, a skip-list node and a dict entry.
+  const perElement = MEMORY_ENGINE_LIMITS.fieldOverheadBytes + (value.type === 'zset' ? MEMORY_ENGINE_LIMITS.zsetNodeOverheadBytes : 0);
   // Every write to a collection re-estimates it, so a large one is sized from a sample (its count is exact):
   // summing a million elements per LPUSH would make each push O(length).
   const sampled = Math.min(count, MEMORY_ENGINE_LIMITS.sizeSampleMax);
@@ -79,7 +83,7 @@ export function estimateBytes(key: string, value: Held): number {
     if (seen++ >= sampled) break;
     bytes += typeof item === 'string' ? item.length : item[0].length + item[1].length;
   }
-  return base + count * MEMORY_ENGINE_LIMITS.fieldOverheadBytes + (sampled === 0 ? 0 : Math.round((bytes / sampled) * count));
+  return base + count * perElement + (sampled === 0 ? 0 : Math.round((bytes / sampled) * count));
 }
 
 export class MemoryEngine implements StorageEngine {

@@ -5,11 +5,12 @@ import { keySlot } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import type { StorageEngine, StoredValue } from './engine.js';
 import { Deque } from './deque.js';
+import { ZSet } from './zset.js';
 
 export const WIRE_LIMITS = Object.freeze({ scanBatch: 1_000, /** Keys sized between two yields to the event loop (partitionBytes). */ statsYieldEveryKeys: 5_000 });
 
 /** One key as it travels: key bytes, type, value, expiry (ms since the epoch, 0 = none). */
-export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number] | [Buffer, 'S', Buffer[], number] | [Buffer, 'l', Buffer[], number];
+export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number] | [Buffer, 'S', Buffer[], number] | [Buffer, 'l', Buffer[], number] | [Buffer, 'z', Buffer[], number];
 
 /** Keys of one partition (engine keys are latin1 strings of the client's bytes): from the engine's own
  * per-partition index when it has one, else by a full scan, O(all keys). */
@@ -55,11 +56,23 @@ export function valueBytes(e: WireEntry): number {
   return n;
 }
 
+/** A sorted set on the wire: member, 8-byte big-endian score, ... in order (exact scores, no text round trip). */
+function zsetFlat(z: ZSet): Buffer[] {
+  const out: Buffer[] = [];
+  for (const [m, s] of z.entries()) {
+    const b = Buffer.allocUnsafe(8);
+    b.writeDoubleBE(s);
+    out.push(Buffer.from(m, 'latin1'), b);
+  }
+  return out;
+}
+
 export function toWire(key: string, value: StoredValue, expiresAtMs: number): WireEntry {
   const k = Buffer.from(key, 'latin1');
   if (value.type === 'string') return [k, 's', value.value, expiresAtMs];
   if (value.type === 'set') return [k, 'S', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
   if (value.type === 'list') return [k, 'l', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
+  if (value.type === 'zset') return [k, 'z', zsetFlat(value.value), expiresAtMs];
   const flat: Buffer[] = [];
   for (const [f, v] of value.value) flat.push(Buffer.from(f, 'latin1'), v);
   return [k, 'h', flat, expiresAtMs];
@@ -74,6 +87,12 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
   }
   if (e[1] === 'S' && Array.isArray(e[2]) && (e[2] as unknown[]).every((m) => Buffer.isBuffer(m))) {
     return { key, value: { type: 'set', value: new Set((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
+  }
+  if (e[1] === 'z' && Array.isArray(e[2]) && e[2].length % 2 === 0 && (e[2] as unknown[]).every((m, i) => Buffer.isBuffer(m) && (i % 2 === 0 || m.length === 8))) {
+    const flat = e[2] as Buffer[];
+    const z = new ZSet();
+    for (let i = 0; i < flat.length; i += 2) z.add(flat[i]!.toString('latin1'), flat[i + 1]!.readDoubleBE(0));
+    return { key, value: { type: 'zset', value: z }, expiresAtMs: e[3] };
   }
   if (e[1] === 'h' && Array.isArray(e[2]) && e[2].length % 2 === 0) {
     const m = new Map<string, Buffer>();

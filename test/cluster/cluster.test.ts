@@ -79,6 +79,15 @@ describe('3-node cluster on etcd', () => {
     const owner = t.leaderOfSlot(keySlot(foreign));
     await expect(r.get(foreign)).rejects.toThrow(`MOVED ${keySlot(foreign)} 127.0.0.1:${owner.port}`);
     await expect(r.mget('a', 'b')).rejects.toThrow("CROSSSLOT Keys in request don't hash to the same slot");
+    // Commands whose keys follow a count (and a destination before it) are checked on every key, count skipped.
+    await expect(r.call('ZUNIONSTORE', '{z}d', '2', '{z}a', 'b')).rejects.toThrow('CROSSSLOT');
+    await expect(r.call('ZINTERCARD', '2', '{z}a', 'b')).rejects.toThrow('CROSSSLOT');
+    const home = t.leaderOfSlot(keySlot('{z}'));
+    const there = new Redis({ port: home.port });
+    await there.zadd('{z}a', 1, 'x', 2, 'y');
+    expect(await there.call('ZUNIONSTORE', '{z}d', '2', '{z}a', '{z}b', 'WEIGHTS', '2', '1')).toBe(2);
+    expect(await there.zrange('{z}d', '0', '-1', 'WITHSCORES')).toEqual(['x', '2', 'y', '4']);
+    there.disconnect();
     expect(await r.cluster('KEYSLOT', 'foo')).toBe(12182);
     r.disconnect();
   });

@@ -8,6 +8,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bucketOf, differingBuckets, digestEntries, VERIFY_LIMITS } from '../../src/replication/verify.js';
 import { LmdbEngine } from '../../src/storage/lmdb.js';
+import { ZSet } from '../../src/storage/zset.js';
 import { systemClock } from '../../src/storage/engine.js';
 import type { WireEntry } from '../../src/storage/wire.js';
 import type { RunningNode } from '../helpers-process.js';
@@ -71,6 +72,7 @@ describe('atoll verify', () => {
     for (let i = 0; i < 300; i++) await client.set(`v:${i}`, `value-${i}`);
     await client.hset('v:hash', 'a', '1', 'b', '2');
     await client.sadd('v:set', 'x', 'y', 'z');
+    await client.zadd('v:zset', 1.5, 'a', 2, 'b');
     await client.set('v:ttl', 'x', 'EX', 3600);
     client.disconnect();
 
@@ -78,7 +80,7 @@ describe('atoll verify', () => {
     expect(clean.code, clean.err + clean.out).toBe(0);
     const first = JSON.parse(clean.out) as { tally: Record<string, number>; verdicts: { keys: number }[] };
     expect(first.tally, clean.out.slice(0, 3000)).toMatchObject({ match: partitions * 2, mismatch: 0, repaired: 0 });
-    expect(first.verdicts.reduce((a, v) => a + v.keys, 0)).toBe(303);
+    expect(first.verdicts.reduce((a, v) => a + v.keys, 0)).toBe(304);
 
     // Corrupt n2's copy while it is stopped: a changed value, a lost key, a stray key.
     await nodes.get('n2')!.stop('SIGTERM');
@@ -89,6 +91,8 @@ describe('atoll verify', () => {
       engine.put('stray', { type: 'string', value: Buffer.from('nobody wrote me') }, 0);
       // A set that lost a member: compared and repaired like any value.
       engine.put('v:set', { type: 'set', value: new Set(['x', 'y']) }, 0);
+      // A sorted set with one score changed.
+      engine.put('v:zset', { type: 'zset', value: new ZSet([['a', 1.5], ['b', 3]]) }, 0);
     });
     await engine.close();
     await start('n2');
@@ -108,19 +112,20 @@ describe('atoll verify', () => {
     const corrupted = JSON.parse(report.r.out) as { tally: Record<string, number>; verdicts: { partition: number; replicas: { id: string; verdict: string; buckets?: number[] }[] }[] };
     const bad = corrupted.verdicts.flatMap((v) => v.replicas.filter((r) => r.verdict === 'mismatch').map((r) => ({ p: v.partition, ...r })));
     expect(bad.length).toBeGreaterThanOrEqual(1);
-    expect(bad.length).toBeLessThanOrEqual(4);
+    expect(bad.length).toBeLessThanOrEqual(5);
     expect(bad.every((b) => b.id === 'n2')).toBe(true);
-    expect(bad.flatMap((b) => b.buckets ?? []).sort()).toEqual(['v:1', 'v:2', 'stray', 'v:set'].map((k) => bucketOf(Buffer.from(k))).sort());
+    expect(bad.flatMap((b) => b.buckets ?? []).sort()).toEqual(['v:1', 'v:2', 'stray', 'v:set', 'v:zset'].map((k) => bucketOf(Buffer.from(k))).sort());
 
     const repaired = await runAtoll(['verify', '--coordinator', etcd.url]);
     expect(repaired.code, repaired.err + repaired.out).toBe(0);
-    expect(repaired.out).toMatch(/[1234] repaired, 0 differ/);
+    expect(repaired.out).toMatch(/[12345] repaired, 0 differ/);
     const after = await runAtoll(['verify', '--coordinator', etcd.url, '--json']);
     expect(after.code).toBe(0);
     expect((JSON.parse(after.out) as { tally: Record<string, number> }).tally).toMatchObject({ match: partitions * 2, mismatch: 0, repaired: 0 });
     // The repaired follower holds the leader's set: read it there with READONLY.
     const reader = new Cluster(ports().map((port) => ({ host: '127.0.0.1', port })), { scaleReads: 'slave' });
     expect((await reader.smembers('v:set')).sort()).toEqual(['x', 'y', 'z']);
+    expect(await reader.zrange('v:zset', '0', '-1', 'WITHSCORES')).toEqual(['a', '1.5', 'b', '2']);
     reader.disconnect();
     // One partition alone, and a partition that does not exist.
     const bad1 = await runAtoll(['verify', '7', '--coordinator', etcd.url, '--no-repair']);
