@@ -128,6 +128,10 @@ export class RespClient {
     });
   }
 
+  get port(): number {
+    return this.socket.remotePort ?? 0;
+  }
+
   static async connect(host: string, port: number): Promise<RespClient> {
     const socket = net.connect({ host, port, noDelay: true });
     const timer = setTimeout(() => socket.destroy(new Error(`connect to ${host}:${port} timed out`)), RESP_CLIENT_LIMITS.connectTimeoutMs);

@@ -110,7 +110,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const limited = new LimitedLog(o.log, () => o.clock.nowMs());
   // The routing hooks need the server, and the server needs the hooks: the hooks reach it through this cell.
   const cell: { server?: NodeServer } = {};
-  const runLocal: RunLocal = (commands, version) => cell.server!.runForPeer(commands, version);
+  const runLocal: RunLocal = (commands, version, own) => cell.server!.runForPeer(commands, version, own);
   let refreshing: Promise<void> | undefined;
   const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
   /** Live nodes as last read from the coordinator (a hand-off target may not be in the map yet). */

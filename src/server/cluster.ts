@@ -27,10 +27,12 @@ export interface CommandsRequest {
   readonly n: number;
   readonly data: Buffer;
   readonly resp: 2 | 3;
+  /** A MULTI ... EXEC block: run on a session of its own, never interleaved with other forwarded commands. */
+  readonly tx?: boolean;
 }
 
-/** Runs commands as their owner and answers with their replies (a node's runForPeer). */
-export type RunLocal = (commands: Buffer[][], version: 2 | 3) => Promise<ReplyBlock>;
+/** Runs commands as their owner and answers with their replies (a node's runForPeer); `own`: on a fresh session. */
+export type RunLocal = (commands: Buffer[][], version: 2 | 3, own?: boolean) => Promise<ReplyBlock>;
 
 export const ROUTING_LIMITS = Object.freeze({
   /** Times a forwarded command follows a -MOVED (after refreshing the map) before giving the error back. */
@@ -248,6 +250,43 @@ export class ClusterRouting implements ClusterHooks {
     if (r === undefined) return undefined;
     if (typeof r === 'string') return { error: r };
     return new RetryAfter(r);
+  }
+
+  localCheck(session: Session, keys: readonly Buffer[], admit: boolean, remoteOk: boolean): { slot: number; remote: boolean } | { error: string } | RetryAfter {
+    const table = this.table;
+    if (table === undefined) return { error: NOT_SERVED };
+    const slot = keySlot(keys[0]!);
+    for (const k of keys) if (keySlot(k) !== slot) return { error: CROSSSLOT };
+    if (table.leaderIdOfSlot(slot) !== this.options.selfId) {
+      if (remoteOk) return { slot, remote: true };
+      const n = table.leaderOfSlot(slot);
+      return { error: `MOVED ${slot} ${n.host}:${n.port}` };
+    }
+    const p = table.partitionOfSlot(slot);
+    const release = this.held.get(p);
+    if (release !== undefined) return new RetryAfter(release);
+    const gate = this.replicated ? this.options.replication : undefined;
+    if (admit && gate !== undefined) {
+      const r = gate.admit(p, keys, true);
+      if (typeof r === 'string') return { error: r };
+      if (r !== undefined) return new RetryAfter(r);
+    }
+    session.slot = slot;
+    return { slot, remote: false };
+  }
+
+  /** A MULTI ... EXEC block to `slot`'s leader, alone in its request (so it runs on a session of its own). */
+  async forwardBlock(slot: number, cmds: Buffer[][], resp: 2 | 3): Promise<Buffer> {
+    const table = this.table;
+    if (table === undefined) throw new Error(NOT_SERVED);
+    if (table.leaderIdOfSlot(slot) === this.options.selfId && this.options.runLocal !== undefined) return blockReplies(await this.options.runLocal(cmds, resp, true)).at(-1)!;
+    const out = new RespWriter();
+    for (const c of cmds) {
+      out.arrayHeader(c.length);
+      for (const a of c) out.bulk(a);
+    }
+    const body = await this.peer(table.leaderOfSlot(slot)).request({ op: 'cmds', n: cmds.length, data: out.take(), resp, tx: true } satisfies CommandsRequest);
+    return repliesOf(body, cmds.length).at(-1)!;
   }
 
   replicate(keys: Buffer[]): Promise<{ partition: number; seq: number }> | undefined {
@@ -656,7 +695,7 @@ export function servePeerRequest(body: unknown, runLocal: RunLocal, other?: (op:
       throw e;
     }
     if (cmds.length !== r.n || parser.bufferedBytes > 0) throw new AtollError('BAD_ARGUMENT', `cmds data holds ${cmds.length} complete requests${parser.bufferedBytes > 0 ? ' and a partial one' : ''}, not ${r.n}`);
-    return runLocal(cmds, r.resp === 3 ? 3 : 2).then((block) => ({ data: block.data, lengths: block.lengths }));
+    return runLocal(cmds, r.resp === 3 ? 3 : 2, r.tx === true).then((block) => ({ data: block.data, lengths: block.lengths }));
   }
   if (typeof req.op === 'string' && other !== undefined) return other(req.op, body as Record<string, unknown>);
   throw new AtollError('BAD_ARGUMENT', `unknown peer op ${String(req.op)}`);

@@ -9,6 +9,8 @@ import { SET_COMMANDS, sintercardKeys } from './commands-sets.js';
 import { LIST_COMMANDS, lmpopKeys } from './commands-lists.js';
 import { ZSET_COMMANDS } from './commands-zsets.js';
 import { KEY_COMMANDS } from './commands-keys.js';
+import { TX_COMMANDS, TX_IMMEDIATE, queueCommand } from './commands-tx.js';
+import type { Transaction, WatchRegistry } from './transactions.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -35,6 +37,11 @@ export interface Session {
   lastWrite?: { partition: number; seq: number };
   /** Slot of the command being routed (cluster mode), so the monitor does not hash its key again. */
   slot?: number;
+  /** MULTI was called: commands are queued until EXEC or DISCARD. */
+  tx?: Transaction<CommandSpec> | undefined;
+  /** Keys this session WATCHes (see WatchRegistry). */
+  watching?: Set<string> | undefined;
+  watchDirty?: boolean | undefined;
 }
 
 /** Run the same command again once `wait` settles (and nothing after it on the connection before then). */
@@ -91,6 +98,15 @@ export interface ClusterHooks {
   afterCommit?(ok: boolean, failure?: Error): void;
   /** INFO replication lines, when this node replicates partitions. */
   replicationSection?(): [string, string | number][];
+  /**
+   * Whether commands on `keys` may run here now, without forwarding anything: the slot (all keys in one), an
+   * error (-CROSSSLOT, -MOVED, -CLUSTERDOWN, -TRYAGAIN), or a wait (the partition is held or has writes in
+   * flight). `admit` also passes the replication gate (EXEC does; queueing does not). `remoteOk`: a key led
+   * elsewhere answers with its slot and `remote` instead of -MOVED (a forwarding node forwards the block).
+   */
+  localCheck?(session: Session, keys: readonly Buffer[], admit: boolean, remoteOk: boolean): { slot: number; remote: boolean } | { error: string } | RetryAfter;
+  /** Runs a whole MULTI ... EXEC block on `slot`'s leader; resolves with EXEC's reply. */
+  forwardBlock?(slot: number, cmds: Buffer[][], resp: 2 | 3): Promise<Buffer>;
 }
 
 /** Settings CONFIG GET/SET can see; the rest of the configuration is fixed at start. */
@@ -121,6 +137,8 @@ export interface ServerState {
   monitor?: { recordKey(key: Buffer, slot?: number): void; hotKeys(count: number): { key: string; count: number; share: number }[] };
   /** Set in cluster mode. */
   cluster?: ClusterHooks;
+  /** WATCHed keys of every session (set by the server; it listens to the engine's changes). */
+  watches?: WatchRegistry;
 }
 
 export interface ServerStats {
@@ -163,7 +181,7 @@ type ServerHandler = (state: ServerState, session: Session, args: Buffer[], w: R
 /** What execute() returns: nothing, 'close' after the reply, or a reply that another node will send. */
 export type ExecuteResult = 'close' | void | Promise<Buffer> | RetryAfter;
 
-interface CommandSpec extends RoutedCommand {
+export interface CommandSpec extends RoutedCommand {
   /** Position in COMMAND_NAMES (call counters). */
   readonly index: number;
   readonly arity: number;
@@ -595,6 +613,7 @@ const SPECS: Record<string, SpecOf> = {
   readonly: spec(1, ['fast'], sessionFlag('readonly')),
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),
+  ...Object.fromEntries(Object.entries(TX_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
   ...Object.fromEntries(
     Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
@@ -677,10 +696,17 @@ function lookup(b: Buffer): CommandSpec | undefined {
 export function execute(state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult {
   const cmd = lookup(args[0]!);
   state.stats.commandsTotal++;
-  if (cmd === undefined) return w.error(unknownCommand(args));
+  if (cmd === undefined) {
+    if (session.tx !== undefined) session.tx.aborted = true;
+    return w.error(unknownCommand(args));
+  }
   const name = cmd.name;
-  if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return w.error(wrongArity(name));
+  if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) {
+    if (session.tx !== undefined) session.tx.aborted = true;
+    return w.error(wrongArity(name));
+  }
   if (state.config.requirepass !== '' && !session.authenticated && !cmd.noauth) return w.error(ERR.noAuth);
+  if (session.tx !== undefined && !TX_IMMEDIATE.has(name)) return queueCommand(state, session, cmd, args, w);
   session.lastCommand = name;
   state.stats.callCounts[cmd.index]!++;
   const cluster = state.cluster;

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { LimitedLog } from '../monitoring/log-limit.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
 import { RespWriter } from './resp-writer.js';
+import { WatchRegistry } from './transactions.js';
 
 export interface NodeServerOptions {
   readonly engine: StorageEngine;
@@ -93,7 +94,7 @@ export interface NodeServer {
    * Runs commands a peer forwarded, as the owner, in one (group-committed) batch; resolves with the replies
    * encoded in RESP `version`. The session is marked as coming from a peer so it is never forwarded again.
    */
-  runForPeer(commands: Buffer[][], version: 2 | 3): Promise<ReplyBlock>;
+  runForPeer(commands: Buffer[][], version: 2 | 3, own?: boolean): Promise<ReplyBlock>;
   close(): Promise<void>;
 }
 
@@ -117,11 +118,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     // Declared up front (the admin API sets them later) so the state keeps one shape on the hot path.
     observe: undefined,
     monitor: undefined,
+    watches: new WatchRegistry(options.engine),
   };
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
   const peerWriter = new RespWriter();
-  const runForPeer = (commands: Buffer[][], version: 2 | 3): Promise<ReplyBlock> =>
+  let nextPeerSessionId = -1;
+  /** A session of its own for a forwarded MULTI ... EXEC block, so no other forwarded command joins it. */
+  const ownSession = (): Session => ({ ...peerSession, id: nextPeerSessionId-- });
+  const runForPeer = (commands: Buffer[][], version: 2 | 3, own = false, session: Session = own ? ownSession() : peerSession): Promise<ReplyBlock> =>
     new Promise((resolve, reject) => {
       // One writer serves every peer batch: run() is synchronous and never re-entered, and take() copies.
       const writer = peerWriter;
@@ -136,9 +141,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
         // A batch that failed mid-way (its transaction threw) may have left replies behind: not ours.
         if (writer.length > 0) writer.take();
         for (let i = 0; i < commands.length; i++) {
-          peerSession.resp = version;
+          session.resp = version;
           const mark = writer.length;
-          const r = execute(state, peerSession, commands[i]!, writer);
+          const r = execute(state, session, commands[i]!, writer);
           if (r instanceof RetryAfter) {
             writer.cutFrom(mark);
             retry = { from: i, wait: r.wait };
@@ -157,7 +162,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
         const done = waits === undefined ? Promise.resolve(here) : settleBlock(here, waits);
         if (retry === undefined) return void done.then(resolve, reject);
         const { from, wait } = retry;
-        Promise.all([done, wait.then(() => runForPeer(commands.slice(from), version))]).then(([a, b]) => resolve(joinBlocks(a, b)), reject);
+        Promise.all([done, wait.then(() => runForPeer(commands.slice(from), version, own, session))]).then(([a, b]) => resolve(joinBlocks(a, b)), reject);
       };
       if (group !== undefined) group.submit({ run, finish });
       else {
@@ -426,6 +431,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
     state.sessions.delete(id);
+    state.watches?.unwatchAll(session);
     onGone();
   });
 }

@@ -51,6 +51,11 @@ export class OutOfMemoryError extends Error {
  */
 export interface StorageEngine {
   readonly kind: string;
+  /**
+   * Called after any change to a key, whatever made it (a command, replication, a snapshot, expiry, eviction);
+   * with undefined just before every key is removed (clear). WATCH is built on it. Set by the server.
+   */
+  onChange?: ((key: string | undefined) => void) | undefined;
   get(key: string): StoredValue | undefined;
   /**
    * Like get() (counts a hit or miss the same way), but a string value may come back as a latin1 JS string,

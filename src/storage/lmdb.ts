@@ -177,6 +177,7 @@ function ttlKey(expiresAtMs: number, key: Buffer): Buffer {
 
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb';
+  onChange: ((key: string | undefined) => void) | undefined;
   readonly durability: Durability;
   private readonly root: RootDatabase;
   private readonly parts: Database<Buffer, Buffer>[];
@@ -290,6 +291,7 @@ export class LmdbEngine implements StorageEngine {
     }
     if (editedInPlace(value)) this.handedOut.set(key, { value, expiresAtMs });
     else if (this.handedOut.size > 0) this.handedOut.delete(key);
+    this.onChange?.(key);
   }
 
   setExpiry(key: string, expiresAtMs: number): boolean {
@@ -309,6 +311,7 @@ export class LmdbEngine implements StorageEngine {
       if (r.x > 0) this.ttl.removeSync(ttlKey(r.x, kb));
     });
     this.handedOut.delete(key);
+    this.onChange?.(key);
     return true;
   }
 
@@ -385,6 +388,7 @@ export class LmdbEngine implements StorageEngine {
   }
 
   clear(): void {
+    this.onChange?.(undefined);
     this.write(() => {
       for (const db of this.parts) db.clearSync();
       this.ttl.clearSync();
@@ -407,6 +411,7 @@ export class LmdbEngine implements StorageEngine {
         this.ttl.removeSync(tk);
         if (x > 0 && x <= now) {
           this.db(kb).removeSync(storedKey(kb));
+          this.onChange?.(kb.toString('latin1'));
           removed++;
         }
       }

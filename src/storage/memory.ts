@@ -88,6 +88,7 @@ export function estimateBytes(key: string, value: Held): number {
 
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory';
+  onChange: ((key: string | undefined) => void) | undefined;
   /** Map order is LRU order: an access moves the key to the end, so the first key is least recently used. */
   private readonly map = new Map<string, Slot>();
   private readonly all: string[] = [];
@@ -150,6 +151,7 @@ export class MemoryEngine implements StorageEngine {
       old.value = value;
       old.bytes = bytes;
       old.expiresAtMs = expiresAtMs;
+      this.onChange?.(key);
       return;
     }
     if (old !== undefined) this.remove(key, old);
@@ -162,6 +164,7 @@ export class MemoryEngine implements StorageEngine {
     }
     this.map.set(key, slot);
     this.usedBytes += bytes;
+    this.onChange?.(key);
   }
 
   setExpiry(key: string, expiresAtMs: number): boolean {
@@ -173,6 +176,7 @@ export class MemoryEngine implements StorageEngine {
       this.volatile.push(key);
     }
     slot.expiresAtMs = expiresAtMs;
+    this.onChange?.(key);
     return true;
   }
 
@@ -190,6 +194,7 @@ export class MemoryEngine implements StorageEngine {
     this.makeRoom(bytes - slot.bytes, key);
     this.usedBytes += bytes - slot.bytes;
     slot.bytes = bytes;
+    this.onChange?.(key);
   }
 
   size(): number {
@@ -219,6 +224,7 @@ export class MemoryEngine implements StorageEngine {
   }
 
   clear(): void {
+    this.onChange?.(undefined);
     if (this.partIndex !== undefined) for (const set of this.partIndex.sets) set.clear();
     this.map.clear();
     this.all.length = 0;
@@ -302,6 +308,7 @@ export class MemoryEngine implements StorageEngine {
     }
     if (slot.volatileIndex >= 0) this.unlinkVolatile(slot);
     this.usedBytes -= slot.bytes;
+    this.onChange?.(key);
   }
 
   private unlinkVolatile(slot: Slot): void {

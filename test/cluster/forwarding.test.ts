@@ -53,7 +53,24 @@ async function roundTrip(port: number, prefix: string): Promise<void> {
   r.disconnect();
 }
 
+/** MULTI/EXEC on one slot led by another node: the block runs on the owner; WATCH there is refused with a reason. */
+async function transaction(port: number, tag: string): Promise<void> {
+  const r = new Redis({ port });
+  const [a, b] = [`{${tag}}a`, `{${tag}}b`];
+  const replies = (await r.multi().set(a, '1').incr(a).lpush(b, 'x').get(b).exec())!;
+  expect(replies.map(([e, v]) => (e === null ? v : e.message))).toEqual(['OK', 2, 1, 'WRONGTYPE Operation against a key holding the wrong kind of value']);
+  expect(await r.get(a)).toBe('2');
+  await expect(r.multi().set(a, '1').set(`${tag}-elsewhere`, '2').exec()).rejects.toThrow(/EXECABORT/);
+  r.disconnect();
+}
+
 describe('forwarding and the router', () => {
+  it('MULTI/EXEC through every --forward node and the router runs on the keys\' leader', async () => {
+    for (const [i, n] of [...nodes, router].entries()) {
+      for (let t = 0; t < 6; t++) await transaction(n.port, `tx${i}-${t}`);
+    }
+  }, 60_000);
+
   it('a plain client reads and writes every key through any --forward node', async () => {
     for (const [i, n] of nodes.entries()) await roundTrip(n.port, `fw${i}`);
   }, 60_000);
