@@ -135,6 +135,14 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         return handOff(handoffContext, Number(body.partition), String(body.to));
       case 'repl':
         return replication.handleRepl(body);
+      case 'publish': {
+        // Messages PUBLISHed on another node, for this node's subscribers (never broadcast again).
+        const items = Array.isArray(body.items) ? (body.items as unknown[]) : [];
+        const hub = cell.server?.state.pubsub;
+        let delivered = 0;
+        for (const it of items) if (Array.isArray(it) && Buffer.isBuffer(it[0]) && Buffer.isBuffer(it[1]) && hub !== undefined) delivered += hub.publish(it[0], it[1]);
+        return { delivered };
+      }
       case 'partition-stats': {
         // Bytes per partition this node holds (keys and values), for rebalance plans.
         const asked = Array.isArray(body.partitions) ? (body.partitions as unknown[]).map(Number) : [];

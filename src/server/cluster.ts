@@ -46,6 +46,10 @@ export const ROUTING_LIMITS = Object.freeze({
   /** Forwarded commands bound for one node in one event-loop iteration travel in one request, up to these. */
   forwardBatchCommandsMax: 1_024,
   forwardBatchBytesMax: 1024 * 1024,
+  /** PUBLISHed messages queued for one node in one event-loop turn; beyond, they are dropped (and counted). */
+  publishQueueMax: 10_000,
+  /** Their bytes (channel + message), kept well under the peer frame limit. */
+  publishQueueBytesMax: 16 * 1024 * 1024,
 });
 
 /** Commands from many clients bound for one node (and RESP version), sent together at the end of the turn. */
@@ -113,6 +117,11 @@ export class ClusterRouting implements ClusterHooks {
   private readonly outgoing = new Map<string, OutgoingBatch>();
   private readonly encoders = new Map<string, RespWriter>();
   private outgoingScheduled = false;
+  /** PUBLISHed messages waiting for this turn's broadcast, per destination node. */
+  private readonly published = new Map<string, { items: [Buffer, Buffer][]; bytes: number }>();
+  private publishScheduled = false;
+  /** Messages not broadcast because a node's queue was full (pub/sub is at most once). */
+  publishDropped = 0;
   forwarded = 0;
   redirected = 0;
   /** Some partition has more than one replica. */
@@ -273,6 +282,36 @@ export class ClusterRouting implements ClusterHooks {
     }
     session.slot = slot;
     return { slot, remote: false };
+  }
+
+  broadcastPublish(channel: Buffer, message: Buffer): void {
+    const self = this.options.selfId;
+    for (const n of this.liveList) {
+      if (n.id === self) continue;
+      let q = this.published.get(n.id);
+      if (q === undefined) this.published.set(n.id, (q = { items: [], bytes: 0 }));
+      const bytes = channel.length + message.length;
+      if (q.items.length >= ROUTING_LIMITS.publishQueueMax || q.bytes + bytes > ROUTING_LIMITS.publishQueueBytesMax) {
+        this.publishDropped++;
+        continue;
+      }
+      q.items.push([Buffer.from(channel), Buffer.from(message)]);
+      q.bytes += bytes;
+    }
+    if (this.publishScheduled) return;
+    this.publishScheduled = true;
+    // One 'publish' request per node per event-loop turn, however many messages the turn published.
+    setImmediate(() => {
+      this.publishScheduled = false;
+      for (const [id, { items }] of this.published) {
+        const node = this.liveList.find((n) => n.id === id);
+        if (node === undefined) continue;
+        this.peer(node)
+          .request({ op: 'publish', items })
+          .catch(() => (this.publishDropped += items.length));
+      }
+      this.published.clear();
+    });
   }
 
   /** A MULTI ... EXEC block to `slot`'s leader, alone in its request (so it runs on a session of its own). */

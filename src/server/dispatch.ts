@@ -11,6 +11,8 @@ import { ZSET_COMMANDS } from './commands-zsets.js';
 import { KEY_COMMANDS } from './commands-keys.js';
 import { TX_COMMANDS, TX_IMMEDIATE, queueCommand } from './commands-tx.js';
 import type { Transaction, WatchRegistry } from './transactions.js';
+import type { PubSubHub, Subscriber } from './pubsub.js';
+import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -42,6 +44,10 @@ export interface Session {
   /** Keys this session WATCHes (see WatchRegistry). */
   watching?: Set<string> | undefined;
   watchDirty?: boolean | undefined;
+  /** Pub/sub subscriptions, once the connection subscribed to something. */
+  sub?: Subscriber | undefined;
+  /** Writes bytes to the connection outside a reply (pub/sub messages); absent on peer sessions. */
+  push?: ((bytes: Buffer) => void) | undefined;
 }
 
 /** Run the same command again once `wait` settles (and nothing after it on the connection before then). */
@@ -105,6 +111,8 @@ export interface ClusterHooks {
    * elsewhere answers with its slot and `remote` instead of -MOVED (a forwarding node forwards the block).
    */
   localCheck?(session: Session, keys: readonly Buffer[], admit: boolean, remoteOk: boolean): { slot: number; remote: boolean } | { error: string } | RetryAfter;
+  /** PUBLISH: sends the message to every other node, whose subscribers receive it there (at most once). */
+  broadcastPublish?(channel: Buffer, message: Buffer): void;
   /** Runs a whole MULTI ... EXEC block on `slot`'s leader; resolves with EXEC's reply. */
   forwardBlock?(slot: number, cmds: Buffer[][], resp: 2 | 3): Promise<Buffer>;
 }
@@ -139,6 +147,8 @@ export interface ServerState {
   cluster?: ClusterHooks;
   /** WATCHed keys of every session (set by the server; it listens to the engine's changes). */
   watches?: WatchRegistry;
+  /** Pub/sub subscriptions of this node's connections. */
+  pubsub?: PubSubHub;
 }
 
 export interface ServerStats {
@@ -201,8 +211,14 @@ function dataCommand(handler: (ctx: DataContext, args: Buffer[], w: RespWriter) 
   return (state, _session, args, w) => handler(state.data, args, w);
 }
 
-const ping: ServerHandler = (_s, _session, args, w) => {
+const ping: ServerHandler = (_s, session, args, w) => {
   if (args.length > 2) throw new ReplyError(wrongArity('ping'));
+  if (session.resp === 2 && subscribed(session)) {
+    // A subscribed RESP2 connection gets PING's answer as a pub/sub-shaped array, as from Redis.
+    w.arrayHeader(2);
+    w.bulk('pong');
+    return w.bulk(args[1] ?? '');
+  }
   if (args.length === 2) w.bulk(args[1]!);
   else w.simple('PONG');
 };
@@ -614,6 +630,9 @@ const SPECS: Record<string, SpecOf> = {
   readwrite: spec(1, ['fast'], sessionFlag('readwrite')),
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(Object.entries(TX_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
+  ...Object.fromEntries(Object.entries(PUBSUB_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
+  // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
+  spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
   ...Object.fromEntries(
     Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
@@ -706,6 +725,7 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
     return w.error(wrongArity(name));
   }
   if (state.config.requirepass !== '' && !session.authenticated && !cmd.noauth) return w.error(ERR.noAuth);
+  if (session.sub !== undefined && session.resp === 2 && !SUBSCRIBED_CONTEXT.has(name) && subscribed(session)) return w.error(subscribedContextError(name));
   if (session.tx !== undefined && !TX_IMMEDIATE.has(name)) return queueCommand(state, session, cmd, args, w);
   session.lastCommand = name;
   state.stats.callCounts[cmd.index]!++;

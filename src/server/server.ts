@@ -11,6 +11,7 @@ import { LimitedLog } from '../monitoring/log-limit.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
 import { RespWriter } from './resp-writer.js';
 import { WatchRegistry } from './transactions.js';
+import { PUBSUB_LIMITS, PubSubHub } from './pubsub.js';
 
 export interface NodeServerOptions {
   readonly engine: StorageEngine;
@@ -119,6 +120,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     observe: undefined,
     monitor: undefined,
     watches: new WatchRegistry(options.engine),
+    pubsub: new PubSubHub(),
   };
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
@@ -350,6 +352,26 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     const ok = socket.write(bytes);
     if (!ok && socket.writableLength > state.config.outputBufferBytesMax) socket.destroy();
   };
+  /** Pub/sub messages that arrived while a batch's replies were being made: sent right after them. */
+  let pushes: Buffer[] = [];
+  /** Since when this subscriber's unsent output has been above the soft limit (0: it is not). */
+  let softSinceMs = 0;
+  session.push = (bytes: Buffer): void => {
+    if (socket.destroyed) return;
+    if (running) pushes.push(bytes);
+    else send(bytes);
+    const backlog = socket.writableLength;
+    if (backlog <= PUBSUB_LIMITS.outputSoftBytes) softSinceMs = 0;
+    else if (softSinceMs === 0) softSinceMs = state.clock.nowMs();
+    // Redis's client-output-buffer-limit pubsub: a subscriber that cannot keep up is dropped, not buffered forever.
+    if (backlog > PUBSUB_LIMITS.outputHardBytes || (softSinceMs > 0 && state.clock.nowMs() - softSinceMs > PUBSUB_LIMITS.outputSoftMs)) socket.destroy();
+  };
+  const flushPushes = (): void => {
+    if (pushes.length === 0) return;
+    const list = pushes;
+    pushes = [];
+    send(list.length === 1 ? list[0]! : Buffer.concat(list));
+  };
   const done = (): void => {
     if (socket.destroyed) return;
     if (closing) {
@@ -360,6 +382,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
       const rest = commands.slice(next);
       const wait = retryAfter;
       retryAfter = undefined;
+      flushPushes();
       void wait.then(() => {
         queued = queued.length === 0 ? rest : rest.concat(queued);
         running = false;
@@ -368,6 +391,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
       return;
     }
     running = false;
+    flushPushes();
     pump();
   };
   const finish = (failure?: Error): void => {
@@ -432,6 +456,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
   socket.on('close', () => {
     state.sessions.delete(id);
     state.watches?.unwatchAll(session);
+    if (session.sub !== undefined) state.pubsub?.forget(session.sub);
     onGone();
   });
 }

@@ -65,6 +65,56 @@ async function transaction(port: number, tag: string): Promise<void> {
 }
 
 describe('forwarding and the router', () => {
+  it('PUBLISH on any node or the router reaches subscribers on every node; SPUBLISH reaches its shard\'s subscribers', async () => {
+    const got = new Map<number, string[]>();
+    const subs = await Promise.all(
+      nodes.map(async (n) => {
+        const r = new Redis({ port: n.port });
+        got.set(n.port, []);
+        r.on('message', (ch: string, msg: string) => got.get(n.port)!.push(`${ch}:${msg}`));
+        r.on('pmessage', (_p: string, ch: string, msg: string) => got.get(n.port)!.push(`p:${ch}:${msg}`));
+        await r.subscribe('news');
+        await r.psubscribe('al*');
+        return r;
+      }),
+    );
+    const sent: string[] = [];
+    for (const [i, n] of [...nodes, router].entries()) {
+      const p = new Redis({ port: n.port });
+      expect(await p.publish('news', `m${i}`)).toBe(i < nodes.length ? 1 : 0); // this node's own subscribers only
+      await p.publish('alerts', `a${i}`);
+      sent.push(`news:m${i}`, `p:alerts:a${i}`);
+      p.disconnect();
+    }
+    await until('every node delivered every message', () => ([...got.values()].every((l) => l.length === sent.length) ? true : undefined), 10_000);
+    for (const list of got.values()) expect([...list].sort()).toEqual([...sent].sort());
+    for (const r of subs) r.disconnect();
+    // Sharded: SSUBSCRIBE on the channel's leader; SPUBLISH from anywhere is routed there.
+    let leaderPort = 0;
+    for (const n of nodes) {
+      const probe = new Redis({ port: n.port });
+      try {
+        await probe.call('SSUBSCRIBE', '{shard}ch');
+        leaderPort = n.port;
+      } catch (e) {
+        expect((e as Error).message).toMatch(/^MOVED/);
+      }
+      probe.disconnect();
+    }
+    expect(leaderPort).toBeGreaterThan(0);
+    const ss = new Redis({ port: leaderPort });
+    const shardGot: string[] = [];
+    ss.on('smessage', (ch: string, msg: string) => shardGot.push(`${ch}:${msg}`));
+    await ss.call('SSUBSCRIBE', '{shard}ch');
+    for (const n of [...nodes, router]) {
+      const p = new Redis({ port: n.port });
+      await p.call('SPUBLISH', '{shard}ch', String(n.port));
+      p.disconnect();
+    }
+    await until('sharded messages', () => (shardGot.length === nodes.length + 1 ? true : undefined), 10_000);
+    ss.disconnect();
+  }, 60_000);
+
   it('MULTI/EXEC through every --forward node and the router runs on the keys\' leader', async () => {
     for (const [i, n] of [...nodes, router].entries()) {
       for (let t = 0; t < 6; t++) await transaction(n.port, `tx${i}-${t}`);
