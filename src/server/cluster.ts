@@ -7,6 +7,8 @@ import { PeerClient } from '../transport/peer.js';
 import { ReplyError, intArg } from './args.js';
 import { keyIndexes, lastKeyIndex, RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
 import { RespWriter } from './resp-writer.js';
+import { BLOCKING_LIMITS, timeoutMsArg } from './blocking.js';
+import { timeoutIndex } from './commands-blocking.js';
 import { ProtocolError, RespParser } from './resp-parser.js';
 import { blockReplies, type ReplyBlock } from './server.js';
 
@@ -70,6 +72,8 @@ interface Waiter {
 }
 
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
+const NULL_ARRAY2 = Buffer.from('*-1\r\n');
+const NULL3 = Buffer.from('_\r\n');
 const NOT_SERVED = 'CLUSTERDOWN Hash slot not served';
 
 /** Multi-key commands the forwarder splits per key and gathers: how to re-ask for one key, how to join. */
@@ -228,7 +232,31 @@ export class ClusterRouting implements ClusterHooks {
       return { error: `MOVED ${slot} ${n.host}:${n.port}` };
     }
     this.forwarded++;
+    if (cmd.blocking === true) return this.forwardBlocking(args, slot, session.resp, cmd.name);
     return this.forwardOne(args, slot, session.resp);
+  }
+
+  /**
+   * A blocking command (BLPOP...) for another node: sent alone (it blocks a session of its own there, not the
+   * peer batch), its timeout cut into slices a peer request can wait for, until it gets data or times out.
+   */
+  private async forwardBlocking(args: Buffer[], slot: number, resp: 2 | 3, name: string): Promise<Buffer> {
+    const at = timeoutIndex(name, args);
+    let totalMs: number;
+    try {
+      totalMs = timeoutMsArg(args[at]!);
+    } catch {
+      return this.forwardBlock(slot, [args], resp); // the owner answers the bad timeout with Redis's error
+    }
+    const deadline = totalMs === 0 ? 0 : Date.now() + totalMs;
+    for (;;) {
+      const sliceMs = deadline === 0 ? BLOCKING_LIMITS.forwardSliceMs : Math.max(1, Math.min(BLOCKING_LIMITS.forwardSliceMs, deadline - Date.now()));
+      const sliced = [...args];
+      sliced[at] = Buffer.from((sliceMs / 1000).toFixed(3));
+      const reply = await this.forwardBlock(slot, [sliced], resp);
+      const timedOut = reply.equals(NULL_ARRAY2) || reply.equals(NULL3);
+      if (!timedOut || (deadline !== 0 && Date.now() >= deadline)) return reply;
+    }
   }
 
   /**

@@ -267,6 +267,9 @@ const lmpop: DataHandler = (ctx, args, w) => {
   w.nilArray();
 };
 
+/** What the blocking forms (commands-blocking.ts) share with these commands. */
+export const listOps = { get: getList, take, settle, move, side };
+
 /** name -> [arity, flags, handler, first key, last key], as DATA_COMMANDS. */
 export const LIST_COMMANDS: Record<string, readonly [number, readonly string[], DataHandler, number, number]> = {
   lpush: [-3, ['write'], push(true, false), 1, 1],

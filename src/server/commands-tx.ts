@@ -101,7 +101,12 @@ const exec = (state: ServerState, session: Session, _args: Buffer[], w: RespWrit
   const mark = w.length;
   w.arrayHeader(tx.queued.length);
   const written: Buffer[] = [];
-  for (const q of tx.queued) if (runQueued(state, session, q, w)) written.push(...keysOf(q.cmd, q.args));
+  session.inExec = true;
+  try {
+    for (const q of tx.queued) if (runQueued(state, session, q, w)) written.push(...keysOf(q.cmd, q.args));
+  } finally {
+    session.inExec = false;
+  }
   // Replicated: the transaction's writes go as one entry, and EXEC's reply waits for it like a single write's.
   const committed = written.length > 0 && cluster?.replicating === true ? cluster.replicate?.(written) : undefined;
   if (committed === undefined) return;

@@ -601,6 +601,9 @@ const zscan: DataHandler = (ctx, args, w) => {
   }
 };
 
+/** What the blocking forms (commands-blocking.ts) share with these commands. */
+export const zsetOps = { get: getZ, popEnd, settle, replyPopped };
+
 /** name -> [arity, flags, handler, first key, last key], as DATA_COMMANDS. */
 export const ZSET_COMMANDS: Record<string, readonly [number, readonly string[], DataHandler, number, number]> = {
   zadd: [-4, ['write'], zadd, 1, 1],

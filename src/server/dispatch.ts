@@ -12,6 +12,8 @@ import { KEY_COMMANDS } from './commands-keys.js';
 import { TX_COMMANDS, TX_IMMEDIATE, queueCommand } from './commands-tx.js';
 import type { Transaction, WatchRegistry } from './transactions.js';
 import type { PubSubHub, Subscriber } from './pubsub.js';
+import type { BlockingRegistry } from './blocking.js';
+import { BLOCKING_COMMANDS, blockingMpopKeyIndexes } from './commands-blocking.js';
 import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
@@ -46,6 +48,10 @@ export interface Session {
   watchDirty?: boolean | undefined;
   /** Pub/sub subscriptions, once the connection subscribed to something. */
   sub?: Subscriber | undefined;
+  /** A blocked command's arguments and deadline (ms since the epoch, 0 = none), kept across its retries. */
+  block?: { readonly args: Buffer[]; readonly deadlineMs: number } | undefined;
+  /** EXEC is running this session's queued commands: blocking commands must not block. */
+  inExec?: boolean | undefined;
   /** Writes bytes to the connection outside a reply (pub/sub messages); absent on peer sessions. */
   push?: ((bytes: Buffer) => void) | undefined;
 }
@@ -70,6 +76,8 @@ export interface RoutedCommand {
    * ZUNIONSTORE dest numkeys key...): the keys' indexes in `args`.
    */
   readonly keyIndexesOf?: (args: Buffer[]) => number[];
+  /** BLPOP and the like: may block its connection (forwarding nodes send it alone, in timeout slices). */
+  readonly blocking?: boolean;
 }
 
 /** The index of a command's last key in `args` (for commands whose keys are one evenly spaced run). */
@@ -149,6 +157,8 @@ export interface ServerState {
   watches?: WatchRegistry;
   /** Pub/sub subscriptions of this node's connections. */
   pubsub?: PubSubHub;
+  /** Clients blocked in BLPOP and the like, by key. */
+  blocking?: BlockingRegistry;
 }
 
 export interface ServerStats {
@@ -530,6 +540,8 @@ const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
   zunionstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
   zinterstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
   zdiffstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
+  blmpop: blockingMpopKeyIndexes,
+  bzmpop: blockingMpopKeyIndexes,
 };
 
 /** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
@@ -631,6 +643,7 @@ const SPECS: Record<string, SpecOf> = {
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(Object.entries(TX_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
   ...Object.fromEntries(Object.entries(PUBSUB_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
+  ...Object.fromEntries(Object.entries(BLOCKING_COMMANDS).map(([name, [arity, flags, run, first, last]]) => [name, spec(arity, flags, run, first, last, 1, true, KEY_INDEXES_OF[name])])),
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
   spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
   ...Object.fromEntries(
@@ -644,7 +657,7 @@ const COMMAND_NAMES: readonly string[] = Object.keys(SPECS);
 export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
   COMMAND_NAMES.map((name, index) => {
     const c = SPECS[name]!;
-    return [name, { ...c, name, index, write: c.flags.includes('write'), noauth: c.flags.includes('noauth') }];
+    return [name, { ...c, name, index, write: c.flags.includes('write'), noauth: c.flags.includes('noauth'), blocking: c.flags.includes('blocking') }];
   }),
 );
 
@@ -669,7 +682,8 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   const started = observe === undefined ? 0 : performance.now();
   if (state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, session.slot);
   try {
-    cmd.run(state, session, args, w);
+    const r = cmd.run(state, session, args, w);
+    if (r instanceof RetryAfter) return r; // a blocked command: nothing written yet
   } catch (e) {
     if (e instanceof ReplyError) return w.error(e.reply);
     if (e instanceof OutOfMemoryError) return w.error(e.message);

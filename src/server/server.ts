@@ -12,6 +12,7 @@ import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
 import { RespWriter } from './resp-writer.js';
 import { WatchRegistry } from './transactions.js';
 import { PUBSUB_LIMITS, PubSubHub } from './pubsub.js';
+import { BlockingRegistry } from './blocking.js';
 
 export interface NodeServerOptions {
   readonly engine: StorageEngine;
@@ -121,6 +122,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     monitor: undefined,
     watches: new WatchRegistry(options.engine),
     pubsub: new PubSubHub(),
+    blocking: new BlockingRegistry(),
+  };
+  // Every change to a key, whatever made it, reaches WATCH and the clients blocked on the key.
+  options.engine.onChange = (key) => {
+    state.watches!.changed(key);
+    state.blocking!.changed(key);
   };
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
@@ -422,7 +429,8 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
   const pending: PendingBatch = { run: runAll, finish };
 
   const pump = (): void => {
-    if (running || closing || queued.length === 0) return;
+    // A connection that closed while blocked runs nothing more: its BLPOP must not pop for nobody.
+    if (running || closing || queued.length === 0 || socket.destroyed) return;
     running = true;
     commands = queued;
     queued = [];

@@ -54,9 +54,8 @@ export interface Watcher {
 export class WatchRegistry {
   private readonly byKey = new Map<string, Set<Watcher>>();
 
-  constructor(private readonly engine: StorageEngine) {
-    engine.onChange = (key) => this.changed(key);
-  }
+  /** The server routes the engine's change reports here (StorageEngine.onChange). */
+  constructor(private readonly engine: StorageEngine) {}
 
   get watchedKeys(): number {
     return this.byKey.size;

@@ -8,6 +8,7 @@ import { ATOLL_BIN } from '../helpers-process.js';
 import { keyPerSlot, untilClusterOk, runAtoll, startClusterNodeProcess, startTestEtcd, until, type TestEtcd } from '../helpers-cluster.js';
 import { freeBasePort } from '../../src/coordinator/etcd-process.js';
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let etcd: TestEtcd;
 const nodes: RunningNode[] = [];
 let router: { port: number; stop: () => Promise<void> };
@@ -113,6 +114,28 @@ describe('forwarding and the router', () => {
     }
     await until('sharded messages', () => (shardGot.length === nodes.length + 1 ? true : undefined), 10_000);
     ss.disconnect();
+  }, 60_000);
+
+  it('BLPOP through every --forward node and the router blocks on the leader and wakes on a push from any node', async () => {
+    for (const [i, n] of [...nodes, router].entries()) {
+      const blocked = new Redis({ port: n.port });
+      const pusher = new Redis({ port: nodes[(i + 1) % nodes.length]!.port });
+      const key = `{bq${i}}q`;
+      const popped = blocked.blpop(key, 10);
+      await sleep(100);
+      const t0 = Date.now();
+      await pusher.rpush(key, `v${i}`);
+      expect(await popped).toEqual([key, `v${i}`]);
+      expect(Date.now() - t0).toBeLessThan(1_000);
+      // A timeout longer than one forwarded slice still answers null at about its time.
+      if (i === 0) {
+        const t1 = Date.now();
+        expect(await blocked.blpop(`{bq${i}}never`, 3.5)).toBeNull();
+        expect(Date.now() - t1).toBeGreaterThanOrEqual(3_400);
+      }
+      blocked.disconnect();
+      pusher.disconnect();
+    }
   }, 60_000);
 
   it('MULTI/EXEC through every --forward node and the router runs on the keys\' leader', async () => {
