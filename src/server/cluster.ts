@@ -194,7 +194,9 @@ export class ClusterRouting implements ClusterHooks {
     }
     if (table === undefined) return { error: NOT_SERVED };
     const at = keyIndexes(cmd, args);
-    const slot = keySlot(args[at[0] ?? cmd.firstKey]!);
+    // A keyed command naming no key (EVAL with numkeys 0) runs where it was sent, as in Redis Cluster.
+    if (at.length === 0) return undefined;
+    const slot = keySlot(args[at[0]!]!);
     session.slot = slot;
     let sameSlot = true;
     for (let j = 1; j < at.length; j++) {

@@ -107,7 +107,15 @@ const exec = (state: ServerState, session: Session, _args: Buffer[], w: RespWrit
   } finally {
     session.inExec = false;
   }
-  // Replicated: the transaction's writes go as one entry, and EXEC's reply waits for it like a single write's.
+  return replicateWrites(state, session, w, mark, written);
+};
+
+/**
+ * After EXEC or a script ran here: on a replicated leader its writes (`written` keys) go as one replication
+ * entry, and the reply made since `mark` waits for it like a single write's reply.
+ */
+export function replicateWrites(state: ServerState, session: Session, w: RespWriter, mark: number, written: Buffer[]): ExecuteResult {
+  const cluster = state.cluster;
   const committed = written.length > 0 && cluster?.replicating === true ? cluster.replicate?.(written) : undefined;
   if (committed === undefined) return;
   const reply = w.cutFrom(mark);
@@ -115,7 +123,7 @@ const exec = (state: ServerState, session: Session, _args: Buffer[], w: RespWrit
     session.lastWrite = last;
     return reply;
   });
-};
+}
 
 /** WATCH key...: in cluster mode the keys must be in one slot this node leads (a watch cannot be forwarded). */
 const watch = (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {

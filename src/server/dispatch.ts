@@ -14,6 +14,9 @@ import type { Transaction, WatchRegistry } from './transactions.js';
 import type { PubSubHub, Subscriber } from './pubsub.js';
 import type { BlockingRegistry } from './blocking.js';
 import { BLOCKING_COMMANDS, blockingMpopKeyIndexes } from './commands-blocking.js';
+import type { LuaScripts } from './lua.js';
+import { SCRIPT_COMMANDS, evalKeyCount, script } from './commands-scripting.js';
+import { keySlot } from '../partitioning/hash.js';
 import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
@@ -78,6 +81,8 @@ export interface RoutedCommand {
   readonly keyIndexesOf?: (args: Buffer[]) => number[];
   /** BLPOP and the like: may block its connection (forwarding nodes send it alone, in timeout slices). */
   readonly blocking?: boolean;
+  /** EVAL: replicates the writes it makes itself (one entry), instead of its declared keys after it runs. */
+  readonly selfReplicating?: boolean;
 }
 
 /** The index of a command's last key in `args` (for commands whose keys are one evenly spaced run). */
@@ -159,6 +164,8 @@ export interface ServerState {
   pubsub?: PubSubHub;
   /** Clients blocked in BLPOP and the like, by key. */
   blocking?: BlockingRegistry;
+  /** The Lua runtime and script cache (made on the first EVAL). */
+  scripts?: LuaScripts;
 }
 
 export interface ServerStats {
@@ -542,6 +549,10 @@ const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
   zdiffstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
   blmpop: blockingMpopKeyIndexes,
   bzmpop: blockingMpopKeyIndexes,
+  eval: countedKeys(2, evalKeyCount),
+  evalsha: countedKeys(2, evalKeyCount),
+  eval_ro: countedKeys(2, evalKeyCount),
+  evalsha_ro: countedKeys(2, evalKeyCount),
 };
 
 /** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
@@ -643,6 +654,8 @@ const SPECS: Record<string, SpecOf> = {
   asking: spec(1, ['fast'], sessionFlag('asking')),
   ...Object.fromEntries(Object.entries(TX_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
   ...Object.fromEntries(Object.entries(PUBSUB_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
+  ...Object.fromEntries(Object.entries(SCRIPT_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run, 3, 3, 1, true, KEY_INDEXES_OF[name])])),
+  script: spec(-2, ['noscript'], script),
   ...Object.fromEntries(Object.entries(BLOCKING_COMMANDS).map(([name, [arity, flags, run, first, last]]) => [name, spec(arity, flags, run, first, last, 1, true, KEY_INDEXES_OF[name])])),
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
   spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
@@ -657,7 +670,7 @@ const COMMAND_NAMES: readonly string[] = Object.keys(SPECS);
 export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
   COMMAND_NAMES.map((name, index) => {
     const c = SPECS[name]!;
-    return [name, { ...c, name, index, write: c.flags.includes('write'), noauth: c.flags.includes('noauth'), blocking: c.flags.includes('blocking') }];
+    return [name, { ...c, name, index, write: c.flags.includes('write'), noauth: c.flags.includes('noauth'), blocking: c.flags.includes('blocking'), selfReplicating: c.flags.includes('self-replicating') }];
   }),
 );
 
@@ -702,6 +715,40 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   });
 }
 
+
+/** Commands a script may not run (Redis's noscript flag). */
+const NOSCRIPT = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'wait', 'debug', 'hello', 'auth', 'quit', 'cluster', 'readonly', 'readwrite', 'asking']);
+
+/** One scratch writer for commands run by scripts (scripts never nest). */
+const scriptWriter = new RespWriter(4096);
+
+/**
+ * Runs one command for a Lua script (redis.call): checks it as Redis does (known, arity, allowed from scripts,
+ * no writes from a read-only script, in cluster mode only keys of the script's slot), runs it here, and returns
+ * its RESP2 reply. Keys written go to `written` (the script's writes are replicated together).
+ */
+export function callFromScript(state: ServerState, session: Session, args: Buffer[], readOnly: boolean, slot: number | undefined, written: Buffer[]): Buffer {
+  const w = scriptWriter;
+  w.version = 2;
+  const cmd = lookup(args[0]!);
+  if (cmd === undefined) return Buffer.from('-ERR Unknown Redis command called from script\r\n');
+  if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return Buffer.from('-ERR Wrong number of args calling Redis command from script\r\n');
+  if (NOSCRIPT.has(cmd.name) || cmd.blocking === true) return Buffer.from('-ERR This Redis command is not allowed from script\r\n');
+  if (readOnly && cmd.write) return Buffer.from('-ERR Write commands are not allowed from read-only scripts.\r\n');
+  const keys = cmd.data && cmd.firstKey > 0 ? keysOf(cmd, args) : [];
+  if (state.cluster !== undefined && keys.some((k) => keySlot(k) !== slot)) return Buffer.from('-ERR Script attempted to access a non local key in a cluster node\r\n');
+  state.stats.callCounts[cmd.index]!++;
+  try {
+    cmd.run(state, session, args, w);
+  } catch (e) {
+    if (e instanceof ReplyError) w.error(e.reply);
+    else if (e instanceof OutOfMemoryError) w.error(e.message);
+    else throw e;
+  }
+  const reply = w.take();
+  if (cmd.write && reply[0] !== 0x2d) written.push(...keys);
+  return reply;
+}
 
 /** Lookup by the name as sent: exact, upper and lower case are found without lower-casing a copy. */
 const COMMAND_LOOKUP = new Map<string, CommandSpec>(
@@ -752,7 +799,7 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
       if (routed instanceof Promise || routed instanceof RetryAfter) return routed;
       return w.error(routed.error);
     }
-    if (cmd.write && cmd.firstKey > 0 && cluster.replicating === true) return runReplicated(state, session, cmd, args, w, cluster as Required<Pick<ClusterHooks, 'replicate'>>);
+    if (cmd.write && cmd.firstKey > 0 && cluster.replicating === true && !cmd.selfReplicating) return runReplicated(state, session, cmd, args, w, cluster as Required<Pick<ClusterHooks, 'replicate'>>);
   }
   if (cmd.firstKey > 0 && state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, cluster !== undefined ? session.slot : undefined);
   // Time one command in LATENCY_SAMPLE_EVERY: the histogram stays representative at a fraction of the cost.

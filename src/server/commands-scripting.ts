@@ -1,0 +1,83 @@
+// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD/EXISTS/FLUSH/KILL with Redis 7.0 replies. A script runs
+// atomically (nothing else runs on the node meanwhile); in cluster mode its keys lie in one slot, it runs on
+// that slot's leader (forwarded there like any keyed command) and may touch only keys of that slot; its writes
+// are replicated as one entry, as a transaction's are. Scripts are cached per node by SHA-1 (EVALSHA answers
+// NOSCRIPT on a node that has not seen the script; clients then send EVAL, as they do with Redis).
+import { ReplyError, intArg } from './args.js';
+import type { RespWriter } from './resp-writer.js';
+import { callFromScript, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
+import { LuaScripts } from './lua.js';
+import { replicateWrites } from './commands-tx.js';
+import { keySlot } from '../partitioning/hash.js';
+
+/** EVAL-family arguments: numkeys at 2, then keys, then ARGV. */
+export function evalKeyCount(args: readonly Buffer[]): number {
+  const n = intArg(args[2]);
+  if (n < 0) throw new ReplyError("ERR Number of keys can't be negative");
+  if (n > args.length - 3) throw new ReplyError("ERR Number of keys can't be greater than number of args");
+  return n;
+}
+
+function scriptsOf(state: ServerState): LuaScripts {
+  return (state.scripts ??= new LuaScripts());
+}
+
+function evalCommand(bySha: boolean, readOnly: boolean) {
+  return (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
+    const n = evalKeyCount(args);
+    const scripts = scriptsOf(state);
+    const sha = bySha ? args[1]!.toString('latin1').toLowerCase() : scripts.load(args[1]!);
+    if (!scripts.has(sha)) throw new ReplyError('NOSCRIPT No matching script. Please use EVAL.');
+    const keys = args.slice(3, 3 + n);
+    const slot = state.cluster !== undefined && keys.length > 0 ? keySlot(keys[0]!) : undefined;
+    const written: Buffer[] = [];
+    const host = { call: (a: Buffer[]): Buffer => callFromScript(state, session, a, readOnly, slot, written), wrote: (): boolean => written.length > 0 };
+    const mark = w.length;
+    session.inExec = true;
+    try {
+      scripts.run(sha, keys, args.slice(3 + n), host, w);
+    } finally {
+      session.inExec = false;
+    }
+    return replicateWrites(state, session, w, mark, written);
+  };
+}
+
+const script = (state: ServerState, _session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
+  const sub = args[1]!.toString('latin1').toLowerCase();
+  const scripts = scriptsOf(state);
+  const arity = (ok: boolean): void => {
+    if (!ok) throw new ReplyError(`ERR wrong number of arguments for 'script|${sub}' command`);
+  };
+  switch (sub) {
+    case 'load':
+      arity(args.length === 3);
+      return w.bulk(scripts.load(args[2]!));
+    case 'exists':
+      arity(args.length >= 3);
+      w.arrayHeader(args.length - 2);
+      for (let i = 2; i < args.length; i++) w.integer(scripts.has(args[i]!.toString('latin1')) ? 1 : 0);
+      return;
+    case 'flush':
+      arity(args.length <= 3);
+      if (args.length === 3 && !/^(sync|async)$/i.test(args[2]!.toString('latin1'))) throw new ReplyError('ERR SCRIPT FLUSH only support SYNC|ASYNC option');
+      scripts.flush();
+      return w.ok();
+    case 'kill':
+      arity(args.length === 2);
+      // A script runs on the event loop to its end (or its time limit): none is ever running when this arrives.
+      throw new ReplyError('NOTBUSY No scripts in execution right now.');
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString('latin1').slice(0, 128)}'. Try SCRIPT HELP.`);
+  }
+};
+
+/** name -> [arity, flags, handler]; the EVAL family are keyed (numkeys at 2) and replicate themselves. */
+export const SCRIPT_COMMANDS = {
+  eval: [-3, ['write', 'self-replicating'], evalCommand(false, false)],
+  evalsha: [-3, ['write', 'self-replicating'], evalCommand(true, false)],
+  eval_ro: [-3, ['readonly'], evalCommand(false, true)],
+  evalsha_ro: [-3, ['readonly'], evalCommand(true, true)],
+} as const;
+
+export { script };
