@@ -63,7 +63,7 @@ export function digestEntries(entries: readonly WireEntry[], refMs: number): Par
       const exp = Buffer.allocUnsafe(8);
       exp.writeDoubleBE(e[3]);
       h.update(exp);
-      if (e[1] === 's') part(e[2]);
+      if (e[1] === 's' || e[1] === 'x') part(e[2]);
       // Lists in their order; sorted sets in theirs (score then member), the same on every replica.
       else if (e[1] === 'l' || e[1] === 'z') for (const m of e[2]) part(m);
       else if (e[1] === 'S') {

@@ -4,6 +4,7 @@ import type { DataHandler } from './commands-data.js';
 import type { StoredValue } from '../storage/engine.js';
 import { Deque } from '../storage/deque.js';
 import { ZSet } from '../storage/zset.js';
+import { decodeStream, encodeStream } from '../storage/stream.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 
@@ -20,6 +21,8 @@ export function cloneValue(v: StoredValue): StoredValue {
       return { type: 'list', value: new Deque(v.value) };
     case 'zset':
       return { type: 'zset', value: new ZSet(v.value.entries()) };
+    case 'stream':
+      return { type: 'stream', value: decodeStream(encodeStream(v.value)) };
   }
 }
 

@@ -17,6 +17,7 @@ import { BLOCKING_COMMANDS, blockingMpopKeyIndexes } from './commands-blocking.j
 import type { LuaScripts } from './lua.js';
 import { SCRIPT_COMMANDS, evalKeyCount, script } from './commands-scripting.js';
 import { keySlot } from '../partitioning/hash.js';
+import { STREAM_COMMANDS, xread, xreadKeyIndexes } from './commands-streams.js';
 import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
@@ -52,7 +53,7 @@ export interface Session {
   /** Pub/sub subscriptions, once the connection subscribed to something. */
   sub?: Subscriber | undefined;
   /** A blocked command's arguments and deadline (ms since the epoch, 0 = none), kept across its retries. */
-  block?: { readonly args: Buffer[]; readonly deadlineMs: number } | undefined;
+  block?: { readonly args: Buffer[]; readonly deadlineMs: number; readonly ids?: bigint[] } | undefined;
   /** EXEC is running this session's queued commands: blocking commands must not block. */
   inExec?: boolean | undefined;
   /** Writes bytes to the connection outside a reply (pub/sub messages); absent on peer sessions. */
@@ -549,6 +550,7 @@ const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
   zdiffstore: (args) => [1, ...countedKeys(2, (a) => zcounted(a, 2))(args)],
   blmpop: blockingMpopKeyIndexes,
   bzmpop: blockingMpopKeyIndexes,
+  xread: xreadKeyIndexes,
   eval: countedKeys(2, evalKeyCount),
   evalsha: countedKeys(2, evalKeyCount),
   eval_ro: countedKeys(2, evalKeyCount),
@@ -656,11 +658,12 @@ const SPECS: Record<string, SpecOf> = {
   ...Object.fromEntries(Object.entries(PUBSUB_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
   ...Object.fromEntries(Object.entries(SCRIPT_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run, 3, 3, 1, true, KEY_INDEXES_OF[name])])),
   script: spec(-2, ['noscript'], script),
+  xread: spec(-4, ['readonly'], xread, 1, 1, 1, true, KEY_INDEXES_OF.xread),
   ...Object.fromEntries(Object.entries(BLOCKING_COMMANDS).map(([name, [arity, flags, run, first, last]]) => [name, spec(arity, flags, run, first, last, 1, true, KEY_INDEXES_OF[name])])),
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
   spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
 };
 
@@ -731,7 +734,10 @@ export function callFromScript(state: ServerState, session: Session, args: Buffe
   const w = scriptWriter;
   w.version = 2;
   const cmd = lookup(args[0]!);
-  if (cmd === undefined) return Buffer.from('-ERR Unknown Redis command called from script\r\n');
+  if (cmd === undefined) {
+    if (process.env.ATOLL_LUA_DEBUG) process.stderr.write(`script called unknown ${args[0]!.toString()}\n`);
+    return Buffer.from('-ERR Unknown Redis command called from script\r\n');
+  }
   if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return Buffer.from('-ERR Wrong number of args calling Redis command from script\r\n');
   if (NOSCRIPT.has(cmd.name) || cmd.blocking === true) return Buffer.from('-ERR This Redis command is not allowed from script\r\n');
   if (readOnly && cmd.write) return Buffer.from('-ERR Write commands are not allowed from read-only scripts.\r\n');

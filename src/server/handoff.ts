@@ -5,7 +5,7 @@ import { reassign, type PartitionMap } from '../cluster/map.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { AtollError } from '../errors.js';
 import type { StorageEngine } from '../storage/engine.js';
-import { fromWire, partitionKeys, toWire, type WireEntry } from '../storage/wire.js';
+import { fromWire, partitionKeys, toWire, valueBytes, type WireEntry } from '../storage/wire.js';
 
 export { fromWire, partitionKeys, toWire, type WireEntry };
 import type { PeerClient } from '../transport/peer.js';
@@ -90,7 +90,7 @@ export async function handOff(ctx: HandoffContext, partition: number, to: string
       const value = ctx.engine.get(k);
       if (value === undefined) continue;
       const wire = toWire(k, value, ctx.engine.expiresAt(k) ?? 0);
-      const size = wire[0].length + (wire[1] === 's' ? wire[2].length : wire[2].reduce((n, b) => n + b.length, 0));
+      const size = wire[0].length + valueBytes(wire);
       chunk.push(wire);
       chunkBytes += size;
       bytes += size;

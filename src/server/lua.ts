@@ -37,6 +37,24 @@ export interface ScriptHost {
 
 export const sha1hex = (body: Buffer | Uint8Array): string => createHash('sha1').update(body).digest('hex');
 
+/** fengari's integers are 32-bit: larger whole numbers go in as floats (exact up to 2^53, like Lua 5.1's). */
+function pushNumber(L: LuaState, n: number): void {
+  if ((n | 0) === n) lua.lua_pushinteger(L, n);
+  else lua.lua_pushnumber(L, n);
+}
+
+/** A number as Lua 5.1 (Redis's Lua) prints it, %.14g: how numbers become command arguments. */
+export function luaNumberText(x: number): string {
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
+  const exp = Math.floor(Math.log10(Math.abs(x)));
+  if (exp < -4 || exp >= 14) {
+    const [m, e] = x.toExponential(13).split('e') as [string, string];
+    return `${m.replace(/\.?0+$/, '')}e${Number(e) < 0 ? '-' : '+'}${String(Math.abs(Number(e))).padStart(2, '0')}`;
+  }
+  return x.toFixed(Math.max(0, 13 - exp)).replace(/\.?0+$/, '');
+}
+
 const bytes = (u: Uint8Array | null): Buffer => (u === null ? Buffer.alloc(0) : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
 /** The line of the script the caller of a JS function is at (for error texts), 0 when unknown. */
@@ -51,7 +69,7 @@ function callerLine(L: LuaState): number {
 function pushReply(L: LuaState, v: RespValue, depth = 0): void {
   if (depth > SCRIPT_LIMITS.depthMax) throw new ReplyError('ERR reply nested too deeply for a script');
   if (v === null) return lua.lua_pushboolean(L, false);
-  if (typeof v === 'number') return lua.lua_pushinteger(L, v);
+  if (typeof v === 'number') return pushNumber(L, v);
   if (Buffer.isBuffer(v)) return lua.lua_pushstring(L, v);
   if (typeof v === 'string') return pushField(L, 'ok', Buffer.from(v, 'latin1'));
   if (v instanceof RespErrorReply) return pushField(L, 'err', Buffer.from(v.message, 'latin1'));
@@ -132,11 +150,12 @@ function toJs(L: LuaState, idx: number, nullRef: number, depth = 0): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [String(k), v]));
 }
 
-function pushJs(L: LuaState, v: unknown, nullRef: number, depth = 0): void {
+/** Pushes a decoded JS value; null becomes cjson.null (`nullRef`), or nil when `nullRef` is undefined (cmsgpack). */
+function pushJs(L: LuaState, v: unknown, nullRef: number | undefined, depth = 0): void {
   if (depth > SCRIPT_LIMITS.depthMax) throw new ReplyError('ERR value nested too deeply to decode');
-  if (v === null || v === undefined) return void lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, nullRef);
+  if (v === null || v === undefined) return nullRef === undefined ? lua.lua_pushnil(L) : void lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, nullRef);
   if (typeof v === 'boolean') return lua.lua_pushboolean(L, v);
-  if (typeof v === 'number') return Number.isInteger(v) ? lua.lua_pushinteger(L, v) : lua.lua_pushnumber(L, v);
+  if (typeof v === 'number') return pushNumber(L, v);
   if (typeof v === 'bigint') return lua.lua_pushnumber(L, Number(v));
   if (typeof v === 'string') return lua.lua_pushstring(L, Buffer.from(v, 'utf8'));
   if (v instanceof Uint8Array) return lua.lua_pushstring(L, v);
@@ -162,8 +181,11 @@ function guarded(f: (L: LuaState) => number): (L: LuaState) => number {
     try {
       return f(L);
     } catch (e) {
-      if (!(e instanceof ReplyError)) throw e;
-      lua.lua_pushstring(L, Buffer.from(e.reply.replace(/^ERR /, ''), 'latin1'));
+      // A Lua error raised inside (lua_error) travels as fengari's own jump object: let it through.
+      if (!(e instanceof Error)) throw e;
+      // fengari would turn a JS exception into an unusable error value: say what failed instead.
+      const text = e instanceof ReplyError ? e.reply.replace(/^ERR /, '') : `internal error: ${(e as Error).message}`;
+      lua.lua_pushstring(L, Buffer.from(text, 'latin1'));
       return lua.lua_error(L);
     }
   };
@@ -297,7 +319,7 @@ export class LuaScripts {
         } catch (e) {
           throw new ReplyError(`ERR cmsgpack.unpack: ${(e as Error).message}`);
         }
-        pushJs(L, v, this.nullRef);
+        pushJs(L, v, undefined);
         return 1;
       },
     });
@@ -317,7 +339,8 @@ export class LuaScripts {
     for (let i = 1; i <= n; i++) {
       const t = lua.lua_type(L, i);
       if (t !== lua.LUA_TSTRING && t !== lua.LUA_TNUMBER) throw new ReplyError('ERR Lua redis lib command arguments must be strings or integers');
-      args.push(Buffer.from(bytes(lua.lua_tolstring(L, i))));
+      // Numbers as Lua 5.1 prints them (Lua 5.3 would add '.0' to whole floats, which integer arguments refuse).
+      args.push(t === lua.LUA_TNUMBER ? Buffer.from(luaNumberText(lua.lua_tonumber(L, i))) : Buffer.from(bytes(lua.lua_tolstring(L, i))));
     }
     const reply = new ReplyDecoder().feed(host.call(args))[0] ?? null;
     if (raise && reply instanceof RespErrorReply) {
@@ -390,7 +413,10 @@ export class LuaScripts {
     const L = this.L;
     let text: string;
     let line = this.errorLine;
-    if (lua.lua_type(L, -1) === lua.LUA_TTABLE) text = (stringField(L, -1, 'err') ?? Buffer.from('ERR unknown error')).toString('latin1').replace(/^-/, '');
+    const t = lua.lua_type(L, -1);
+    if (t === lua.LUA_TTABLE && process.env.ATOLL_LUA_DEBUG) process.stderr.write(`lua error table: ${JSON.stringify(toJs(L, -1, this.nullRef))}\n`);
+    if (t === lua.LUA_TTABLE) text = (stringField(L, -1, 'err') ?? Buffer.from('ERR unknown error')).toString('latin1').replace(/^-/, '');
+    else if (t !== lua.LUA_TSTRING) text = `ERR script raised a ${['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'][t] ?? 'strange'} value as its error`;
     else {
       text = bytes(lua.lua_tolstring(L, -1)).toString('latin1');
       const m = /^user_script:(\d+):/.exec(text);

@@ -2,6 +2,7 @@
 // typed values with optional expiry, lazy expiry on access, bounded active expiry, and counters.
 import type { Deque } from './deque.js';
 import type { ZSet } from './zset.js';
+import type { Stream } from './stream.js';
 
 /** Milliseconds since the epoch; injected so expiry and eviction replay exactly in tests and simulation. */
 export interface Clock {
@@ -10,7 +11,7 @@ export interface Clock {
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
-export type ValueType = 'string' | 'hash' | 'set' | 'list' | 'zset';
+export type ValueType = 'string' | 'hash' | 'set' | 'list' | 'zset' | 'stream';
 
 /** Set members and list elements are latin1 strings of the client's bytes (as keys and hash fields are). */
 export type StoredValue =
@@ -18,7 +19,8 @@ export type StoredValue =
   | { readonly type: 'hash'; readonly value: Map<string, Buffer> }
   | { readonly type: 'set'; readonly value: Set<string> }
   | { readonly type: 'list'; readonly value: Deque<string> }
-  | { readonly type: 'zset'; readonly value: ZSet };
+  | { readonly type: 'zset'; readonly value: ZSet }
+  | { readonly type: 'stream'; readonly value: Stream };
 
 /** Whether a value is edited in place by commands (then written back with `touched`). */
 export const editedInPlace = (v: StoredValue): boolean => v.type !== 'string';

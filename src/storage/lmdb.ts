@@ -7,6 +7,7 @@ import { SlotPartitioner } from '../partitioning/slots.js';
 import { strict as assert } from 'node:assert';
 import { Deque } from './deque.js';
 import { ZSet } from './zset.js';
+import { decodeStream, encodeStream } from './stream.js';
 import { editedInPlace, type Clock, type EngineStats, type StorageEngine, type StoredValue } from './engine.js';
 
 /**
@@ -46,13 +47,14 @@ export const LMDB_LIMITS = Object.freeze({
  *   set:        repeated [u32 member length][member bytes]
  *   list:       the same layout as a set, elements in list order
  *   zset:       repeated [u32 member length][member bytes][float64 BE score], in score order
+ *   stream:     encodeStream's bytes (src/storage/stream.ts)
  * The fixed header lets a write learn the old expiry without decoding the old value.
  */
 const HEADER_BYTES = 9;
 
 interface Record_ {
-  /** 0 string, 1 hash, 2 set, 3 list, 4 zset (byte 0 of the record). */
-  t: 0 | 1 | 2 | 3 | 4;
+  /** 0 string, 1 hash, 2 set, 3 list, 4 zset, 5 stream (byte 0 of the record). */
+  t: 0 | 1 | 2 | 3 | 4 | 5;
   x: number;
   buf: Buffer;
 }
@@ -68,6 +70,7 @@ function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
   if (value.type === 'set') return encodeStrings(2, value.value, expiresAtMs);
   if (value.type === 'list') return encodeStrings(3, value.value, expiresAtMs);
   if (value.type === 'zset') return encodeZset(value.value, expiresAtMs);
+  if (value.type === 'stream') return Buffer.concat([header(5, expiresAtMs), encodeStream(value.value)]);
   let size = HEADER_BYTES;
   for (const [f, v] of value.value) size += 8 + f.length + v.length;
   const out = Buffer.allocUnsafe(size);
@@ -127,9 +130,16 @@ function decodeZset(body: Buffer): ZSet {
   return z;
 }
 
+function header(t: number, expiresAtMs: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES);
+  out[0] = t;
+  out.writeDoubleBE(expiresAtMs, 1);
+  return out;
+}
+
 function readRecord(buf: Buffer): Record_ {
   const t = buf[0];
-  assert(t === 0 || t === 1 || t === 2 || t === 3 || t === 4, `unknown LMDB record type ${String(t)}`);
+  assert(t === 0 || t === 1 || t === 2 || t === 3 || t === 4 || t === 5, `unknown LMDB record type ${String(t)}`);
   return { t, x: buf.readDoubleBE(1), buf };
 }
 
@@ -137,6 +147,7 @@ function decodeValue(r: Record_): StoredValue {
   const body = r.buf.subarray(HEADER_BYTES);
   if (r.t === 0) return { type: 'string', value: Buffer.from(body) };
   if (r.t === 4) return { type: 'zset', value: decodeZset(body) };
+  if (r.t === 5) return { type: 'stream', value: decodeStream(Buffer.from(body)) };
   if (r.t === 2 || r.t === 3) {
     const items: string[] = [];
     for (let at = 0; at < body.length; ) {

@@ -4,6 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 import { assert } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { seededRandom, type Random } from '../partitioning/prng.js';
+import type { Stream } from './stream.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import {
   OutOfMemoryError,
@@ -71,6 +72,7 @@ export function estimateBytes(key: string, value: Held): number {
   const base = MEMORY_ENGINE_LIMITS.entryOverheadBytes + key.length;
   if (typeof value === 'string') return base + value.length;
   if (value.type === 'string') return base + value.value.length;
+  if (value.type === 'stream') return base + streamBytes(value.value);
   const count = value.type === 'list' ? value.value.length : value.value.size;
   // A sorted set's element also holds a score, a skip-list node and a dict entry.
   const perElement = MEMORY_ENGINE_LIMITS.fieldOverheadBytes + (value.type === 'zset' ? MEMORY_ENGINE_LIMITS.zsetNodeOverheadBytes : 0);
@@ -84,6 +86,18 @@ export function estimateBytes(key: string, value: Held): number {
     bytes += typeof item === 'string' ? item.length : item[0].length + item[1].length;
   }
   return base + count * perElement + (sampled === 0 ? 0 : Math.round((bytes / sampled) * count));
+}
+
+/** A stream's estimated bytes: its entries' mean size from a sample of the first ones, times its length. */
+function streamBytes(s: Stream): number {
+  let bytes = 0;
+  let seen = 0;
+  for (const e of s) {
+    if (seen++ >= MEMORY_ENGINE_LIMITS.sizeSampleMax) break;
+    bytes += MEMORY_ENGINE_LIMITS.fieldOverheadBytes * (1 + e.fields.length);
+    for (const f of e.fields) bytes += f.length;
+  }
+  return seen === 0 ? 0 : Math.round((bytes / seen) * s.length);
 }
 
 export class MemoryEngine implements StorageEngine {

@@ -6,11 +6,12 @@ import { SlotPartitioner } from '../partitioning/slots.js';
 import type { StorageEngine, StoredValue } from './engine.js';
 import { Deque } from './deque.js';
 import { ZSet } from './zset.js';
+import { decodeStream, encodeStream } from './stream.js';
 
 export const WIRE_LIMITS = Object.freeze({ scanBatch: 1_000, /** Keys sized between two yields to the event loop (partitionBytes). */ statsYieldEveryKeys: 5_000 });
 
 /** One key as it travels: key bytes, type, value, expiry (ms since the epoch, 0 = none). */
-export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number] | [Buffer, 'S', Buffer[], number] | [Buffer, 'l', Buffer[], number] | [Buffer, 'z', Buffer[], number];
+export type WireEntry = [Buffer, 's', Buffer, number] | [Buffer, 'h', Buffer[], number] | [Buffer, 'S', Buffer[], number] | [Buffer, 'l', Buffer[], number] | [Buffer, 'z', Buffer[], number] | [Buffer, 'x', Buffer, number];
 
 /** Keys of one partition (engine keys are latin1 strings of the client's bytes): from the engine's own
  * per-partition index when it has one, else by a full scan, O(all keys). */
@@ -50,7 +51,7 @@ export async function partitionBytes(engine: StorageEngine, partitions: number, 
 
 /** Bytes of an entry's value (a string's bytes, or a hash's field names and values), its key left out. */
 export function valueBytes(e: WireEntry): number {
-  if (e[1] === 's') return e[2].length;
+  if (e[1] === 's' || e[1] === 'x') return e[2].length;
   let n = 0;
   for (const b of e[2]) n += b.length;
   return n;
@@ -73,6 +74,7 @@ export function toWire(key: string, value: StoredValue, expiresAtMs: number): Wi
   if (value.type === 'set') return [k, 'S', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
   if (value.type === 'list') return [k, 'l', [...value.value].map((m) => Buffer.from(m, 'latin1')), expiresAtMs];
   if (value.type === 'zset') return [k, 'z', zsetFlat(value.value), expiresAtMs];
+  if (value.type === 'stream') return [k, 'x', encodeStream(value.value), expiresAtMs];
   const flat: Buffer[] = [];
   for (const [f, v] of value.value) flat.push(Buffer.from(f, 'latin1'), v);
   return [k, 'h', flat, expiresAtMs];
@@ -82,6 +84,7 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
   if (!Array.isArray(e) || e.length !== 4 || !Buffer.isBuffer(e[0]) || typeof e[3] !== 'number') throw new AtollError('BAD_ARGUMENT', 'malformed key entry');
   const key = e[0].toString('latin1');
   if (e[1] === 's' && Buffer.isBuffer(e[2])) return { key, value: { type: 'string', value: e[2] }, expiresAtMs: e[3] };
+  if (e[1] === 'x' && Buffer.isBuffer(e[2])) return { key, value: { type: 'stream', value: decodeStream(e[2]) }, expiresAtMs: e[3] };
   if (e[1] === 'l' && Array.isArray(e[2]) && (e[2] as unknown[]).every((m) => Buffer.isBuffer(m))) {
     return { key, value: { type: 'list', value: new Deque((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
   }

@@ -1,0 +1,194 @@
+// A stream: entries ordered by ID (milliseconds-sequence, each a 64-bit unsigned number in Redis; kept here as
+// one bigint, ms << 64 | seq, so IDs compare as numbers), each with its field-value pairs. Appends go at the
+// end; trimming from the front advances a head index (compacted once it passes half the array), so XADD with
+// MAXLEN costs O(1) amortized; ranges are found by binary search. Approximate trims (`~`) remove only whole
+// nodes of STREAM_NODE_ENTRIES insertions, as Redis removes whole listpack nodes (its stream-node-max-entries).
+
+/** Redis's stream-node-max-entries default. */
+export const STREAM_NODE_ENTRIES = 100;
+
+export const STREAM_ID_MAX = (1n << 128n) - 1n;
+const SEQ_MASK = (1n << 64n) - 1n;
+
+export interface StreamEntry {
+  readonly id: bigint;
+  /** Order of insertion (entriesAdded before it): which of Redis's 100-entry nodes it would be in, for `~` trims. */
+  readonly n: number;
+  /** field, value, field, value, ... as latin1 strings of the client's bytes. */
+  readonly fields: readonly string[];
+}
+
+export const streamId = (ms: bigint, seq: bigint): bigint => (ms << 64n) | seq;
+export const idMs = (id: bigint): bigint => id >> 64n;
+export const idSeq = (id: bigint): bigint => id & SEQ_MASK;
+export const formatId = (id: bigint): string => `${idMs(id)}-${idSeq(id)}`;
+
+export class Stream {
+  private entries: StreamEntry[] = [];
+  private head = 0;
+  /** The largest ID ever added (XADD must exceed it), 0-0 when none. */
+  lastId = 0n;
+  /** Entries ever added, for XINFO-like figures. */
+  entriesAdded = 0;
+  /** The largest ID deleted, 0-0 when none. */
+  maxDeletedId = 0n;
+
+  constructor(entries: readonly StreamEntry[] = [], lastId = 0n, entriesAdded = entries.length === 0 ? 0 : entries[entries.length - 1]!.n + 1, maxDeletedId = 0n) {
+    this.entries = [...entries];
+    this.lastId = entries.length > 0 && entries[entries.length - 1]!.id > lastId ? entries[entries.length - 1]!.id : lastId;
+    this.entriesAdded = entriesAdded;
+    this.maxDeletedId = maxDeletedId;
+  }
+
+  get length(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Appends an entry whose ID the caller checked to exceed lastId. */
+  append(id: bigint, fields: readonly string[]): void {
+    this.entries.push({ id, n: this.entriesAdded, fields });
+    this.lastId = id;
+    this.entriesAdded++;
+  }
+
+  first(): StreamEntry | undefined {
+    return this.entries[this.head];
+  }
+
+  last(): StreamEntry | undefined {
+    return this.length === 0 ? undefined : this.entries[this.entries.length - 1];
+  }
+
+  /** Index (into the live entries) of the first entry with ID >= id. */
+  private lowerBound(id: bigint): number {
+    let lo = this.head;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.id < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Entries with start <= ID <= end, ascending (or descending when `rev`), at most `count` (-1: all). */
+  range(start: bigint, end: bigint, count: number, rev: boolean): StreamEntry[] {
+    const out: StreamEntry[] = [];
+    if (start > end || count === 0) return out;
+    if (!rev) {
+      for (let i = this.lowerBound(start); i < this.entries.length && this.entries[i]!.id <= end && out.length !== count; i++) out.push(this.entries[i]!);
+      return out;
+    }
+    for (let i = this.lowerBound(end + 1n) - 1; i >= this.head && this.entries[i]!.id >= start && out.length !== count; i--) out.push(this.entries[i]!);
+    return out;
+  }
+
+  /** Deletes entries by ID; returns how many existed. */
+  delete(ids: readonly bigint[]): number {
+    let n = 0;
+    for (const id of ids) {
+      const i = this.lowerBound(id);
+      if (i < this.entries.length && this.entries[i]!.id === id) {
+        this.entries.splice(i, 1);
+        if (id > this.maxDeletedId) this.maxDeletedId = id;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Removes entries from the front while `drop(entry, remaining length)` holds, at most `limit` (0: none).
+   * `approx`: only whole nodes go, and a node only if `drop` holds for its last entry too.
+   */
+  trimFront(drop: (e: StreamEntry, length: number) => boolean, limit: number, approx = false): number {
+    let n = 0;
+    if (approx) {
+      for (;;) {
+        const first = this.entries[this.head];
+        if (first === undefined) break;
+        const node = Math.floor(first.n / STREAM_NODE_ENTRIES);
+        let end = this.head;
+        while (end < this.entries.length && Math.floor(this.entries[end]!.n / STREAM_NODE_ENTRIES) === node) end++;
+        const size = end - this.head;
+        if ((limit !== 0 && n + size > limit) || !drop(this.entries[end - 1]!, this.length - size + 1)) break;
+        for (let i = this.head; i < end; i++) if (this.entries[i]!.id > this.maxDeletedId) this.maxDeletedId = this.entries[i]!.id;
+        this.head = end;
+        n += size;
+      }
+      this.compact();
+      return n;
+    }
+    while (this.length > 0 && (limit === 0 || n < limit) && drop(this.entries[this.head]!, this.length)) {
+      const e = this.entries[this.head]!;
+      if (e.id > this.maxDeletedId) this.maxDeletedId = e.id;
+      this.head++;
+      n++;
+    }
+    this.compact();
+    return n;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  *[Symbol.iterator](): Iterator<StreamEntry> {
+    for (let i = this.head; i < this.entries.length; i++) yield this.entries[i]!;
+  }
+}
+
+/**
+ * A stream as bytes (for LMDB records and the wire): last ID, largest deleted ID (each ms and seq as u64 BE),
+ * entries ever added (f64), then per entry: ms, seq (u64), insertion number (f64), field count (u32) and each
+ * field as [u32 length][bytes].
+ */
+export function encodeStream(s: Stream): Buffer {
+  const entries = [...s];
+  let size = 40;
+  for (const e of entries) {
+    size += 28;
+    for (const f of e.fields) size += 4 + f.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  out.writeBigUInt64BE(idMs(s.lastId), 0);
+  out.writeBigUInt64BE(idSeq(s.lastId), 8);
+  out.writeBigUInt64BE(idMs(s.maxDeletedId), 16);
+  out.writeBigUInt64BE(idSeq(s.maxDeletedId), 24);
+  out.writeDoubleBE(s.entriesAdded, 32);
+  let at = 40;
+  for (const e of entries) {
+    out.writeBigUInt64BE(idMs(e.id), at);
+    out.writeBigUInt64BE(idSeq(e.id), at + 8);
+    out.writeDoubleBE(e.n, at + 16);
+    out.writeUInt32BE(e.fields.length, at + 24);
+    at += 28;
+    for (const f of e.fields) {
+      out.writeUInt32BE(f.length, at);
+      at += 4 + out.write(f, at + 4, 'latin1');
+    }
+  }
+  return out;
+}
+
+export function decodeStream(buf: Buffer): Stream {
+  const id = (at: number): bigint => streamId(buf.readBigUInt64BE(at), buf.readBigUInt64BE(at + 8));
+  const entries: StreamEntry[] = [];
+  for (let at = 40; at < buf.length; ) {
+    const eid = id(at);
+    const n = buf.readDoubleBE(at + 16);
+    const count = buf.readUInt32BE(at + 24);
+    at += 28;
+    const fields: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const len = buf.readUInt32BE(at);
+      fields.push(buf.toString('latin1', at + 4, at + 4 + len));
+      at += 4 + len;
+    }
+    entries.push({ id: eid, n, fields });
+  }
+  return new Stream(entries, id(0), buf.readDoubleBE(32), id(16));
+}
