@@ -734,10 +734,7 @@ export function callFromScript(state: ServerState, session: Session, args: Buffe
   const w = scriptWriter;
   w.version = 2;
   const cmd = lookup(args[0]!);
-  if (cmd === undefined) {
-    if (process.env.ATOLL_LUA_DEBUG) process.stderr.write(`script called unknown ${args[0]!.toString()}\n`);
-    return Buffer.from('-ERR Unknown Redis command called from script\r\n');
-  }
+  if (cmd === undefined) return Buffer.from('-ERR Unknown Redis command called from script\r\n');
   if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return Buffer.from('-ERR Wrong number of args calling Redis command from script\r\n');
   if (NOSCRIPT.has(cmd.name) || cmd.blocking === true) return Buffer.from('-ERR This Redis command is not allowed from script\r\n');
   if (readOnly && cmd.write) return Buffer.from('-ERR Write commands are not allowed from read-only scripts.\r\n');

@@ -414,7 +414,6 @@ export class LuaScripts {
     let text: string;
     let line = this.errorLine;
     const t = lua.lua_type(L, -1);
-    if (t === lua.LUA_TTABLE && process.env.ATOLL_LUA_DEBUG) process.stderr.write(`lua error table: ${JSON.stringify(toJs(L, -1, this.nullRef))}\n`);
     if (t === lua.LUA_TTABLE) text = (stringField(L, -1, 'err') ?? Buffer.from('ERR unknown error')).toString('latin1').replace(/^-/, '');
     else if (t !== lua.LUA_TSTRING) text = `ERR script raised a ${['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'][t] ?? 'strange'} value as its error`;
     else {

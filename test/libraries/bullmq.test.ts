@@ -1,0 +1,103 @@
+// Real libraries, unchanged, against `atoll dev` (etcd and three node processes at the defaults): a BullMQ
+// queue whose worker processes every job (the queue name hash-tagged, as BullMQ documents for Redis Cluster),
+// with delayed jobs, retries and the queue's event stream; and ioredis pub/sub across nodes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ATOLL_BIN } from '../helpers-process.js';
+import { until } from '../helpers-cluster.js';
+import { freeBasePort } from '../../src/coordinator/etcd-process.js';
+
+let dev: ChildProcess | undefined;
+let dir = '';
+let ports: number[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'atoll-libs-'));
+  const base = await freeBasePort(3);
+  dev = spawn(process.execPath, [ATOLL_BIN, 'dev', '--json', '--nodes', '3', '--base-port', String(base), '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  dev.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  dev.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const contract = await until('atoll dev contract line', () => {
+    const line = out.split('\n').find((l) => l.startsWith('{"coordinator"'));
+    return line === undefined ? undefined : (JSON.parse(line) as { nodes: { port: number }[] });
+  }, 90_000, 100);
+  ports = contract.nodes.map((n) => n.port);
+}, 120_000);
+
+afterAll(async () => {
+  if (dev !== undefined && dev.exitCode === null) {
+    const exited = new Promise((r) => dev!.once('exit', r));
+    dev.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const cluster = (): Cluster => new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: null } });
+
+describe('libraries against atoll dev', () => {
+  it('BullMQ: a worker processes every job, delayed jobs wait, failed jobs retry, events are streamed', async () => {
+    const connection = cluster();
+    const queue = new Queue('{jobs}', { connection });
+    const events = new QueueEvents('{jobs}', { connection: cluster() });
+    await events.waitUntilReady();
+    const completedEvents: string[] = [];
+    events.on('completed', ({ jobId }) => completedEvents.push(jobId));
+    const attempts = new Map<string, number>();
+    const results = new Map<string, number>();
+    const worker = new Worker(
+      '{jobs}',
+      async (job) => {
+        const n = (attempts.get(job.id!) ?? 0) + 1;
+        attempts.set(job.id!, n);
+        if (job.data.flaky === true && n === 1) throw new Error('first attempt fails');
+        return (job.data.n as number) * 2;
+      },
+      { connection: cluster(), concurrency: 4 },
+    );
+    worker.on('completed', (job, r: number) => results.set(job.id!, r));
+    const added = [];
+    for (let i = 0; i < 40; i++) added.push(await queue.add('double', { n: i, flaky: i % 10 === 0 }, { attempts: 2, backoff: { type: 'fixed', delay: 50 } }));
+    const delayed = await queue.add('later', { n: 1000 }, { delay: 800 });
+    const t0 = Date.now();
+    await until('every job completed', () => (results.size === 41 ? true : undefined), 30_000, 100);
+    expect(results.get(delayed.id!)).toBe(2000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+    for (const job of added) expect(results.get(job.id!)).toBe((job.data.n as number) * 2);
+    expect([...attempts.entries()].filter(([, n]) => n === 2).length).toBe(4);
+    const counts = await queue.getJobCounts('completed', 'failed', 'waiting', 'delayed', 'active');
+    expect(counts).toEqual({ completed: 41, failed: 0, waiting: 0, delayed: 0, active: 0 });
+    await until('completed events', () => (completedEvents.length >= 41 ? true : undefined), 10_000, 100);
+    await worker.close();
+    await events.close();
+    await queue.close();
+    connection.disconnect();
+  }, 90_000);
+
+  it('ioredis pub/sub: a message published on any node reaches subscribers on every node', async () => {
+    const got = new Map<number, string[]>();
+    const subs = await Promise.all(
+      ports.map(async (port) => {
+        const r = new Redis({ port });
+        got.set(port, []);
+        r.on('message', (_ch: string, m: string) => got.get(port)!.push(m));
+        await r.subscribe('fanout');
+        return r;
+      }),
+    );
+    for (const port of ports) {
+      const p = new Redis({ port });
+      await p.publish('fanout', `from-${port}`);
+      p.disconnect();
+    }
+    await until('fan-out', () => ([...got.values()].every((l) => l.length === ports.length) ? true : undefined), 10_000);
+    for (const l of got.values()) expect([...l].sort()).toEqual(ports.map((p) => `from-${p}`).sort());
+    for (const s of subs) s.disconnect();
+  }, 30_000);
+});
