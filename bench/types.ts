@@ -1,34 +1,83 @@
-// Data types benchmark: Debian's redis-benchmark list and set tests (and MSET) against `atoll start` (memory
-// engine) and redis-server, alternated in one run, at -P 1 and -P 16; and memory per element of a 1M-element
-// list and set (each server's resident memory grown by loading it, the same measure for both).
+// Data types benchmark: Debian's redis-benchmark list, set, sorted set and stream tests (and MSET) and an
+// EVALSHA workload against `atoll start` (memory engine) and redis-server in one run, at -P 1 and -P 16; memory
+// per element of a 1M-element list, set, sorted set and stream (each server's resident memory grown by
+// loading it, the same measure for both); ZRANK and ZRANGE latency at 1M members.
 // `npm run bench -- types [--quick]`
 import { readFileSync } from 'node:fs';
 import { RespClient } from '../src/client/resp-client.js';
 import { formatTable, progress, writeResults } from './lib.js';
 import { runBenchmark, startAtoll, startRedis, type Measured, type Target } from './server.js';
 
-const TESTS = 'lpush,rpush,lpop,rpop,sadd,spop,lrange_100,mset';
+const TESTS = 'lpush,rpush,lpop,rpop,sadd,spop,zadd,zpopmin,lrange_100,mset';
+
+/** The EVALSHA workload: a script that increments a counter and reads it back (two redis.call()s). */
+const SCRIPT = "local n = redis.call('INCR', KEYS[1]) return redis.call('GET', KEYS[1]) + n";
+
+type Kind = 'list' | 'set' | 'zset' | 'stream';
+const KINDS: readonly Kind[] = ['list', 'set', 'zset', 'stream'];
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) * 1024;
 }
 
-/** Resident bytes per element added by a `count`-element list and set of 10-byte elements. */
-async function bytesPerElement(t: Target, count: number): Promise<{ list: number; set: number }> {
+/** The commands that add 1000 elements (10-byte members; a stream entry has one 10-byte field and value). */
+function fill(kind: Kind, key: string, from: number): string[][] {
+  const el = (j: number): string => `e${String(from + j).padStart(9, '0')}`;
+  const ids = Array.from({ length: 1000 }, (_, j) => j);
+  if (kind === 'list') return [['RPUSH', key, ...ids.map(el)]];
+  if (kind === 'set') return [['SADD', key, ...ids.map(el)]];
+  if (kind === 'zset') return [['ZADD', key, ...ids.flatMap((j) => [String(from + j), el(j)])]];
+  return ids.map((j) => ['XADD', key, `${from + j + 1}-1`, 'f', el(j)]);
+}
+
+/** Resident bytes per element a `count`-element value adds to a freshly started server (one per kind). */
+async function bytesPerElement(start: () => Promise<Target>, count: number): Promise<Record<Kind, number>> {
+  const out = {} as Record<Kind, number>;
+  for (const kind of KINDS) {
+    const t = await start();
+    const c = await RespClient.connect('127.0.0.1', t.port);
+    try {
+      await c.send(['PING']);
+      const before = rssBytes(t.pid);
+      for (let i = 0; i < count; i += 1000) await Promise.all(fill(kind, `big-${kind}`, i).map((cmd) => c.send(cmd)));
+      out[kind] = (rssBytes(t.pid) - before) / count;
+    } finally {
+      c.close();
+      t.child.kill('SIGTERM');
+    }
+  }
+  return out;
+}
+
+/** Mean round trip (ms) of ZRANK on random members and of ZRANGE from the middle, on the 1M-member zset. */
+async function zsetLatency(t: Target, count: number): Promise<{ zrankMs: number; zrangeMs: number }> {
   const c = await RespClient.connect('127.0.0.1', t.port);
   try {
-    await c.send(['FLUSHALL']);
-    const out: Record<string, number> = {};
-    for (const [kind, cmd] of [['list', 'RPUSH'], ['set', 'SADD']] as const) {
-      const before = rssBytes(t.pid);
-      for (let i = 0; i < count; i += 1000) await c.send([cmd, `big-${kind}`, ...Array.from({ length: 1000 }, (_, j) => `e${String(i + j).padStart(9, '0')}`)]);
-      out[kind] = (rssBytes(t.pid) - before) / count;
-    }
-    return { list: out.list!, set: out.set! };
+    const time = async (cmd: (i: number) => string[]): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < 2000; i++) await c.send(cmd(i));
+      return (performance.now() - t0) / 2000;
+    };
+    const member = (i: number): string => `e${String((i * 7919) % count).padStart(9, '0')}`;
+    return { zrankMs: await time((i) => ['ZRANK', 'big-zset', member(i)]), zrangeMs: await time((i) => ['ZRANGE', 'big-zset', String((count >> 1) + i), String((count >> 1) + i + 9)]) };
   } finally {
     c.close();
   }
+}
+
+/** A command redis-benchmark has no test for, run as a custom command, as one more row. */
+function custom(t: Target, pipeline: number, requests: number, name: string, command: string[]): Measured {
+  const m = runBenchmark(t, ['-n', String(requests), '-c', '50', '-P', String(pipeline), '-r', '1000', ...command], requests)[0]!;
+  return { ...m, test: name };
+}
+
+/** EVALSHA through redis-benchmark (the script loaded first). */
+async function evalsha(t: Target, pipeline: number, requests: number): Promise<Measured> {
+  const c = await RespClient.connect('127.0.0.1', t.port);
+  const sha = String(await c.send(['SCRIPT', 'LOAD', SCRIPT]));
+  c.close();
+  return custom(t, pipeline, requests, 'EVALSHA (INCR+GET)', ['EVALSHA', sha, '1', 'counter:__rand_int__']);
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -38,7 +87,8 @@ export async function run(args: string[]): Promise<void> {
   const redis = await startRedis();
   const atoll = await startAtoll([]);
   const rows: { pipeline: number; test: string; atoll: Measured; redis: Measured }[] = [];
-  let memory: { atoll: { list: number; set: number }; redis: { list: number; set: number } };
+  let memory: { atoll: Record<Kind, number>; redis: Record<Kind, number> };
+  let latency: { atoll: { zrankMs: number; zrangeMs: number }; redis: { zrankMs: number; zrangeMs: number } };
   try {
     for (const pipeline of [1, 16]) {
       progress(`-P ${pipeline}`);
@@ -47,9 +97,19 @@ export async function run(args: string[]): Promise<void> {
       const r = pick(runBenchmark(redis, flags, requests), runBenchmark(redis, flags, requests));
       const a = pick(runBenchmark(atoll, flags, requests), runBenchmark(atoll, flags, requests));
       r.forEach((m, k) => rows.push({ pipeline, test: m.test, atoll: a[k]!, redis: m }));
+      const xadd = ['XADD', 'stream:__rand_int__', 'MAXLEN', '~', '1000', '*', 'field', 'value'];
+      rows.push({ pipeline, test: 'XADD (MAXLEN ~ 1000)', atoll: custom(atoll, pipeline, requests, 'XADD', xadd), redis: custom(redis, pipeline, requests, 'XADD', xadd) });
+      rows.push({ pipeline, test: 'EVALSHA (INCR+GET)', atoll: await evalsha(atoll, pipeline, requests), redis: await evalsha(redis, pipeline, requests) });
     }
     progress(`memory per element (${elements} elements)`);
-    memory = { redis: await bytesPerElement(redis, elements), atoll: await bytesPerElement(atoll, elements) };
+    memory = { redis: await bytesPerElement(() => startRedis(), elements), atoll: await bytesPerElement(() => startAtoll([]), elements) };
+    progress('ZRANK and ZRANGE latency');
+    for (const t of [redis, atoll]) {
+      const c = await RespClient.connect('127.0.0.1', t.port);
+      for (let i = 0; i < elements; i += 1000) await Promise.all(fill('zset', 'big-zset', i).map((cmd) => c.send(cmd)));
+      c.close();
+    }
+    latency = { redis: await zsetLatency(redis, elements), atoll: await zsetLatency(atoll, elements) };
   } finally {
     for (const t of [redis, atoll]) t.child.kill('SIGTERM');
   }
@@ -59,8 +119,12 @@ export async function run(args: string[]): Promise<void> {
   );
   const mem = formatTable(
     ['type', 'atoll B/element', 'redis B/element', 'ratio'],
-    (['list', 'set'] as const).map((k) => [k, Math.round(memory.atoll[k]), Math.round(memory.redis[k]), memory.atoll[k] / memory.redis[k]]),
+    KINDS.map((k) => [k, Math.round(memory.atoll[k]), Math.round(memory.redis[k]), memory.atoll[k] / memory.redis[k]]),
   );
-  process.stdout.write(`\nredis-benchmark -t ${TESTS} -n ${requests} -c 50 (better of 2 runs each; Atoll memory engine)\n${table}\n\nresident memory per element, ${elements} elements of 10 bytes\n${mem}\n`);
-  process.stdout.write(`\nwrote ${writeResults('types', { requests, elements, rows, memory })}\n`);
+  const lat = formatTable(
+    ['command', 'atoll ms', 'redis ms', 'ratio'],
+    (['zrankMs', 'zrangeMs'] as const).map((k) => [k === 'zrankMs' ? 'ZRANK' : 'ZRANGE 10 from the middle', latency.atoll[k], latency.redis[k], latency.atoll[k] / latency.redis[k]]),
+  );
+  process.stdout.write(`\nredis-benchmark -t ${TESTS} -n ${requests} -c 50 (better of 2 runs each; Atoll memory engine)\n${table}\n\nresident memory per element, ${elements} elements of 10 bytes\n${mem}\n\nround trip at ${elements} members (one client, 2000 calls)\n${lat}\n`);
+  process.stdout.write(`\nwrote ${writeResults('types', { requests, elements, rows, memory, latency })}\n`);
 }

@@ -19,6 +19,7 @@ import { AlertRulesSchema, DEFAULT_ALERT_RULES } from '../monitoring/alerts.js';
 import type { CliIo } from './main.js';
 import { CLUSTER_SECRET_ENV, isLoopback, resolveClusterSecret } from './secret.js';
 import { nodePeerKey } from '../transport/handshake.js';
+import type { TlsSettings } from '../server/tls.js';
 
 const memory = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseMemory(v);
@@ -66,6 +67,12 @@ export const NodeConfigSchema = z
     clusterSecretFile: z.string().min(1).optional(),
     /** Run a cluster node on a non-loopback address without a cluster secret (anyone reaching the port is a peer). */
     insecure: z.boolean().default(false),
+    /** TLS client port (0 picks a free one), with Redis's option names; off when unset. */
+    tlsPort: z.number().int().min(0).max(65535).optional(),
+    tlsCertFile: z.string().min(1).optional(),
+    tlsKeyFile: z.string().min(1).optional(),
+    tlsCaCertFile: z.string().min(1).optional(),
+    tlsAuthClients: z.enum(['yes', 'no', 'optional']).default('yes'),
     /** Alert thresholds (see docs/monitoring.md); omitted fields keep their defaults. */
     alerts: AlertRulesSchema.optional(),
   })
@@ -73,6 +80,8 @@ export const NodeConfigSchema = z
   .superRefine((cfg, ctx) => {
     if (cfg.cluster && cfg.coordinator === undefined) ctx.addIssue({ code: 'custom', path: ['coordinator'], message: 'cluster mode needs --coordinator etcd://host:port' });
     if (!cfg.cluster && cfg.coordinator !== undefined) ctx.addIssue({ code: 'custom', path: ['cluster'], message: '--coordinator is given without --cluster' });
+    if (cfg.tlsPort !== undefined && (cfg.tlsCertFile === undefined || cfg.tlsKeyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tlsPort'], message: '--tls-port needs --tls-cert-file and --tls-key-file' });
+    if (cfg.tlsPort !== undefined && cfg.tlsAuthClients !== 'no' && cfg.tlsCaCertFile === undefined) ctx.addIssue({ code: 'custom', path: ['tlsCaCertFile'], message: '--tls-auth-clients yes|optional (the default is yes) needs --tls-ca-cert-file' });
   });
 
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
@@ -104,6 +113,11 @@ interface StartFlags {
   adminToken?: string;
   clusterSecretFile?: string;
   insecure?: boolean;
+  tlsPort?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaCertFile?: string;
+  tlsAuthClients?: string;
 }
 
 function numberFlag(v: string | undefined): number | undefined {
@@ -154,6 +168,11 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       adminToken: flags.adminToken ?? process.env.ATOLL_ADMIN_TOKEN,
       clusterSecretFile: flags.clusterSecretFile,
       insecure: flags.insecure === true ? true : undefined,
+      tlsPort: numberFlag(flags.tlsPort),
+      tlsCertFile: flags.tlsCertFile,
+      tlsKeyFile: flags.tlsKeyFile,
+      tlsCaCertFile: flags.tlsCaCertFile,
+      tlsAuthClients: flags.tlsAuthClients,
     }).filter(([, v]) => v !== undefined),
   );
   const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
@@ -163,6 +182,12 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
     throw new UsageError(`invalid configuration: ${field}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/** The TLS settings of a configuration, when it asks for a TLS port. */
+function tlsOf(cfg: NodeConfig): TlsSettings | undefined {
+  if (cfg.tlsPort === undefined) return undefined;
+  return { port: cfg.tlsPort, certFile: cfg.tlsCertFile!, keyFile: cfg.tlsKeyFile!, caFile: cfg.tlsCaCertFile, authClients: cfg.tlsAuthClients };
 }
 
 /**
@@ -218,6 +243,11 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--admin-token <token>', 'allow dashboard actions with this bearer token (or set ATOLL_ADMIN_TOKEN)')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret every node shares (or set ATOLL_CLUSTER_SECRET)')
     .option('--insecure', 'allow a cluster node on a non-loopback address without a cluster secret')
+    .option('--tls-port <port>', 'also serve clients over TLS on this port (0: a free one)')
+    .option('--tls-cert-file <file>', 'TLS certificate (PEM)')
+    .option('--tls-key-file <file>', 'TLS private key (PEM)')
+    .option('--tls-ca-cert-file <file>', 'CA certificate that signs client certificates (PEM)')
+    .option('--tls-auth-clients <mode>', 'yes | no | optional: whether clients must present a certificate (default yes)')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
@@ -271,6 +301,7 @@ export function registerStart(program: Command, io: CliIo): void {
             dataDir: cfg.engine === 'lmdb' ? cfg.dataDir : undefined,
             leaseTtlMs: cfg.leaseTtlMs,
             config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients, enableDebugCommand: cfg.enableDebugCommand },
+            tls: tlsOf(cfg),
             log,
             peerKey,
             beforeRegister: startAdmin,
@@ -288,6 +319,7 @@ export function registerStart(program: Command, io: CliIo): void {
           host: cfg.host,
           port: cfg.port,
           config: { requirepass: cfg.requirepass, timeoutSeconds: cfg.timeoutSeconds, maxclients: cfg.maxclients, enableDebugCommand: cfg.enableDebugCommand },
+          tls: tlsOf(cfg),
         });
         try {
           await startAdmin(server);
@@ -298,12 +330,24 @@ export function registerStart(program: Command, io: CliIo): void {
       }
       const adminText = admin ? `admin http://${cfg.host}:${adminPort}, ` : '';
       const clusterText = clusterNode !== undefined ? `, cluster ${clusterNode.meta.clusterId} as ${clusterNode.id}` : '';
-      io.out(`atoll: node listening on ${cfg.host}:${server.port} (${adminText}engine ${cfg.engine}${clusterText}, pid ${process.pid})\n`);
+      const tlsText = server.tlsPort !== undefined ? `tls ${cfg.host}:${server.tlsPort}, ` : '';
+      io.out(`atoll: node listening on ${cfg.host}:${server.port} (${tlsText}${adminText}engine ${cfg.engine}${clusterText}, pid ${process.pid})\n`);
+      // SIGHUP re-reads the TLS certificates for new connections (open ones keep theirs), as a certificate rotates.
+      const onHup = (): void => {
+        try {
+          server.reloadTls();
+          log.info('TLS certificates reloaded');
+        } catch (e) {
+          log.error({ err: (e as Error).message }, 'TLS certificates not reloaded; the previous ones stay in use');
+        }
+      };
+      process.on('SIGHUP', onHup);
       log.info({ port: server.port, adminPort, engine: cfg.engine, dataDir: cfg.engine === 'lmdb' ? cfg.dataDir : undefined, durability: cfg.engine === 'lmdb' ? cfg.durability : undefined, maxmemory: cfg.maxmemory, policy: cfg.maxmemoryPolicy }, 'node started');
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.off('SIGTERM', onTerm);
           process.off('SIGINT', onInt);
+          process.off('SIGHUP', onHup);
           log.info({ signal }, 'shutting down');
           const closing = clusterNode !== undefined ? clusterNode.close().then(() => coordinator?.close()) : server.close();
           void Promise.all([closing, admin?.close()]).then(() => resolve());

@@ -20,6 +20,7 @@ import { ClusterRouting, servePeerRequest, type RoutingMode, type RunLocal } fro
 import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
+import type { TlsSettings } from './tls.js';
 import { createVerifier } from './verify.js';
 import { VERIFY_LIMITS } from '../replication/verify.js';
 import { LimitedLog } from '../monitoring/log-limit.js';
@@ -45,6 +46,8 @@ export interface ClusterNodeOptions {
   readonly log?: Logger;
   /** The cluster's peer key (from its cluster secret, or its requirepass): peers prove they hold it. */
   readonly peerKey?: Buffer;
+  /** A TLS port for clients (src/server/tls.ts). */
+  readonly tls?: TlsSettings | undefined;
   /** Runs after the server listens and before the node registers (e.g. starts the admin API); returns the admin port. */
   readonly beforeRegister?: (server: NodeServer, routing: ClusterRouting, meta: ClusterMeta) => Promise<number>;
 }
@@ -238,6 +241,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     cluster: routing,
     onPeerRequest: (body) => servePeerRequest(body, runLocal, peerOp),
     peerKey: o.peerKey,
+    tls: o.tls,
     log: o.log,
   });
   cell.server = server;

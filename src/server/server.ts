@@ -13,6 +13,7 @@ import { RespWriter } from './resp-writer.js';
 import { WatchRegistry } from './transactions.js';
 import { PUBSUB_LIMITS, PubSubHub } from './pubsub.js';
 import { BlockingRegistry } from './blocking.js';
+import { checkTls, listenTls, type TlsSettings } from './tls.js';
 
 export interface NodeServerOptions {
   readonly engine: StorageEngine;
@@ -31,6 +32,8 @@ export interface NodeServerOptions {
   readonly peerKey?: Buffer;
   /** Where refused peer connections are reported (rate-limited). */
   readonly log?: Logger;
+  /** A TLS port for clients, beside the plain one. */
+  readonly tls?: TlsSettings | undefined;
 }
 
 /** Replies to a batch of commands, in order: their RESP bytes back to back, and the length of each. */
@@ -97,10 +100,15 @@ export interface NodeServer {
    * encoded in RESP `version`. The session is marked as coming from a peer so it is never forwarded again.
    */
   runForPeer(commands: Buffer[][], version: 2 | 3, own?: boolean): Promise<ReplyBlock>;
+  /** The TLS client port, when TLS is on. */
+  readonly tlsPort?: number | undefined;
+  /** Re-reads the TLS certificate files for new connections (SIGHUP); throws, keeping the old, when they are bad. */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
+  if (options.tls !== undefined) checkTls(options.tls);
   const config: LiveConfig = { ...SERVER_DEFAULTS.config, ...options.config };
   const sockets = new Set<net.Socket>();
   let nextId = 1;
@@ -219,6 +227,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   (state as { port: number }).port = port;
+  const secure = options.tls === undefined ? undefined : await listenTls(options.host ?? SERVER_DEFAULTS.host, options.tls, acceptClient);
   const expiry = setInterval(() => options.engine.activeExpire(), options.activeExpireEveryMs ?? SERVER_DEFAULTS.activeExpireEveryMs);
   expiry.unref();
 
@@ -226,14 +235,18 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     port,
     state,
     runForPeer,
+    tlsPort: secure?.port,
+    reloadTls: () => secure?.reload(),
     async close() {
       clearInterval(expiry);
+      const tlsClosed = secure?.close();
       group?.flush();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Commands run to completion synchronously, so every reply is already queued: end() flushes it.
       for (const s of sockets) s.end();
       const deadline = setTimeout(() => sockets.forEach((s) => s.destroy()), 2000);
       await closed;
+      await tlsClosed;
       clearTimeout(deadline);
       await options.engine.close?.();
     },

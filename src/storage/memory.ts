@@ -41,6 +41,8 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   entryOverheadBytes: 64,
   /** Estimated bytes per hash field (or set member) beyond its name and value. */
   fieldOverheadBytes: 32,
+  /** A stream entry's objects (the entry, its ID, its fields array). */
+  streamEntryOverheadBytes: 160,
   /** A sorted set's extra per member: its skip-list node (links, spans, score) and its score-map entry. */
   zsetNodeOverheadBytes: 96,
   /** Elements summed to size a collection (hash fields, set members, list elements); beyond, their mean is used. */
@@ -88,16 +90,9 @@ export function estimateBytes(key: string, value: Held): number {
   return base + count * perElement + (sampled === 0 ? 0 : Math.round((bytes / sampled) * count));
 }
 
-/** A stream's estimated bytes: its entries' mean size from a sample of the first ones, times its length. */
+/** A stream's estimated bytes: its fields' bytes (kept by the stream) and a fixed overhead per entry. */
 function streamBytes(s: Stream): number {
-  let bytes = 0;
-  let seen = 0;
-  for (const e of s) {
-    if (seen++ >= MEMORY_ENGINE_LIMITS.sizeSampleMax) break;
-    bytes += MEMORY_ENGINE_LIMITS.fieldOverheadBytes * (1 + e.fields.length);
-    for (const f of e.fields) bytes += f.length;
-  }
-  return seen === 0 ? 0 : Math.round((bytes / seen) * s.length);
+  return s.fieldBytes + s.length * MEMORY_ENGINE_LIMITS.streamEntryOverheadBytes;
 }
 
 export class MemoryEngine implements StorageEngine {

@@ -23,6 +23,12 @@ export const idMs = (id: bigint): bigint => id >> 64n;
 export const idSeq = (id: bigint): bigint => id & SEQ_MASK;
 export const formatId = (id: bigint): string => `${idMs(id)}-${idSeq(id)}`;
 
+function fieldsLength(e: StreamEntry): number {
+  let n = 0;
+  for (const f of e.fields) n += f.length;
+  return n;
+}
+
 export class Stream {
   private entries: StreamEntry[] = [];
   private head = 0;
@@ -32,12 +38,15 @@ export class Stream {
   entriesAdded = 0;
   /** The largest ID deleted, 0-0 when none. */
   maxDeletedId = 0n;
+  /** Bytes of the live entries' fields and values, kept as entries come and go (memory accounting is O(1)). */
+  fieldBytes = 0;
 
   constructor(entries: readonly StreamEntry[] = [], lastId = 0n, entriesAdded = entries.length === 0 ? 0 : entries[entries.length - 1]!.n + 1, maxDeletedId = 0n) {
     this.entries = [...entries];
     this.lastId = entries.length > 0 && entries[entries.length - 1]!.id > lastId ? entries[entries.length - 1]!.id : lastId;
     this.entriesAdded = entriesAdded;
     this.maxDeletedId = maxDeletedId;
+    for (const e of this.entries) this.fieldBytes += fieldsLength(e);
   }
 
   get length(): number {
@@ -46,7 +55,9 @@ export class Stream {
 
   /** Appends an entry whose ID the caller checked to exceed lastId. */
   append(id: bigint, fields: readonly string[]): void {
-    this.entries.push({ id, n: this.entriesAdded, fields });
+    const e = { id, n: this.entriesAdded, fields };
+    this.entries.push(e);
+    this.fieldBytes += fieldsLength(e);
     this.lastId = id;
     this.entriesAdded++;
   }
@@ -89,6 +100,7 @@ export class Stream {
     for (const id of ids) {
       const i = this.lowerBound(id);
       if (i < this.entries.length && this.entries[i]!.id === id) {
+        this.fieldBytes -= fieldsLength(this.entries[i]!);
         this.entries.splice(i, 1);
         if (id > this.maxDeletedId) this.maxDeletedId = id;
         n++;
@@ -107,12 +119,22 @@ export class Stream {
       for (;;) {
         const first = this.entries[this.head];
         if (first === undefined) break;
-        const node = Math.floor(first.n / STREAM_NODE_ENTRIES);
-        let end = this.head;
-        while (end < this.entries.length && Math.floor(this.entries[end]!.n / STREAM_NODE_ENTRIES) === node) end++;
+        // The node's end by binary search on insertion numbers (they grow with the IDs): no walk per XADD.
+        const next = (Math.floor(first.n / STREAM_NODE_ENTRIES) + 1) * STREAM_NODE_ENTRIES;
+        let lo = this.head;
+        let hi = this.entries.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (this.entries[mid]!.n < next) lo = mid + 1;
+          else hi = mid;
+        }
+        const end = lo;
         const size = end - this.head;
         if ((limit !== 0 && n + size > limit) || !drop(this.entries[end - 1]!, this.length - size + 1)) break;
-        for (let i = this.head; i < end; i++) if (this.entries[i]!.id > this.maxDeletedId) this.maxDeletedId = this.entries[i]!.id;
+        for (let i = this.head; i < end; i++) {
+          if (this.entries[i]!.id > this.maxDeletedId) this.maxDeletedId = this.entries[i]!.id;
+          this.fieldBytes -= fieldsLength(this.entries[i]!);
+        }
         this.head = end;
         n += size;
       }
@@ -122,6 +144,7 @@ export class Stream {
     while (this.length > 0 && (limit === 0 || n < limit) && drop(this.entries[this.head]!, this.length)) {
       const e = this.entries[this.head]!;
       if (e.id > this.maxDeletedId) this.maxDeletedId = e.id;
+      this.fieldBytes -= fieldsLength(e);
       this.head++;
       n++;
     }
