@@ -18,6 +18,8 @@ import type { LuaScripts } from './lua.js';
 import { SCRIPT_COMMANDS, evalKeyCount, script } from './commands-scripting.js';
 import { keySlot } from '../partitioning/hash.js';
 import { STREAM_COMMANDS, xread, xreadKeyIndexes } from './commands-streams.js';
+import type { AclStore, AclUser } from './acl.js';
+import { aclCommand, denial, logDenial, noPerm, type AclLog } from './commands-acl.js';
 import { BIT_COMMANDS } from './commands-bits.js';
 import { HLL_COMMANDS } from './commands-hll.js';
 import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
@@ -52,6 +54,8 @@ export interface Session {
   /** Keys this session WATCHes (see WatchRegistry). */
   watching?: Set<string> | undefined;
   watchDirty?: boolean | undefined;
+  /** The ACL user this connection authenticated as (undefined: default). */
+  user?: string | undefined;
   /** Pub/sub subscriptions, once the connection subscribed to something. */
   sub?: Subscriber | undefined;
   /** A blocked command's arguments and deadline (ms since the epoch, 0 = none), kept across its retries. */
@@ -169,6 +173,11 @@ export interface ServerState {
   blocking?: BlockingRegistry;
   /** The Lua runtime and script cache (made on the first EVAL). */
   scripts?: LuaScripts;
+  /** ACL users (set by the server). */
+  acl?: AclStore;
+  aclLog?: AclLog;
+  /** Called after ACL SETUSER/DELUSER changed the users (cluster mode shares them through the coordinator). */
+  onAclChange?: () => void;
 }
 
 export interface ServerStats {
@@ -244,12 +253,46 @@ const ping: ServerHandler = (_s, session, args, w) => {
 };
 
 function authenticate(state: ServerState, session: Session, user: Buffer | undefined, pass: Buffer): void {
-  if (state.config.requirepass === '') {
+  const acl = state.acl;
+  if (acl === undefined) throw new Error('invariant: a server without ACLs');
+  const name = user?.toString('latin1') ?? 'default';
+  if (user === undefined && acl.get('default')?.nopass === true) {
     throw new ReplyError('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
   }
-  const userOk = user === undefined || user.toString() === 'default';
-  if (!userOk || pass.toString() !== state.config.requirepass) throw new ReplyError(ERR.wrongPass);
+  if (acl.check(name, pass) === undefined) {
+    logDenial(state, session, { reason: 'auth', object: 'AUTH' }, 'toplevel', name);
+    throw new ReplyError(ERR.wrongPass);
+  }
+  session.user = name;
   session.authenticated = true;
+}
+
+/** Whether a user may run anything on any key and channel (the check is then skipped). */
+function unrestricted(u: AclUser): boolean {
+  return u.allowAll && u.allowed.size === COMMAND_NAMES.length && u.allChannels && u.keys.some((k) => k.pattern === '*' && k.read && k.write);
+}
+
+/** Commands whose permission can be given per subcommand; denials name them 'cmd|sub', as Redis does. */
+const CONTAINERS = new Set(['acl', 'config', 'client', 'cluster', 'script', 'pubsub', 'command', 'object', 'xinfo', 'xgroup']);
+
+/** The ACL check before a command runs or is queued: a -NOPERM reply when the session's user may not run it. */
+function aclCheck(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter): boolean {
+  const acl = state.acl;
+  if (acl === undefined) return true;
+  const u = acl.get(session.user ?? 'default');
+  if (u === undefined || !u.enabled) {
+    // The user was deleted or turned off after this connection authenticated: it may do nothing more.
+    w.error(`NOPERM this user has no permissions to run the '${cmd.name}' command`);
+    return false;
+  }
+  if (unrestricted(u)) return true;
+  const d = denial(u, cmd, args);
+  if (d === undefined) return true;
+  const named = d.reason === 'command' && CONTAINERS.has(cmd.name) && args[1] !== undefined ? { ...d, object: `${cmd.name}|${args[1].toString('latin1').toLowerCase()}` } : d;
+  logDenial(state, session, named, session.tx !== undefined ? 'multi' : 'toplevel');
+  if (session.tx !== undefined) session.tx.aborted = true;
+  w.error(noPerm(named));
+  return false;
 }
 
 const auth: ServerHandler = (state, session, args, w) => {
@@ -275,7 +318,7 @@ const hello: ServerHandler = (state, session, args, w) => {
       session.name = checkName(args[++i]!);
     } else throw new ReplyError(`ERR Syntax error in HELLO option '${args[i]!.toString()}'`);
   }
-  if (state.config.requirepass !== '' && !session.authenticated) throw new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+  if (!session.authenticated) throw new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
   session.resp = version;
   w.version = version;
   w.mapHeader(7);
@@ -405,7 +448,13 @@ function configParams(state: ServerState): Record<string, { get: () => string; s
           }
         : undefined,
     },
-    requirepass: { get: () => state.config.requirepass, set: (v) => (state.config.requirepass = v) },
+    requirepass: {
+      get: () => state.config.requirepass,
+      set: (v) => {
+        state.config.requirepass = v;
+        state.acl?.setRequirepass(v);
+      },
+    },
     timeout: { get: () => String(state.config.timeoutSeconds), set: (v) => (state.config.timeoutSeconds = num(v, 'timeout', 0)) },
     maxclients: { get: () => String(state.config.maxclients) },
     'proto-max-bulk-len': { get: () => String(state.config.bulkBytesMax) },
@@ -660,6 +709,7 @@ const SPECS: Record<string, SpecOf> = {
   ...Object.fromEntries(Object.entries(PUBSUB_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
   ...Object.fromEntries(Object.entries(SCRIPT_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run, 3, 3, 1, true, KEY_INDEXES_OF[name])])),
   script: spec(-2, ['noscript'], script),
+  acl: spec(-2, ['noscript'], aclCommand((b) => lookup(b))),
   xread: spec(-4, ['readonly'], xread, 1, 1, 1, true, KEY_INDEXES_OF.xread),
   ...Object.fromEntries(Object.entries(BLOCKING_COMMANDS).map(([name, [arity, flags, run, first, last]]) => [name, spec(arity, flags, run, first, last, 1, true, KEY_INDEXES_OF[name])])),
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
@@ -670,7 +720,7 @@ const SPECS: Record<string, SpecOf> = {
 };
 
 /** Every command's name, in CommandSpec.index order. */
-const COMMAND_NAMES: readonly string[] = Object.keys(SPECS);
+export const COMMAND_NAMES: readonly string[] = Object.keys(SPECS);
 
 export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
   COMMAND_NAMES.map((name, index) => {
@@ -740,6 +790,13 @@ export function callFromScript(state: ServerState, session: Session, args: Buffe
   if ((cmd.arity > 0 && args.length !== cmd.arity) || args.length < -cmd.arity) return Buffer.from('-ERR Wrong number of args calling Redis command from script\r\n');
   if (NOSCRIPT.has(cmd.name) || cmd.blocking === true) return Buffer.from('-ERR This Redis command is not allowed from script\r\n');
   if (readOnly && cmd.write) return Buffer.from('-ERR Write commands are not allowed from read-only scripts.\r\n');
+  const u = state.acl?.get(session.user ?? 'default');
+  const d = u === undefined || unrestricted(u) ? undefined : denial(u, cmd, args);
+  if (d !== undefined) {
+    logDenial(state, session, d, 'lua');
+    const what = d.reason === 'command' ? "run this command or subcommand" : d.reason === 'key' ? 'access at least one of the keys mentioned in the command arguments' : 'publish to the channel mentioned in the command';
+    return Buffer.from(`-ERR The user executing the script can't ${what}\r\n`);
+  }
   const keys = cmd.data && cmd.firstKey > 0 ? keysOf(cmd, args) : [];
   if (state.cluster !== undefined && keys.some((k) => keySlot(k) !== slot)) return Buffer.from('-ERR Script attempted to access a non local key in a cluster node\r\n');
   state.stats.callCounts[cmd.index]!++;
@@ -790,7 +847,8 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
     if (session.tx !== undefined) session.tx.aborted = true;
     return w.error(wrongArity(name));
   }
-  if (state.config.requirepass !== '' && !session.authenticated && !cmd.noauth) return w.error(ERR.noAuth);
+  if (!session.authenticated && !cmd.noauth) return w.error(ERR.noAuth);
+  if (session.fromPeer !== true && !cmd.noauth && !aclCheck(state, session, cmd, args, w)) return;
   if (session.sub !== undefined && session.resp === 2 && !SUBSCRIBED_CONTEXT.has(name) && subscribed(session)) return w.error(subscribedContextError(name));
   if (session.tx !== undefined && !TX_IMMEDIATE.has(name)) return queueCommand(state, session, cmd, args, w);
   session.lastCommand = name;

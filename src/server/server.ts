@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Clock, StorageEngine } from '../storage/engine.js';
-import { dataContextFor, execute, newServerStats, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
+import { COMMAND_NAMES, dataContextFor, execute, newServerStats, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
 import { PEER_MAGIC } from '../transport/frames.js';
 import { acceptPeer } from '../transport/peer.js';
 import type { Logger } from 'pino';
@@ -13,6 +13,8 @@ import { RespWriter } from './resp-writer.js';
 import { WatchRegistry } from './transactions.js';
 import { PUBSUB_LIMITS, PubSubHub } from './pubsub.js';
 import { BlockingRegistry } from './blocking.js';
+import { AclStore } from './acl.js';
+import { AclLog } from './commands-acl.js';
 import { checkTls, listenTls, type TlsSettings } from './tls.js';
 
 export interface NodeServerOptions {
@@ -131,7 +133,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     watches: new WatchRegistry(options.engine),
     pubsub: new PubSubHub(),
     blocking: new BlockingRegistry(),
+    acl: new AclStore(COMMAND_NAMES),
+    aclLog: new AclLog(),
   };
+  state.acl!.setRequirepass(config.requirepass);
   // Every change to a key, whatever made it, reaches WATCH and the clients blocked on the key.
   options.engine.onChange = (key) => {
     state.watches!.changed(key);
@@ -312,7 +317,8 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     createdMs: state.clock.nowMs(),
     name: '',
     resp: 2,
-    authenticated: state.config.requirepass === '',
+    // Connections start as the default user, authenticated only if it needs no password (as Redis).
+    authenticated: state.acl?.get('default')?.enabled === true && state.acl.get('default')?.nopass === true,
     lastCommand: 'NULL',
   };
   state.sessions.set(id, session);
