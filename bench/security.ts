@@ -57,6 +57,9 @@ async function startBoth(kind: 'atoll' | 'redis', c: { ca: string; cert: string;
   const child = spawn(kind === 'redis' ? 'redis-server' : process.execPath, args, { stdio: 'ignore' });
   await until(port);
   await until(tlsPort);
+  // A user checked on every command: a command list, key patterns, no channels.
+  const setup = spawn('redis-cli', ['-p', String(port), 'ACL', 'SETUSER', 'bench', 'on', '>pw', '~key:*', '~counter:*', '~mylist', '+@all', '-debug', '-flushall'], { stdio: 'ignore' });
+  await new Promise((r) => setup.on('exit', r));
   return { plain: { name: kind, port, pid: child.pid!, child }, tlsPort };
 }
 
@@ -66,6 +69,7 @@ export async function run(args: string[]): Promise<void> {
   const c = certificates(dir);
   const servers = { atoll: await startBoth('atoll', c), redis: await startBoth('redis', c) };
   const rows: { server: string; pipeline: number; test: string; plain: Measured; tls: Measured }[] = [];
+  const aclRows: { server: string; pipeline: number; test: string; open: Measured; restricted: Measured }[] = [];
   try {
     for (const pipeline of [1, 16]) {
       for (const [name, s] of Object.entries(servers)) {
@@ -74,6 +78,10 @@ export async function run(args: string[]): Promise<void> {
         const plain = runBenchmark(s.plain, flags, requests);
         const tls = runBenchmark({ ...s.plain, port: s.tlsPort }, ['--tls', '--cacert', c.ca, ...flags], requests);
         plain.forEach((m, i) => rows.push({ server: name, pipeline, test: m.test, plain: m, tls: tls[i]! }));
+        // ACL cost: the default user (checks skipped: it may do anything) against a user whose every command
+        // is checked (commands, then key patterns).
+        const restricted = runBenchmark(s.plain, ['--user', 'bench', '-a', 'pw', ...flags], requests);
+        restricted.forEach((m, i) => aclRows.push({ server: name, pipeline, test: m.test, open: plain[i]!, restricted: m }));
       }
     }
   } finally {
@@ -84,6 +92,11 @@ export async function run(args: string[]): Promise<void> {
     ['server', 'test', 'P', 'plain ops/s', 'TLS ops/s', 'TLS/plain'],
     rows.map((r) => [r.server, r.test, r.pipeline, Math.round(r.plain.rps), Math.round(r.tls.rps), r.tls.rps / r.plain.rps]),
   );
+  const acl = formatTable(
+    ['server', 'test', 'P', 'default user ops/s', 'restricted user ops/s', 'ratio'],
+    aclRows.map((r) => [r.server, r.test, r.pipeline, Math.round(r.open.rps), Math.round(r.restricted.rps), r.restricted.rps / r.open.rps]),
+  );
   process.stdout.write(`\nredis-benchmark -t set,get -n ${requests} -c 50, plain port vs TLS port (no client certificates)\n${table}\n`);
-  process.stdout.write(`\nwrote ${writeResults('security', { requests, rows })}\n`);
+  process.stdout.write(`\nACL check cost: the default user vs a user with key patterns and a command list (every command checked)\n${acl}\n`);
+  process.stdout.write(`\nwrote ${writeResults('security', { requests, rows, aclRows })}\n`);
 }

@@ -156,6 +156,10 @@ export class AclStore {
   private readonly users = new Map<string, AclUser>();
   private readonly members: Map<string, Set<string>>;
 
+  get commandNames(): readonly string[] {
+    return this.commands;
+  }
+
   constructor(private readonly commands: readonly string[]) {
     this.members = categoryMembers(commands);
     const d = newUser('default');
@@ -180,6 +184,42 @@ export class AclStore {
 
   deleteUser(name: string): boolean {
     return this.users.delete(name);
+  }
+
+  /** Every user as JSON (password hashes only), for the coordinator: users are the cluster's, not a node's. */
+  serialize(): string {
+    const users = [...this.users.values()].map((u) => ({
+      ...u,
+      keys: u.keys.map(({ pattern, read, write }) => ({ pattern, read, write })),
+      channels: u.channels.map((c) => c.pattern),
+      // A +@all user is stored by what it lacks (commands a newer node adds stay allowed), others by what they have.
+      allowed: u.allowAll ? [] : [...u.allowed],
+      denied: u.allowAll ? this.commands.filter((c) => !u.allowed.has(c)) : [],
+      subcommands: [...u.subcommands],
+      unserved: [...u.unserved],
+    }));
+    return JSON.stringify({ version: 1, users });
+  }
+
+  /** Replaces every user with those of `serialize()`'s output (commands this node lacks are left out). */
+  load(json: string): void {
+    type Stored = Omit<AclUser, 'keys' | 'channels' | 'allowed' | 'subcommands' | 'unserved'> & { keys: { pattern: string; read: boolean; write: boolean }[]; channels: string[]; allowed: string[]; denied: string[]; subcommands: string[]; unserved: [string, boolean][] };
+    const doc = JSON.parse(json) as { version: number; users: Stored[] };
+    if (doc.version !== 1 || !Array.isArray(doc.users)) throw new Error(`unknown ACL document version ${String(doc.version)}`);
+    const known = new Set(this.commands);
+    this.users.clear();
+    for (const { denied, ...u } of doc.users) {
+      const lacks = new Set(denied);
+      this.users.set(u.name, {
+        ...u,
+        keys: u.keys.map((k) => ({ ...k, re: globToRegExp(k.pattern) })),
+        channels: u.channels.map((pattern) => ({ pattern, re: globToRegExp(pattern) })),
+        allowed: new Set(u.allowAll ? this.commands.filter((c) => !lacks.has(c)) : u.allowed.filter((c) => known.has(c))),
+        subcommands: new Set(u.subcommands),
+        unserved: new Map(u.unserved),
+      });
+    }
+    if (!this.users.has('default')) throw new Error('an ACL document without the default user');
   }
 
   /** requirepass: the default user's only password ('' makes it nopass again), as Redis keeps them tied. */

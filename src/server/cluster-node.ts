@@ -21,6 +21,8 @@ import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
 import type { TlsSettings } from './tls.js';
+import { followClusterAcl } from './acl-sync.js';
+import { COMMAND_NAMES } from './dispatch.js';
 import { createVerifier } from './verify.js';
 import { VERIFY_LIMITS } from '../replication/verify.js';
 import { LimitedLog } from '../monitoring/log-limit.js';
@@ -407,8 +409,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     }
   }
 
+  const acl = followClusterAcl(coordinator, server.state, COMMAND_NAMES);
   const onChange = (): void => {
     refresh().catch((e: unknown) => limited.warn('sync', { err: (e as Error).message }, 'coordinator step failed; will retry'));
+    acl.refresh().catch((e: unknown) => limited.warn('acl', { err: (e as Error).message }, 'ACL users not loaded; will retry'));
   };
   const unwatch = coordinator.watch(onChange);
   const poll = setInterval(onChange, CLUSTER_NODE_LIMITS.pollEveryMs);

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { ReplyError } from './args.js';
 import type { RespWriter } from './resp-writer.js';
-import { deniedChannel, deniedKey, mayRun, AclRuleError, type AclStore, type AclUser, type Denial } from './acl.js';
+import { deniedChannel, deniedKey, mayRun, AclRuleError, AclStore, type AclUser, type Denial } from './acl.js';
 import { keyIndexes, type CommandSpec, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
 
 export const ACL_LIMITS = Object.freeze({
@@ -137,6 +137,25 @@ function dryRun(state: ServerState, args: Buffer[], w: RespWriter, lookup: (name
   w.bulk(d.reason === 'command' ? `This user has no permissions to run the '${d.object}' command` : `This user has no permissions to access the '${d.object}' ${d.reason}`);
 }
 
+/**
+ * ACL SETUSER/DELUSER: the change is tried on a copy first (a bad rule is answered at once); standalone it then
+ * applies here, in cluster mode to the users in the coordinator, and the reply waits until they are stored.
+ */
+function change(state: ServerState, w: RespWriter, apply: (users: AclStore) => string): ExecuteResult {
+  const acl = aclOf(state);
+  const trial = new AclStore(acl.commandNames);
+  trial.load(acl.serialize());
+  const reply = apply(trial);
+  const sync = state.aclSync;
+  if (sync === undefined) {
+    acl.load(trial.serialize());
+    state.onAclChange?.();
+    return w.raw(Buffer.from(reply));
+  }
+  let stored = reply;
+  return sync((users) => void (stored = apply(users))).then(() => Buffer.from(stored));
+}
+
 /** ACL <subcommand> ... */
 export function aclCommand(lookup: (name: Buffer) => CommandSpec | undefined) {
   return (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
@@ -148,28 +167,26 @@ export function aclCommand(lookup: (name: Buffer) => CommandSpec | undefined) {
     switch (sub) {
       case 'setuser': {
         arity(args.length >= 3);
-        try {
-          acl.setUser(args[2]!.toString('latin1'), args.slice(3).map((a) => a.toString('latin1')));
-        } catch (e) {
-          if (e instanceof AclRuleError) throw new ReplyError(e.message);
-          throw e;
-        }
-        state.onAclChange?.();
-        return w.ok();
+        const name = args[2]!.toString('latin1');
+        const ops = args.slice(3).map((a) => a.toString('latin1'));
+        return change(state, w, (users) => {
+          try {
+            users.setUser(name, ops);
+          } catch (e) {
+            if (e instanceof AclRuleError) throw new ReplyError(e.message);
+            throw e;
+          }
+          return '+OK\r\n';
+        });
       }
       case 'getuser':
         arity(args.length === 3);
         return getUser(state, w, args[2]!.toString('latin1'));
       case 'deluser': {
         arity(args.length >= 3);
-        let n = 0;
-        for (const a of args.slice(2)) {
-          const name = a.toString('latin1');
-          if (name === 'default') throw new ReplyError("ERR The 'default' user cannot be removed");
-          if (acl.deleteUser(name)) n++;
-        }
-        if (n > 0) state.onAclChange?.();
-        return w.integer(n);
+        const names = args.slice(2).map((a) => a.toString('latin1'));
+        if (names.includes('default')) throw new ReplyError("ERR The 'default' user cannot be removed");
+        return change(state, w, (users) => `:${names.filter((n) => users.deleteUser(n)).length}\r\n`);
       }
       case 'list':
         arity(args.length === 2);

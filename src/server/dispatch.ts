@@ -176,8 +176,13 @@ export interface ServerState {
   /** ACL users (set by the server). */
   acl?: AclStore;
   aclLog?: AclLog;
-  /** Called after ACL SETUSER/DELUSER changed the users (cluster mode shares them through the coordinator). */
+  /** Called after ACL SETUSER/DELUSER changed the users here (standalone). */
   onAclChange?: () => void;
+  /**
+   * Cluster mode: users live in the coordinator. Applies `change` to the current users there (retrying when
+   * another node changed them meanwhile) and resolves once stored; every node then loads them from its watch.
+   */
+  aclSync?: (change: (users: AclStore) => void) => Promise<void>;
 }
 
 export interface ServerStats {

@@ -6,7 +6,8 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import { MemoryEngine } from '../storage/memory.js';
 import type { Clock } from '../storage/engine.js';
 import { ClusterRouting } from './cluster.js';
-import type { LiveConfig } from './dispatch.js';
+import { COMMAND_NAMES, type LiveConfig } from './dispatch.js';
+import { followClusterAcl } from './acl-sync.js';
 import { startNodeServer, type NodeServer } from './server.js';
 
 export const ROUTER_LIMITS = Object.freeze({ pollEveryMs: 2_000 });
@@ -36,7 +37,11 @@ export async function startRouter(o: { coordinator: Coordinator; host: string; p
   const routing = new ClusterRouting({ mode: 'proxy', refresh, peerKey: o.peerKey });
   // The engine only satisfies the server's interface: the router never stores a key (route() forwards or refuses).
   const server = await startNodeServer({ engine: new MemoryEngine({ clock: o.clock }), clock: o.clock, host: o.host, port: o.port, config: o.config, cluster: routing });
-  const onChange = (): void => void refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'coordinator read failed; will retry'));
+  const acl = followClusterAcl(o.coordinator, server.state, COMMAND_NAMES);
+  const onChange = (): void => {
+    void refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'coordinator read failed; will retry'));
+    void acl.refresh().catch((e: unknown) => o.log?.warn({ err: (e as Error).message }, 'ACL users not loaded; will retry'));
+  };
   const unwatch = o.coordinator.watch(onChange);
   const poll = setInterval(onChange, ROUTER_LIMITS.pollEveryMs);
   poll.unref();
