@@ -194,6 +194,11 @@ export const COMMAND_CATEGORIES: Readonly<Record<string, string>> = {
   pexpiretime: 'keyspace read fast',
   copy: 'keyspace write slow',
   acl: 'slow',
+  object: 'slow',
+  dump: 'keyspace read slow',
+  restore: 'keyspace write slow dangerous',
+  sort: 'write set sortedset list slow dangerous',
+  sort_ro: 'read set sortedset list slow dangerous',
 };
 
 /**

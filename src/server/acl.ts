@@ -13,7 +13,20 @@ interface KeyPattern {
   readonly pattern: string;
   readonly read: boolean;
   readonly write: boolean;
-  readonly re: RegExp;
+  readonly match: (key: string) => boolean;
+}
+
+/** A glob as a test: a prefix (`app:*`) or a literal is compared directly, other patterns go through a RegExp. */
+export function globMatcher(pattern: string): (s: string) => boolean {
+  const glob = /[*?[\\]/;
+  if (pattern === '*') return () => true;
+  if (pattern.endsWith('*') && !glob.test(pattern.slice(0, -1))) {
+    const prefix = pattern.slice(0, -1);
+    return (s) => s.startsWith(prefix);
+  }
+  if (!glob.test(pattern)) return (s) => s === pattern;
+  const re = globToRegExp(pattern);
+  return (s) => re.test(s);
 }
 
 export interface AclUser {
@@ -22,7 +35,7 @@ export interface AclUser {
   nopass: boolean;
   passwords: string[];
   keys: KeyPattern[];
-  channels: { pattern: string; re: RegExp }[];
+  channels: { pattern: string; match: (channel: string) => boolean }[];
   allChannels: boolean;
   /** +@all was the base: commands added later are allowed too (Redis's "future commands" bit). */
   allowAll: boolean;
@@ -95,7 +108,7 @@ function applyKeyOrChannel(u: AclUser, op: string, lower: string): boolean {
       throw new AclRuleError(op, "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns");
     }
     if (pattern === '*' && flags === 'RW') u.keys = [];
-    u.keys.push({ pattern, read: flags.includes('R'), write: flags.includes('W'), re: globToRegExp(pattern) });
+    u.keys.push({ pattern, read: flags.includes('R'), write: flags.includes('W'), match: globMatcher(pattern) });
     return true;
   }
   if (lower === 'resetkeys') u.keys = [];
@@ -105,7 +118,7 @@ function applyKeyOrChannel(u: AclUser, op: string, lower: string): boolean {
     if (pattern === '*') {
       u.allChannels = true;
       u.channels = [];
-    } else u.channels.push({ pattern, re: globToRegExp(pattern) });
+    } else u.channels.push({ pattern, match: globMatcher(pattern) });
   } else if (lower === 'resetchannels') {
     u.allChannels = false;
     u.channels = [];
@@ -212,8 +225,8 @@ export class AclStore {
       const lacks = new Set(denied);
       this.users.set(u.name, {
         ...u,
-        keys: u.keys.map((k) => ({ ...k, re: globToRegExp(k.pattern) })),
-        channels: u.channels.map((pattern) => ({ pattern, re: globToRegExp(pattern) })),
+        keys: u.keys.map((k) => ({ ...k, match: globMatcher(k.pattern) })),
+        channels: u.channels.map((pattern) => ({ pattern, match: globMatcher(pattern) })),
         allowed: new Set(u.allowAll ? this.commands.filter((c) => !lacks.has(c)) : u.allowed.filter((c) => known.has(c))),
         subcommands: new Set(u.subcommands),
         unserved: new Map(u.unserved),
@@ -310,7 +323,7 @@ export function mayRun(u: AclUser, name: string, sub: string | undefined): boole
 export function deniedKey(u: AclUser, keys: readonly Buffer[], read: boolean, write: boolean): string | undefined {
   for (const kb of keys) {
     const k = kb.toString('latin1');
-    const ok = u.keys.some((p) => (!read || p.read) && (!write || p.write) && p.re.test(k)) || (read && write && u.keys.some((p) => p.read && p.re.test(k)) && u.keys.some((p) => p.write && p.re.test(k)));
+    const ok = u.keys.some((p) => (!read || p.read) && (!write || p.write) && p.match(k)) || (read && write && u.keys.some((p) => p.read && p.match(k)) && u.keys.some((p) => p.write && p.match(k)));
     if (!ok) return k;
   }
   return undefined;
@@ -321,7 +334,7 @@ export function deniedChannel(u: AclUser, channels: readonly Buffer[], literal: 
   if (u.allChannels) return undefined;
   for (const cb of channels) {
     const c = cb.toString('latin1');
-    const ok = u.channels.some((p) => (literal ? p.pattern === c : p.re.test(c)));
+    const ok = u.channels.some((p) => (literal ? p.pattern === c : p.match(c)));
     if (!ok) return c;
   }
   return undefined;

@@ -53,14 +53,14 @@ export function denial(u: AclUser, cmd: CommandSpec, args: Buffer[]): Denial | u
   const name = cmd.name;
   if (!mayRun(u, name, args[1]?.toString('latin1'))) return { reason: 'command', object: name };
   if (cmd.data && cmd.firstKey > 0) {
-    const keys = keyIndexes(cmd, args).map((i) => args[i]!);
+    // One key (most commands): no index list to build.
+    const keys = cmd.keyIndexesOf === undefined && cmd.lastKey === cmd.firstKey ? (args.length > cmd.firstKey ? [args[cmd.firstKey]!] : []) : keyIndexes(cmd, args).map((i) => args[i]!);
     const key = deniedKey(u, keys, !cmd.write || !WRITE_ONLY.has(name), cmd.write);
     if (key !== undefined) return { reason: 'key', object: key };
   }
-  const channels = PUBLISHING.has(name) ? [args[1]!] : SUBSCRIBING.has(name) || name === 'psubscribe' ? args.slice(1) : [];
-  const channel = deniedChannel(u, channels, name === 'psubscribe');
-  if (channel !== undefined) return { reason: 'channel', object: channel };
-  return undefined;
+  if (!PUBLISHING.has(name) && !SUBSCRIBING.has(name) && name !== 'psubscribe') return undefined;
+  const channel = deniedChannel(u, PUBLISHING.has(name) ? [args[1]!] : args.slice(1), name === 'psubscribe');
+  return channel === undefined ? undefined : { reason: 'channel', object: channel };
 }
 
 export const noPerm = (d: Denial): string =>

@@ -20,6 +20,8 @@ export interface DataContext {
   nowMs(): number;
   /** proto-max-bulk-len, for APPEND/SETRANGE growth. */
   readonly bulkBytesMax: number;
+  /** Cluster mode: SORT refuses BY/GET patterns whose keys may lie in other slots. */
+  readonly cluster?: boolean;
 }
 
 export type DataHandler = (ctx: DataContext, args: Buffer[], w: RespWriter) => void;

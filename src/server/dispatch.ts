@@ -22,6 +22,7 @@ import type { AclStore, AclUser } from './acl.js';
 import { aclCommand, denial, logDenial, noPerm, type AclLog } from './commands-acl.js';
 import { BIT_COMMANDS } from './commands-bits.js';
 import { HLL_COMMANDS } from './commands-hll.js';
+import { OBJECT_COMMANDS } from './commands-object.js';
 import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
@@ -210,9 +211,10 @@ export function commandCalls(state: ServerState): Map<string, number> {
 }
 
 /** The DataContext of a server state (config read live). */
-export function dataContextFor(engine: StorageEngine, clock: Clock, config: LiveConfig): DataContext {
+export function dataContextFor(engine: StorageEngine, clock: Clock, config: LiveConfig, cluster = false): DataContext {
   return {
     engine,
+    cluster,
     nowMs: () => clock.nowMs(),
     get bulkBytesMax() {
       return config.bulkBytesMax;
@@ -607,6 +609,11 @@ const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
   blmpop: blockingMpopKeyIndexes,
   bzmpop: blockingMpopKeyIndexes,
   xread: xreadKeyIndexes,
+  // SORT key ... [STORE destination]: the destination is a key too.
+  sort: (args) => {
+    const at = args.findIndex((a, i) => i > 1 && isWord(a, 'STORE') && i + 1 < args.length);
+    return at < 0 ? [1] : [1, at + 1];
+  },
   eval: countedKeys(2, evalKeyCount),
   evalsha: countedKeys(2, evalKeyCount),
   eval_ro: countedKeys(2, evalKeyCount),
@@ -720,7 +727,7 @@ const SPECS: Record<string, SpecOf> = {
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
   spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...BIT_COMMANDS, ...HLL_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...BIT_COMMANDS, ...HLL_COMMANDS, ...OBJECT_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
 };
 

@@ -125,7 +125,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     startedMs: options.clock.nowMs(),
     port: 0,
     stats: newServerStats(),
-    data: dataContextFor(options.engine, options.clock, config),
+    data: dataContextFor(options.engine, options.clock, config, options.cluster !== undefined),
     cluster: options.cluster,
     // Declared up front (the admin API sets them later) so the state keeps one shape on the hot path.
     observe: undefined,
