@@ -51,7 +51,8 @@ const WRITE_ONLY = new Set(['set', 'mset', 'msetnx', 'setex', 'psetex', 'del', '
 /** Why `u` may not run this command here, if it may not. */
 export function denial(u: AclUser, cmd: CommandSpec, args: Buffer[]): Denial | undefined {
   const name = cmd.name;
-  if (!mayRun(u, name, args[1]?.toString('latin1'))) return { reason: 'command', object: name };
+  // The first argument is read (as a subcommand) only when the command itself is not allowed.
+  if (!u.allowed.has(name) && !mayRun(u, name, args[1]?.toString('latin1'))) return { reason: 'command', object: name };
   if (cmd.data && cmd.firstKey > 0) {
     // One key (most commands): no index list to build.
     const keys = cmd.keyIndexesOf === undefined && cmd.lastKey === cmd.firstKey ? (args.length > cmd.firstKey ? [args[cmd.firstKey]!] : []) : keyIndexes(cmd, args).map((i) => args[i]!);

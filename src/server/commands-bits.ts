@@ -89,6 +89,8 @@ const bitcount: DataHandler = (ctx, args, w) => {
   const unit = rangeUnit(args, 4);
   const s = getString(ctx, k(args[1]!));
   if (s === undefined) return w.integer(0);
+  // Both ends from the end with start past end: nothing, whatever the clamping would make of them (as Redis).
+  if (start < 0 && end < 0 && start > end) return w.integer(0);
   const win = window(start, end, unit === 'bit' ? s.length * 8 : s.length);
   if (win === undefined) return w.integer(0);
   let n = 0;

@@ -434,8 +434,9 @@ const hdel: DataHandler = (ctx, args, w) => {
   let n = 0;
   if (h !== undefined) {
     for (let i = 2; i < args.length; i++) if (h.delete(k(args[i]!))) n++;
-    if (h.size === 0) ctx.engine.delete(key);
-    else ctx.engine.touched(key);
+    // Nothing removed, nothing changed: no write back (no WATCH invalidation, no keyspace event, as Redis).
+    if (n > 0 && h.size === 0) ctx.engine.delete(key);
+    else if (n > 0) ctx.engine.touched(key);
   }
   w.integer(n);
 };

@@ -3,7 +3,7 @@
 import { ReplyError } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import { OutOfMemoryError } from '../storage/engine.js';
-import { keyIndexes, RetryAfter, type CommandSpec, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
+import { keyIndexes, RetryAfter, runCommand, type CommandSpec, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
 import { Transaction } from './transactions.js';
 type Spec = CommandSpec;
 
@@ -60,7 +60,7 @@ const discard = (state: ServerState, session: Session, _args: Buffer[], w: RespW
 function runQueued(state: ServerState, session: Session, q: { cmd: Spec; args: Buffer[] }, w: RespWriter): boolean {
   const mark = w.length;
   try {
-    const r = q.cmd.run(state, session, q.args, w);
+    const r = runCommand(state, session, q.cmd, q.args, w);
     if (r instanceof Promise || r instanceof RetryAfter) throw new Error(`command ${q.cmd.name} went asynchronous inside EXEC; it belongs in NO_MULTI`);
   } catch (e) {
     if (e instanceof ReplyError) w.error(e.reply);

@@ -23,6 +23,7 @@ import { aclCommand, denial, logDenial, noPerm, type AclLog } from './commands-a
 import { BIT_COMMANDS } from './commands-bits.js';
 import { HLL_COMMANDS } from './commands-hll.js';
 import { OBJECT_COMMANDS } from './commands-object.js';
+import { notifyFlagsText, parseNotifyFlags, type KeyspaceNotifier } from './notify.js';
 import { PUBSUB_COMMANDS, SUBSCRIBED_CONTEXT, spublish, subscribed, subscribedContextError } from './commands-pubsub.js';
 import { RespWriter, type RespVersion } from './resp-writer.js';
 
@@ -174,6 +175,10 @@ export interface ServerState {
   blocking?: BlockingRegistry;
   /** The Lua runtime and script cache (made on the first EVAL). */
   scripts?: LuaScripts;
+  /** Keyspace notifications (set by the server). */
+  notify?: KeyspaceNotifier;
+  /** While a write command runs with notifications on: the keys the engine reports changed. */
+  changed?: Set<string> | undefined;
   /** ACL users (set by the server). */
   acl?: AclStore;
   aclLog?: AclLog;
@@ -463,6 +468,14 @@ function configParams(state: ServerState): Record<string, { get: () => string; s
       },
     },
     timeout: { get: () => String(state.config.timeoutSeconds), set: (v) => (state.config.timeoutSeconds = num(v, 'timeout', 0)) },
+    'notify-keyspace-events': {
+      get: () => notifyFlagsText(state.notify?.flags ?? 0),
+      set: (v) => {
+        const flags = parseNotifyFlags(v);
+        if (flags === undefined) throw new ReplyError("ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+        if (state.notify !== undefined) state.notify.flags = flags;
+      },
+    },
     maxclients: { get: () => String(state.config.maxclients) },
     'proto-max-bulk-len': { get: () => String(state.config.bulkBytesMax) },
     'client-query-buffer-limit': { get: () => String(state.config.queryBufferBytesMax) },
@@ -762,7 +775,7 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   const started = observe === undefined ? 0 : performance.now();
   if (state.monitor !== undefined && args.length > cmd.firstKey) state.monitor.recordKey(args[cmd.firstKey]!, session.slot);
   try {
-    const r = cmd.run(state, session, args, w);
+    const r = runCommand(state, session, cmd, args, w);
     if (r instanceof RetryAfter) return r; // a blocked command: nothing written yet
   } catch (e) {
     if (e instanceof ReplyError) return w.error(e.reply);
@@ -782,6 +795,23 @@ function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, a
   });
 }
 
+
+/**
+ * Runs a command; when keyspace notifications are on and it writes, the keys it changed (as the engine reports
+ * them) get their events afterwards, also when it fails half way.
+ */
+export function runCommand(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter): ExecuteResult {
+  const notify = state.notify;
+  if (notify === undefined || notify.flags === 0 || !cmd.write) return cmd.run(state, session, args, w);
+  const changed = new Set<string>();
+  state.changed = changed;
+  try {
+    return cmd.run(state, session, args, w);
+  } finally {
+    state.changed = undefined;
+    if (changed.size > 0) notify.command(cmd.name, args, keysOf(cmd, args), changed);
+  }
+}
 
 /** Commands a script may not run (Redis's noscript flag). */
 const NOSCRIPT = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'wait', 'debug', 'hello', 'auth', 'quit', 'cluster', 'readonly', 'readwrite', 'asking']);
@@ -813,7 +843,7 @@ export function callFromScript(state: ServerState, session: Session, args: Buffe
   if (state.cluster !== undefined && keys.some((k) => keySlot(k) !== slot)) return Buffer.from('-ERR Script attempted to access a non local key in a cluster node\r\n');
   state.stats.callCounts[cmd.index]!++;
   try {
-    cmd.run(state, session, args, w);
+    runCommand(state, session, cmd, args, w);
   } catch (e) {
     if (e instanceof ReplyError) w.error(e.reply);
     else if (e instanceof OutOfMemoryError) w.error(e.message);
@@ -881,7 +911,7 @@ export function execute(state: ServerState, session: Session, args: Buffer[], w:
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();
   try {
-    return cmd.run(state, session, args, w);
+    return runCommand(state, session, cmd, args, w);
   } catch (e) {
     if (e instanceof ReplyError) return w.error(e.reply);
     if (e instanceof OutOfMemoryError) return w.error(e.message);

@@ -14,6 +14,7 @@ import { WatchRegistry } from './transactions.js';
 import { PUBSUB_LIMITS, PubSubHub } from './pubsub.js';
 import { BlockingRegistry } from './blocking.js';
 import { AclStore } from './acl.js';
+import { KeyspaceNotifier } from './notify.js';
 import { AclLog } from './commands-acl.js';
 import { checkTls, listenTls, type TlsSettings } from './tls.js';
 
@@ -133,15 +134,20 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     watches: new WatchRegistry(options.engine),
     pubsub: new PubSubHub(),
     blocking: new BlockingRegistry(),
+    notify: undefined,
+    changed: undefined,
     acl: new AclStore(COMMAND_NAMES),
     aclLog: new AclLog(),
   };
   state.acl!.setRequirepass(config.requirepass);
+  state.notify = new KeyspaceNotifier(state.pubsub!);
   // Every change to a key, whatever made it, reaches WATCH and the clients blocked on the key.
   options.engine.onChange = (key) => {
     state.watches!.changed(key);
     state.blocking!.changed(key);
+    if (key !== undefined) state.changed?.add(key);
   };
+  options.engine.onRemoved = (key, why) => state.notify!.removed(key, why);
 
   const peerSession: Session = { id: 0, addr: 'peer', createdMs: state.startedMs, name: 'peer', resp: 2, authenticated: true, lastCommand: 'NULL', fromPeer: true };
   const peerWriter = new RespWriter();

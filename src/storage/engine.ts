@@ -58,6 +58,8 @@ export interface StorageEngine {
    * with undefined just before every key is removed (clear). WATCH is built on it. Set by the server.
    */
   onChange?: ((key: string | undefined) => void) | undefined;
+  /** Called when a key is removed by expiry or eviction (keyspace notifications' `expired` and `evicted`). */
+  onRemoved?: ((key: string, why: 'expired' | 'evicted') => void) | undefined;
   get(key: string): StoredValue | undefined;
   /**
    * Like get() (counts a hit or miss the same way), but a string value may come back as a latin1 JS string,

@@ -189,6 +189,7 @@ function ttlKey(expiresAtMs: number, key: Buffer): Buffer {
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb';
   onChange: ((key: string | undefined) => void) | undefined;
+  onRemoved: ((key: string, why: 'expired' | 'evicted') => void) | undefined;
   readonly durability: Durability;
   private readonly root: RootDatabase;
   private readonly parts: Database<Buffer, Buffer>[];
@@ -423,6 +424,7 @@ export class LmdbEngine implements StorageEngine {
         if (x > 0 && x <= now) {
           this.db(kb).removeSync(storedKey(kb));
           this.onChange?.(kb.toString('latin1'));
+          this.onRemoved?.(kb.toString('latin1'), 'expired');
           removed++;
         }
       }

@@ -98,6 +98,7 @@ function streamBytes(s: Stream): number {
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory';
   onChange: ((key: string | undefined) => void) | undefined;
+  onRemoved: ((key: string, why: 'expired' | 'evicted') => void) | undefined;
   /** Map order is LRU order: an access moves the key to the end, so the first key is least recently used. */
   private readonly map = new Map<string, Slot>();
   private readonly all: string[] = [];
@@ -252,6 +253,7 @@ export class MemoryEngine implements StorageEngine {
         if (this.isExpired(slot)) {
           this.remove(key, slot);
           this.counters.expiredKeys++;
+          this.onRemoved?.(key, 'expired');
           expired++;
         }
       }
@@ -302,6 +304,7 @@ export class MemoryEngine implements StorageEngine {
     if (this.isExpired(slot)) {
       this.remove(key, slot);
       this.counters.expiredKeys++;
+      this.onRemoved?.(key, 'expired');
       return undefined;
     }
     return slot;
@@ -342,6 +345,7 @@ export class MemoryEngine implements StorageEngine {
       if (victim === undefined) throw new OutOfMemoryError();
       this.remove(victim, this.map.get(victim)!);
       this.counters.evictedKeys++;
+      this.onRemoved?.(victim, 'evicted');
     }
   }
 

@@ -53,7 +53,7 @@ describe('bit commands against redis-server', () => {
         for (const args of cmds) await same(args);
         await same(['MGET', 'a', 'b']);
       }),
-      { numRuns: 40 },
+      { numRuns: Number(process.env.PROP_RUNS ?? 40) },
     );
-  }, 60_000);
+  }, 600_000);
 });

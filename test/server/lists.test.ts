@@ -59,7 +59,7 @@ describe('list commands against redis-server', () => {
         for (const args of cmds) await trio().same(args);
         for (const k of ['a', 'b', 'str']) await trio().same(['TYPE', k]);
       }),
-      { numRuns: 40 },
+      { numRuns: Number(process.env.PROP_RUNS ?? 40) },
     );
   }, 60_000);
 

@@ -88,7 +88,7 @@ describe('set commands against redis-server', () => {
         for (const args of cmds) await same(args);
         for (const k of ['a', 'b', 'c', 'str']) await same(['TYPE', k]);
       }),
-      { numRuns: 40 },
+      { numRuns: Number(process.env.PROP_RUNS ?? 40) },
     );
   }, 60_000);
 

@@ -131,7 +131,7 @@ describe('sorted set commands against redis-server', () => {
         for (const args of cmds) await same(args);
         for (const k of ['a', 'b', 'c']) await same(['ZRANGE', k, '0', '-1', 'WITHSCORES']);
       }),
-      { numRuns: 40 },
+      { numRuns: Number(process.env.PROP_RUNS ?? 40) },
     );
   }, 120_000);
 
