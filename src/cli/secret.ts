@@ -20,6 +20,8 @@ export function resolveClusterSecret(o: { file?: string; fromConfig?: string } =
     } catch (e) {
       throw new UsageError(`cannot read the cluster secret file ${o.file}: ${(e as Error).message}`);
     }
+    // A file given but empty is a mistake (a secret not yet written), not a request to run without one.
+    if (secret === '') throw new UsageError(`the cluster secret file ${o.file} is empty`);
   } else if (o.fromConfig === undefined && process.env[CLUSTER_SECRET_ENV] === undefined && process.env[CLUSTER_SECRET_FILE_ENV] !== undefined) {
     return resolveClusterSecret({ file: process.env[CLUSTER_SECRET_FILE_ENV] });
   } else secret = o.fromConfig ?? process.env[CLUSTER_SECRET_ENV];
