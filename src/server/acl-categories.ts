@@ -199,6 +199,9 @@ export const COMMAND_CATEGORIES: Readonly<Record<string, string>> = {
   restore: 'keyspace write slow dangerous',
   sort: 'write set sortedset list slow dangerous',
   sort_ro: 'read set sortedset list slow dangerous',
+  function: 'slow',
+  fcall: 'slow scripting',
+  fcall_ro: 'slow scripting',
 };
 
 /**

@@ -10,9 +10,10 @@ import { LuaScripts } from './lua.js';
 import { replicateWrites } from './commands-tx.js';
 import { keySlot } from '../partitioning/hash.js';
 
-/** EVAL-family arguments: numkeys at 2, then keys, then ARGV. */
+/** EVAL-family arguments: numkeys at 2, then keys, then ARGV (FCALL words a bad count its own way). */
 export function evalKeyCount(args: readonly Buffer[]): number {
-  const n = intArg(args[2]);
+  const fcall = args[0]!.length >= 5 && args[0]!.toString('latin1').toLowerCase().startsWith('fcall');
+  const n = intArg(args[2], fcall ? 'ERR Bad number of keys provided' : undefined);
   if (n < 0) throw new ReplyError("ERR Number of keys can't be negative");
   if (n > args.length - 3) throw new ReplyError("ERR Number of keys can't be greater than number of args");
   return n;
@@ -42,6 +43,78 @@ function evalCommand(bySha: boolean, readOnly: boolean) {
     return replicateWrites(state, session, w, mark, written);
   };
 }
+
+/** FCALL/FCALL_RO function numkeys key... arg...: a loaded function, run like a script. */
+function fcall(readOnly: boolean) {
+  return (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
+    const n = evalKeyCount(args);
+    const keys = args.slice(3, 3 + n);
+    const slot = state.cluster !== undefined && keys.length > 0 ? keySlot(keys[0]!) : undefined;
+    const written: Buffer[] = [];
+    const host = { call: (a: Buffer[]): Buffer => callFromScript(state, session, a, readOnly, slot, written), wrote: (): boolean => written.length > 0 };
+    const mark = w.length;
+    session.inExec = true;
+    try {
+      scriptsOf(state).callFunction(args[1]!.toString('latin1'), keys, args.slice(3 + n), host, w, readOnly);
+    } finally {
+      session.inExec = false;
+    }
+    return replicateWrites(state, session, w, mark, written);
+  };
+}
+
+/** FUNCTION LOAD/DELETE/FLUSH/LIST/KILL (per node, as in Redis Cluster: load a library on every node). */
+const functionCmd = (state: ServerState, _session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
+  const sub = args[1]!.toString('latin1').toLowerCase();
+  const scripts = scriptsOf(state);
+  switch (sub) {
+    case 'load': {
+      const replace = args.length === 4 && args[2]!.toString('latin1').toLowerCase() === 'replace';
+      if (args.length !== 3 && !replace) throw new ReplyError(args.length > 4 || args.length < 3 ? "ERR wrong number of arguments for 'function|load' command" : `ERR Unknown option given: ${args[2]!.toString('latin1')}`);
+      return w.bulk(scripts.loadLibrary(args[args.length - 1]!, replace));
+    }
+    case 'delete':
+      if (args.length !== 3) throw new ReplyError("ERR wrong number of arguments for 'function|delete' command");
+      if (!scripts.deleteLibrary(args[2]!.toString('latin1'))) throw new ReplyError('ERR Library not found');
+      return w.ok();
+    case 'flush':
+      scripts.flushFunctions();
+      return w.ok();
+    case 'kill':
+      throw new ReplyError('NOTBUSY No scripts in execution right now.');
+    case 'list': {
+      const withCode = args.slice(2).some((a) => a.toString('latin1').toLowerCase() === 'withcode');
+      const libs = scripts.listLibraries();
+      w.arrayHeader(libs.length);
+      for (const l of libs) {
+        w.mapHeader(withCode ? 4 : 3);
+        w.bulk('library_name');
+        w.bulk(l.library);
+        w.bulk('engine');
+        w.bulk('LUA');
+        w.bulk('functions');
+        w.arrayHeader(l.functions.length);
+        for (const f of l.functions) {
+          w.mapHeader(3);
+          w.bulk('name');
+          w.bulk(f.name);
+          w.bulk('description');
+          w.nil();
+          w.bulk('flags');
+          w.setHeader(f.flags.length);
+          for (const flag of f.flags) w.bulk(flag);
+        }
+        if (withCode) {
+          w.bulk('library_code');
+          w.bulk(Buffer.from(l.code, 'latin1'));
+        }
+      }
+      return;
+    }
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString('latin1').slice(0, 128)}'. Try FUNCTION HELP.`);
+  }
+};
 
 const script = (state: ServerState, _session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
   const sub = args[1]!.toString('latin1').toLowerCase();
@@ -78,6 +151,8 @@ export const SCRIPT_COMMANDS = {
   evalsha: [-3, ['write', 'self-replicating'], evalCommand(true, false)],
   eval_ro: [-3, ['readonly'], evalCommand(false, true)],
   evalsha_ro: [-3, ['readonly'], evalCommand(true, true)],
+  fcall: [-3, ['write', 'self-replicating'], fcall(false)],
+  fcall_ro: [-3, ['readonly'], fcall(true)],
 } as const;
 
-export { script };
+export { script, functionCmd };

@@ -15,7 +15,7 @@ import type { PubSubHub, Subscriber } from './pubsub.js';
 import type { BlockingRegistry } from './blocking.js';
 import { BLOCKING_COMMANDS, blockingMpopKeyIndexes } from './commands-blocking.js';
 import type { LuaScripts } from './lua.js';
-import { SCRIPT_COMMANDS, evalKeyCount, script } from './commands-scripting.js';
+import { SCRIPT_COMMANDS, evalKeyCount, functionCmd, script } from './commands-scripting.js';
 import { keySlot } from '../partitioning/hash.js';
 import { STREAM_COMMANDS, xread, xreadKeyIndexes } from './commands-streams.js';
 import type { AclStore, AclUser } from './acl.js';
@@ -631,6 +631,8 @@ const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
   evalsha: countedKeys(2, evalKeyCount),
   eval_ro: countedKeys(2, evalKeyCount),
   evalsha_ro: countedKeys(2, evalKeyCount),
+  fcall: countedKeys(2, evalKeyCount),
+  fcall_ro: countedKeys(2, evalKeyCount),
 };
 
 /** WAIT numreplicas timeout: how many followers hold this connection's last write (Redis semantics). */
@@ -734,6 +736,7 @@ const SPECS: Record<string, SpecOf> = {
   ...Object.fromEntries(Object.entries(PUBSUB_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run)])),
   ...Object.fromEntries(Object.entries(SCRIPT_COMMANDS).map(([name, [arity, flags, run]]) => [name, spec(arity, flags, run, 3, 3, 1, true, KEY_INDEXES_OF[name])])),
   script: spec(-2, ['noscript'], script),
+  function: spec(-2, ['noscript'], functionCmd),
   acl: spec(-2, ['noscript'], aclCommand((b) => lookup(b))),
   xread: spec(-4, ['readonly'], xread, 1, 1, 1, true, KEY_INDEXES_OF.xread),
   ...Object.fromEntries(Object.entries(BLOCKING_COMMANDS).map(([name, [arity, flags, run, first, last]]) => [name, spec(arity, flags, run, first, last, 1, true, KEY_INDEXES_OF[name])])),
@@ -814,7 +817,7 @@ export function runCommand(state: ServerState, session: Session, cmd: CommandSpe
 }
 
 /** Commands a script may not run (Redis's noscript flag). */
-const NOSCRIPT = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'wait', 'debug', 'hello', 'auth', 'quit', 'cluster', 'readonly', 'readwrite', 'asking']);
+const NOSCRIPT = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'function', 'script', 'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'wait', 'debug', 'hello', 'auth', 'quit', 'cluster', 'readonly', 'readwrite', 'asking']);
 
 /** One scratch writer for commands run by scripts (scripts never nest). */
 const scriptWriter = new RespWriter(4096);

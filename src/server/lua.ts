@@ -294,6 +294,7 @@ export class LuaScripts {
       replicate_commands: (L) => (lua.lua_pushboolean(L, true), 1),
       breakpoint: (L) => (lua.lua_pushboolean(L, false), 1),
       debug: () => 0,
+      register_function: (L) => this.registerFunction(L),
     });
     for (const [name, v] of [['LOG_DEBUG', 0], ['LOG_VERBOSE', 1], ['LOG_NOTICE', 2], ['LOG_WARNING', 3], ['REPL_NONE', 0], ['REPL_AOF', 1], ['REPL_SLAVE', 2], ['REPL_REPLICA', 2], ['REPL_ALL', 3]] as const) {
       lua.lua_pushinteger(L, v);
@@ -365,6 +366,127 @@ export class LuaScripts {
     return 1;
   }
 
+  /** Functions by name (FUNCTION LOAD / FCALL), and their libraries. */
+  private readonly functions = new Map<string, { library: string; ref: number; flags: string[] }>();
+  private readonly libraries = new Map<string, { code: string; functions: string[] }>();
+  /** While a library loads: its name and the functions it registered so far. */
+  private registering: { library: string; functions: Map<string, { ref: number; flags: string[] }> } | undefined;
+
+  private registerFunction(L: LuaState): number {
+    const reg = this.registering;
+    if (reg === undefined) throw new ReplyError('ERR redis.register_function can only be called on FUNCTION LOAD command');
+    let name: string;
+    let flags: string[] = [];
+    if (lua.lua_type(L, 1) === lua.LUA_TTABLE) {
+      name = (stringField(L, 1, 'function_name') ?? Buffer.alloc(0)).toString('latin1');
+      lua.lua_getfield(L, 1, ls('flags'));
+      if (lua.lua_type(L, -1) === lua.LUA_TTABLE) {
+        for (let i = 1; lua.lua_rawgeti(L, -1, i) === lua.LUA_TSTRING; i++) {
+          flags.push(bytes(lua.lua_tolstring(L, -1)).toString('latin1'));
+          lua.lua_pop(L, 1);
+        }
+      }
+      lua.lua_settop(L, 1);
+      lua.lua_getfield(L, 1, ls('callback'));
+    } else {
+      name = bytes(lua.lua_tolstring(L, 1)).toString('latin1');
+      lua.lua_pushvalue(L, 2);
+    }
+    if (lua.lua_type(L, -1) !== lua.LUA_TFUNCTION) throw new ReplyError('ERR callback must be a function');
+    if (!/^[A-Za-z0-9_]+$/.test(name)) throw new ReplyError('ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long');
+    if (reg.functions.has(name)) throw new ReplyError(`ERR Function ${name} already exists`);
+    flags = flags.filter((f) => ['no-writes', 'allow-oom', 'allow-stale', 'no-cluster', 'allow-cross-slot-keys'].includes(f));
+    reg.functions.set(name, { ref: lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX), flags });
+    return 0;
+  }
+
+  /** FUNCTION LOAD [REPLACE]: runs a library's code, which registers its functions; returns its name. */
+  loadLibrary(code: Buffer, replace: boolean): string {
+    const text = code.toString('latin1');
+    const nl = text.indexOf('\n');
+    const head = nl < 0 ? text : text.slice(0, nl);
+    if (!head.startsWith('#!')) throw new ReplyError('ERR Missing library metadata');
+    const m = /^#!(\S+) name=(\S+)$/.exec(head.trimEnd());
+    if (m === null || nl < 0) throw new ReplyError('ERR Invalid library metadata');
+    if (m[1]!.toLowerCase() !== 'lua') throw new ReplyError(`ERR Engine '${m[1]}' not found`);
+    const library = m[2]!;
+    if (!/^[A-Za-z0-9_]+$/.test(library)) throw new ReplyError('ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long');
+    if (this.libraries.has(library) && !replace) throw new ReplyError(`ERR Library '${library}' already exists`);
+    const L = this.L;
+    // The metadata line becomes an empty one, so error lines count as Redis counts them.
+    if (lauxlib.luaL_loadbuffer(L, Buffer.from(text.slice(nl), 'latin1'), null, ls('@user_function')) !== lua.LUA_OK) {
+      const msg = bytes(lua.lua_tolstring(L, -1)).toString('latin1');
+      lua.lua_pop(L, 1);
+      throw new ReplyError(`ERR Error compiling function: ${msg}`);
+    }
+    this.registering = { library, functions: new Map() };
+    try {
+      if (lua.lua_pcall(L, 0, 0, 0) !== lua.LUA_OK) {
+        const msg = bytes(lua.lua_tolstring(L, -1)).toString('latin1');
+        lua.lua_pop(L, 1);
+        throw new ReplyError(`ERR Error registering functions: ${msg.startsWith('ERR ') ? msg : `ERR ${msg}`}`);
+      }
+      const fns = this.registering.functions;
+      if (fns.size === 0) throw new ReplyError('ERR No functions registered');
+      for (const name of fns.keys()) if (this.functions.has(name) && this.functions.get(name)!.library !== library) throw new ReplyError(`ERR Function ${name} already exists`);
+      this.deleteLibrary(library);
+      for (const [name, f] of fns) this.functions.set(name, { library, ...f });
+      this.libraries.set(library, { code: text, functions: [...fns.keys()] });
+      return library;
+    } finally {
+      this.registering = undefined;
+    }
+  }
+
+  deleteLibrary(library: string): boolean {
+    const lib = this.libraries.get(library);
+    if (lib === undefined) return false;
+    for (const name of lib.functions) {
+      lauxlib.luaL_unref(this.L, lua.LUA_REGISTRYINDEX, this.functions.get(name)!.ref);
+      this.functions.delete(name);
+    }
+    this.libraries.delete(library);
+    return true;
+  }
+
+  /** Libraries for FUNCTION LIST: name, code and each function's name and flags. */
+  listLibraries(): { library: string; code: string; functions: { name: string; flags: string[] }[] }[] {
+    return [...this.libraries].map(([library, l]) => ({ library, code: l.code, functions: l.functions.map((name) => ({ name, flags: this.functions.get(name)!.flags })) }));
+  }
+
+  /** FCALL / FCALL_RO: the function is called with (KEYS, ARGV) as its two arguments. */
+  callFunction(name: string, keys: readonly Buffer[], argv: readonly Buffer[], host: ScriptHost, w: RespWriter, readOnly: boolean): void {
+    const f = this.functions.get(name);
+    if (f === undefined) throw new ReplyError('ERR Function not found');
+    if (readOnly && !f.flags.includes('no-writes')) throw new ReplyError('ERR Can not execute a script with write flag using *_ro command.');
+    const L = this.L;
+    this.host = host;
+    this.startedMs = Date.now();
+    this.errorLine = 0;
+    lua.lua_sethook(L, (hl) => this.checkTime(hl), lua.LUA_MASKCOUNT, SCRIPT_LIMITS.hookInstructions);
+    const top = lua.lua_gettop(L);
+    try {
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, f.ref);
+      for (const list of [keys, argv]) {
+        lua.lua_createtable(L, list.length, 0);
+        list.forEach((b, i) => {
+          lua.lua_pushstring(L, b);
+          lua.lua_rawseti(L, -2, i + 1);
+        });
+      }
+      if (lua.lua_pcall(L, 2, 1, 0) !== lua.LUA_OK) return w.error(this.failure(name, 'user_function'));
+      writeValue(L, -1, w);
+    } finally {
+      lua.lua_sethook(L, null, 0, 0);
+      lua.lua_settop(L, top);
+      this.host = undefined;
+    }
+  }
+
+  flushFunctions(): void {
+    for (const library of [...this.libraries.keys()]) this.deleteLibrary(library);
+  }
+
   has(sha: string): boolean {
     return this.compiled.has(sha.toLowerCase());
   }
@@ -422,7 +544,7 @@ export class LuaScripts {
   }
 
   /** The reply text for a script that raised an error: the error, then where (as Redis words it). */
-  private failure(sha: string): string {
+  private failure(sha: string, chunk = 'user_script'): string {
     const L = this.L;
     let text: string;
     let line = this.errorLine;
@@ -431,11 +553,11 @@ export class LuaScripts {
     else if (t !== lua.LUA_TSTRING) text = `ERR script raised a ${['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'][t] ?? 'strange'} value as its error`;
     else {
       text = bytes(lua.lua_tolstring(L, -1)).toString('latin1');
-      const m = /^user_script:(\d+):/.exec(text);
+      const m = new RegExp(`^${chunk}:(\\d+):`).exec(text);
       if (m !== null) line = Number(m[1]);
       if (!/^[A-Z]+ /.test(text) || m !== null) text = `ERR ${text}`;
     }
-    return `${text.replace(/[\r\n]+/g, ' ')} script: ${sha}, on @user_script:${line}.`;
+    return `${text.replace(/[\r\n]+/g, ' ')} script: ${sha}, on @${chunk}:${line}.`;
   }
 
   /** Count hook: stops a script past the time limit, unless it wrote (it could not be undone, as in Redis). */

@@ -11,6 +11,7 @@ declare module 'fengari' {
     readonly LUA_TNUMBER: number;
     readonly LUA_TSTRING: number;
     readonly LUA_TTABLE: number;
+    readonly LUA_TFUNCTION: number;
     readonly LUA_MASKCOUNT: number;
     readonly LUA_REGISTRYINDEX: number;
     lua_gettop(L: LuaState): number;

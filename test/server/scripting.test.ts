@@ -44,6 +44,28 @@ describe('scripting against redis-server', () => {
     for (const args of SCRIPT) await same(args);
   }, 60_000);
 
+  it('FUNCTION LOAD/LIST/DELETE/FLUSH and FCALL/FCALL_RO reply exactly as redis-server', async () => {
+    const lib = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return redis.call('get', keys[1]) end)\nredis.register_function{function_name='ro', callback=function(keys, args) return args[1] end, flags={'no-writes'}}";
+    const script: string[][] = [
+      ['FUNCTION', 'FLUSH'], ['SET', 'k', 'v'], ['FUNCTION', 'LOAD', lib], ['FUNCTION', 'LOAD', lib], ['FUNCTION', 'LOAD', 'REPLACE', lib],
+      ['FUNCTION', 'LOAD', 'return 1'], ['FUNCTION', 'LOAD', '#!py name=e3\nx'], ['FUNCTION', 'LOAD', "#!lua name=e5\nredis.register_function('myfunc', function() return 1 end)"],
+      ['FUNCTION', 'LOAD', "#!lua name=e4\nredis.register_function('bad name', function() return 1 end)"], ['FUNCTION', 'LOAD', '#!lua name=e6\nlocal x = 1'],
+      ['FCALL', 'myfunc', '1', 'k'], ['FCALL', 'ro', '0', 'hello'], ['FCALL_RO', 'ro', '0', 'hi'], ['FCALL_RO', 'myfunc', '1', 'k'], ['FCALL', 'nosuch', '0'], ['FCALL', 'myfunc', 'x'],
+      ['FUNCTION', 'LOAD', "#!lua name=e7\nredis.register_function('boom', function() return redis.call('incr', 'k') end)"], ['FCALL', 'boom', '0'],
+      ['FUNCTION', 'DELETE', 'e7'], ['FUNCTION', 'LIST'], ['FUNCTION', 'LIST', 'WITHCODE'], ['FUNCTION', 'DELETE', 'nosuch'], ['FUNCTION', 'FLUSH'], ['FUNCTION', 'LIST'],
+    ];
+    // FUNCTION LIST names a library's functions in Redis's hash-table order: compared sorted.
+    const sortFunctions = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map((lib) => (Array.isArray(lib) ? lib.map((x, i) => (lib[i - 1] === 'functions' && Array.isArray(x) ? [...x].map((f) => JSON.stringify(f)).sort() : x)) : lib)) : v;
+    for (const args of script) {
+      if (args[0] !== 'FUNCTION' || args[1] !== 'LIST') await same(args);
+      else {
+        const r = await all(args);
+        expect({ memory: sortFunctions(r.memory), lmdb: sortFunctions(r.lmdb) }).toEqual({ memory: sortFunctions(r.redis), lmdb: sortFunctions(r.redis) });
+      }
+    }
+  });
+
   it('a script\'s writes survive an LMDB restart', async () => {
     await all(ev("for i = 1, 10 do redis.call('rpush', KEYS[1], i) end return redis.call('llen', KEYS[1])", '1', 'scripted'));
     await trio().restartLmdb();
