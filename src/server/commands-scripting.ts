@@ -6,7 +6,7 @@
 import { ReplyError, intArg } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import { callFromScript, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
-import { LuaScripts } from './lua.js';
+import { LuaScripts, type ScriptHost } from './lua.js';
 import { replicateWrites } from './commands-tx.js';
 import { keySlot } from '../partitioning/hash.js';
 
@@ -23,44 +23,40 @@ function scriptsOf(state: ServerState): LuaScripts {
   return (state.scripts ??= new LuaScripts());
 }
 
+/**
+ * Runs a script or function for EVAL/FCALL: its redis.call()s go through callFromScript (the slot of its first key
+ * in cluster mode), blocking commands do not block, and its writes are replicated as one entry.
+ */
+function runScript(state: ServerState, session: Session, args: Buffer[], w: RespWriter, readOnly: boolean, body: (host: ScriptHost, keys: Buffer[], argv: Buffer[]) => void): ExecuteResult {
+  const n = evalKeyCount(args);
+  const keys = args.slice(3, 3 + n);
+  const slot = state.cluster !== undefined && keys.length > 0 ? keySlot(keys[0]!) : undefined;
+  const written: Buffer[] = [];
+  const host = { call: (a: Buffer[]): Buffer => callFromScript(state, session, a, readOnly, slot, written), wrote: (): boolean => written.length > 0 };
+  const mark = w.length;
+  session.inExec = true;
+  try {
+    body(host, keys, args.slice(3 + n));
+  } finally {
+    session.inExec = false;
+  }
+  return replicateWrites(state, session, w, mark, written);
+}
+
 function evalCommand(bySha: boolean, readOnly: boolean) {
   return (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
-    const n = evalKeyCount(args);
+    evalKeyCount(args);
     const scripts = scriptsOf(state);
     const sha = bySha ? args[1]!.toString('latin1').toLowerCase() : scripts.load(args[1]!);
     if (!scripts.has(sha)) throw new ReplyError('NOSCRIPT No matching script. Please use EVAL.');
-    const keys = args.slice(3, 3 + n);
-    const slot = state.cluster !== undefined && keys.length > 0 ? keySlot(keys[0]!) : undefined;
-    const written: Buffer[] = [];
-    const host = { call: (a: Buffer[]): Buffer => callFromScript(state, session, a, readOnly, slot, written), wrote: (): boolean => written.length > 0 };
-    const mark = w.length;
-    session.inExec = true;
-    try {
-      scripts.run(sha, keys, args.slice(3 + n), host, w);
-    } finally {
-      session.inExec = false;
-    }
-    return replicateWrites(state, session, w, mark, written);
+    return runScript(state, session, args, w, readOnly, (host, keys, argv) => scripts.run(sha, keys, argv, host, w));
   };
 }
 
 /** FCALL/FCALL_RO function numkeys key... arg...: a loaded function, run like a script. */
 function fcall(readOnly: boolean) {
-  return (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
-    const n = evalKeyCount(args);
-    const keys = args.slice(3, 3 + n);
-    const slot = state.cluster !== undefined && keys.length > 0 ? keySlot(keys[0]!) : undefined;
-    const written: Buffer[] = [];
-    const host = { call: (a: Buffer[]): Buffer => callFromScript(state, session, a, readOnly, slot, written), wrote: (): boolean => written.length > 0 };
-    const mark = w.length;
-    session.inExec = true;
-    try {
-      scriptsOf(state).callFunction(args[1]!.toString('latin1'), keys, args.slice(3 + n), host, w, readOnly);
-    } finally {
-      session.inExec = false;
-    }
-    return replicateWrites(state, session, w, mark, written);
-  };
+  return (state: ServerState, session: Session, args: Buffer[], w: RespWriter): ExecuteResult =>
+    runScript(state, session, args, w, readOnly, (host, keys, argv) => scriptsOf(state).callFunction(args[1]!.toString('latin1'), keys, argv, host, w, readOnly));
 }
 
 /** FUNCTION LOAD/DELETE/FLUSH/LIST/KILL (per node, as in Redis Cluster: load a library on every node). */

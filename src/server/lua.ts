@@ -459,6 +459,14 @@ export class LuaScripts {
     const f = this.functions.get(name);
     if (f === undefined) throw new ReplyError('ERR Function not found');
     if (readOnly && !f.flags.includes('no-writes')) throw new ReplyError('ERR Can not execute a script with write flag using *_ro command.');
+    this.invoke(f.ref, host, w, () => {
+      for (const list of [keys, argv]) this.pushArray(list);
+      return 2;
+    }, name, 'user_function');
+  }
+
+  /** Calls the registered function `ref` with the arguments `pushArgs` pushes; its reply or failure goes to `w`. */
+  private invoke(ref: number, host: ScriptHost, w: RespWriter, pushArgs: () => number, label: string, chunk: string): void {
     const L = this.L;
     this.host = host;
     this.startedMs = Date.now();
@@ -466,21 +474,22 @@ export class LuaScripts {
     lua.lua_sethook(L, (hl) => this.checkTime(hl), lua.LUA_MASKCOUNT, SCRIPT_LIMITS.hookInstructions);
     const top = lua.lua_gettop(L);
     try {
-      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, f.ref);
-      for (const list of [keys, argv]) {
-        lua.lua_createtable(L, list.length, 0);
-        list.forEach((b, i) => {
-          lua.lua_pushstring(L, b);
-          lua.lua_rawseti(L, -2, i + 1);
-        });
-      }
-      if (lua.lua_pcall(L, 2, 1, 0) !== lua.LUA_OK) return w.error(this.failure(name, 'user_function'));
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, ref);
+      if (lua.lua_pcall(L, pushArgs(), 1, 0) !== lua.LUA_OK) return w.error(this.failure(label, chunk));
       writeValue(L, -1, w);
     } finally {
       lua.lua_sethook(L, null, 0, 0);
       lua.lua_settop(L, top);
       this.host = undefined;
     }
+  }
+
+  private pushArray(items: readonly Buffer[]): void {
+    lua.lua_createtable(this.L, items.length, 0);
+    items.forEach((b, i) => {
+      lua.lua_pushstring(this.L, b);
+      lua.lua_rawseti(this.L, -2, i + 1);
+    });
   }
 
   flushFunctions(): void {
@@ -515,31 +524,13 @@ export class LuaScripts {
   run(sha: string, keys: readonly Buffer[], argv: readonly Buffer[], host: ScriptHost, w: RespWriter): void {
     const ref = this.compiled.get(sha.toLowerCase());
     if (ref === undefined) throw new ReplyError('NOSCRIPT No matching script. Please use EVAL.');
-    const L = this.L;
     this.setArray('KEYS', keys);
     this.setArray('ARGV', argv);
-    this.host = host;
-    this.startedMs = Date.now();
-    this.errorLine = 0;
-    lua.lua_sethook(L, (hl) => this.checkTime(hl), lua.LUA_MASKCOUNT, SCRIPT_LIMITS.hookInstructions);
-    const top = lua.lua_gettop(L);
-    try {
-      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, ref);
-      if (lua.lua_pcall(L, 0, 1, 0) !== lua.LUA_OK) return w.error(this.failure(sha));
-      writeValue(L, -1, w);
-    } finally {
-      lua.lua_sethook(L, null, 0, 0);
-      lua.lua_settop(L, top);
-      this.host = undefined;
-    }
+    this.invoke(ref, host, w, () => 0, sha, 'user_script');
   }
 
   private setArray(name: string, items: readonly Buffer[]): void {
-    lua.lua_createtable(this.L, items.length, 0);
-    items.forEach((b, i) => {
-      lua.lua_pushstring(this.L, b);
-      lua.lua_rawseti(this.L, -2, i + 1);
-    });
+    this.pushArray(items);
     lua.lua_setglobal(this.L, ls(name));
   }
 
