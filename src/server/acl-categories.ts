@@ -200,6 +200,12 @@ export const COMMAND_CATEGORIES: Readonly<Record<string, string>> = {
   sort: 'write set sortedset list slow dangerous',
   sort_ro: 'read set sortedset list slow dangerous',
   function: 'slow',
+  xgroup: 'slow',
+  xack: 'write stream fast',
+  xpending: 'read stream slow',
+  xclaim: 'write stream fast',
+  xautoclaim: 'write stream fast',
+  xreadgroup: 'write stream slow blocking',
   fcall: 'slow scripting',
   fcall_ro: 'slow scripting',
 };

@@ -12,11 +12,38 @@ const k = (b: Buffer): string => b.toString('latin1');
 const U64_MAX = (1n << 64n) - 1n;
 const INVALID_ID = 'ERR Invalid stream ID specified as stream command argument';
 
-function getStream(ctx: DataContext, key: string): Stream | undefined {
+export function getStream(ctx: DataContext, key: string): Stream | undefined {
   const v = ctx.engine.get(key);
   if (v === undefined) return undefined;
   if (v.type !== 'stream') throw new ReplyError(ERR.wrongType);
   return v.value;
+}
+
+/** A stream ID argument (Redis's rules and error text): see parseId. */
+export function streamIdArg(b: Buffer, missingSeq: bigint, strict: boolean): bigint {
+  return parseId(b, missingSeq, strict).id;
+}
+
+/**
+ * XREAD/XREADGROUP's reply: per stream its key and entries (a map in RESP3); an entry given as its ID alone was
+ * deleted since it was delivered ([id, nil], as Redis answers a consumer's history).
+ */
+export function writeStreamsReply(w: RespWriter, found: readonly [Buffer, readonly (StreamEntry | bigint)[]][]): void {
+  if (w.version === 3) w.mapHeader(found.length);
+  else w.arrayHeader(found.length);
+  for (const [key, entries] of found) {
+    if (w.version !== 3) w.arrayHeader(2);
+    w.bulk(key);
+    w.arrayHeader(entries.length);
+    for (const e of entries) {
+      if (typeof e !== 'bigint') writeStreamEntries(w, [e], false);
+      else {
+        w.arrayHeader(2);
+        w.bulk(formatId(e));
+        w.nilArray();
+      }
+    }
+  }
 }
 
 /** An unsigned 64-bit decimal (Redis's string2ull), or undefined. */
@@ -141,8 +168,9 @@ const xadd: DataHandler = (ctx, args, w) => {
 
 const xlen: DataHandler = (ctx, args, w) => w.integer(getStream(ctx, k(args[1]!))?.length ?? 0);
 
-function writeEntries(w: RespWriter, entries: readonly StreamEntry[]): void {
-  w.arrayHeader(entries.length);
+/** Stream entries as replies: [id, [field, value, ...]] each, in an array unless `withHeader` is false. */
+export function writeStreamEntries(w: RespWriter, entries: readonly StreamEntry[], withHeader = true): void {
+  if (withHeader) w.arrayHeader(entries.length);
   for (const e of entries) {
     w.arrayHeader(2);
     w.bulk(formatId(e.id));
@@ -174,7 +202,7 @@ function xrange(rev: boolean): DataHandler {
     const s = getStream(ctx, k(args[1]!));
     if (s === undefined) return w.arrayHeader(0);
     if (count === 0) return w.nilArray(); // COUNT 0 (or negative) answers a null array, as Redis does
-    writeEntries(w, s.range(start, end, count, rev));
+    writeStreamEntries(w, s.range(start, end, count, rev));
   };
 }
 
@@ -243,6 +271,7 @@ export function xread(state: ServerState, session: Session, args: Buffer[], w: R
   const ctx = state.data;
   const retry = session.block !== undefined && session.block.args === args ? session.block : undefined;
   // '$' means "after the last entry when the command was first run": resolved once, kept across retries.
+  if (a.ids.some((b) => k(b) === '>')) throw new ReplyError('ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.');
   const after = retry?.ids ?? a.ids.map((b, i) => (k(b) === '$' ? (getStream(ctx, k(a.keys[i]!))?.lastId ?? 0n) : parseId(b, 0n, false).id));
   const found: [Buffer, StreamEntry[]][] = [];
   a.keys.forEach((key, i) => {
@@ -255,14 +284,7 @@ export function xread(state: ServerState, session: Session, args: Buffer[], w: R
   });
   if (found.length > 0) {
     session.block = undefined;
-    if (w.version === 3) w.mapHeader(found.length);
-    else w.arrayHeader(found.length);
-    for (const [key, entries] of found) {
-      if (w.version !== 3) w.arrayHeader(2);
-      w.bulk(key);
-      writeEntries(w, entries);
-    }
-    return;
+    return writeStreamsReply(w, found);
   }
   const now = state.clock.nowMs();
   if (a.blockMs === undefined || session.inExec === true || state.blocking === undefined) return w.nilArray();

@@ -21,6 +21,7 @@ import { STREAM_COMMANDS, xread, xreadKeyIndexes } from './commands-streams.js';
 import type { AclStore, AclUser } from './acl.js';
 import { aclCommand, denial, logDenial, noPerm, type AclLog } from './commands-acl.js';
 import { BIT_COMMANDS } from './commands-bits.js';
+import { GROUP_COMMANDS, xreadgroup, xreadgroupKeyIndexes } from './commands-groups.js';
 import { HLL_COMMANDS } from './commands-hll.js';
 import { OBJECT_COMMANDS } from './commands-object.js';
 import { notifyFlagsText, parseNotifyFlags, type KeyspaceNotifier } from './notify.js';
@@ -739,11 +740,12 @@ const SPECS: Record<string, SpecOf> = {
   function: spec(-2, ['noscript'], functionCmd),
   acl: spec(-2, ['noscript'], aclCommand((b) => lookup(b))),
   xread: spec(-4, ['readonly'], xread, 1, 1, 1, true, KEY_INDEXES_OF.xread),
+  xreadgroup: spec(-7, ['write'], xreadgroup, 1, 1, 1, true, xreadgroupKeyIndexes),
   ...Object.fromEntries(Object.entries(BLOCKING_COMMANDS).map(([name, [arity, flags, run, first, last]]) => [name, spec(arity, flags, run, first, last, 1, true, KEY_INDEXES_OF[name])])),
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
   spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...BIT_COMMANDS, ...HLL_COMMANDS, ...OBJECT_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...GROUP_COMMANDS, ...BIT_COMMANDS, ...HLL_COMMANDS, ...OBJECT_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
 };
 

@@ -23,6 +23,22 @@ export const idMs = (id: bigint): bigint => id >> 64n;
 export const idSeq = (id: bigint): bigint => id & SEQ_MASK;
 export const formatId = (id: bigint): string => `${idMs(id)}-${idSeq(id)}`;
 
+/** A delivered, not yet acknowledged entry of a consumer group. */
+export interface PendingEntry {
+  consumer: string;
+  deliveredMs: number;
+  count: number;
+}
+
+export interface ConsumerGroup {
+  lastId: bigint;
+  entriesRead: number;
+  /** Pending entries by ID. */
+  readonly pel: Map<bigint, PendingEntry>;
+  /** Consumers by name: when last seen, and the IDs pending for each. */
+  readonly consumers: Map<string, { seenMs: number; pending: Set<bigint> }>;
+}
+
 function fieldsLength(e: StreamEntry): number {
   let n = 0;
   for (const f of e.fields) n += f.length;
@@ -40,6 +56,8 @@ export class Stream {
   maxDeletedId = 0n;
   /** Bytes of the live entries' fields and values, kept as entries come and go (memory accounting is O(1)). */
   fieldBytes = 0;
+  /** Consumer groups by name. */
+  readonly groups = new Map<string, ConsumerGroup>();
 
   constructor(entries: readonly StreamEntry[] = [], lastId = 0n, entriesAdded = entries.length === 0 ? 0 : entries[entries.length - 1]!.n + 1, maxDeletedId = 0n) {
     this.entries = [...entries];
@@ -60,6 +78,13 @@ export class Stream {
     this.fieldBytes += fieldsLength(e);
     this.lastId = id;
     this.entriesAdded++;
+  }
+
+  /** The entry with this ID, if it is still in the stream. */
+  get(id: bigint): StreamEntry | undefined {
+    const i = this.lowerBound(id);
+    const e = this.entries[i];
+    return e !== undefined && e.id === id ? e : undefined;
   }
 
   first(): StreamEntry | undefined {
@@ -166,12 +191,31 @@ export class Stream {
 
 /**
  * A stream as bytes (for LMDB records and the wire): last ID, largest deleted ID (each ms and seq as u64 BE),
- * entries ever added (f64), then per entry: ms, seq (u64), insertion number (f64), field count (u32) and each
- * field as [u32 length][bytes].
+ * entries ever added (f64), the entry count (u32), then per entry: ms, seq (u64), insertion number (f64), field
+ * count (u32) and each field as [u32 length][bytes]; then its consumer groups as JSON, if it has any.
  */
+/** Consumer groups as plain data (IDs as decimal text), for encodeStream. */
+function groupsData(s: Stream): unknown[] {
+  return [...s.groups].map(([name, g]) => [name, g.lastId.toString(), g.entriesRead, [...g.pel].map(([id, p]) => [id.toString(), p.consumer, p.deliveredMs, p.count]), [...g.consumers].map(([c, v]) => [c, v.seenMs])]);
+}
+
+function loadGroups(s: Stream, data: unknown): void {
+  if (!Array.isArray(data)) return;
+  for (const [name, lastId, entriesRead, pel, consumers] of data as [string, string, number, [string, string, number, number][], [string, number][]][]) {
+    const g: ConsumerGroup = { lastId: BigInt(lastId), entriesRead, pel: new Map(), consumers: new Map() };
+    for (const [c, seenMs] of consumers) g.consumers.set(c, { seenMs, pending: new Set() });
+    for (const [id, consumer, deliveredMs, count] of pel) {
+      g.pel.set(BigInt(id), { consumer, deliveredMs, count });
+      g.consumers.get(consumer)?.pending.add(BigInt(id));
+    }
+    s.groups.set(name, g);
+  }
+}
+
 export function encodeStream(s: Stream): Buffer {
   const entries = [...s];
-  let size = 40;
+  const groups = s.groups.size === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(groupsData(s)));
+  let size = 44 + groups.length;
   for (const e of entries) {
     size += 28;
     for (const f of e.fields) size += 4 + f.length;
@@ -182,7 +226,8 @@ export function encodeStream(s: Stream): Buffer {
   out.writeBigUInt64BE(idMs(s.maxDeletedId), 16);
   out.writeBigUInt64BE(idSeq(s.maxDeletedId), 24);
   out.writeDoubleBE(s.entriesAdded, 32);
-  let at = 40;
+  out.writeUInt32BE(entries.length, 40);
+  let at = 44;
   for (const e of entries) {
     out.writeBigUInt64BE(idMs(e.id), at);
     out.writeBigUInt64BE(idSeq(e.id), at + 8);
@@ -194,24 +239,29 @@ export function encodeStream(s: Stream): Buffer {
       at += 4 + out.write(f, at + 4, 'latin1');
     }
   }
+  groups.copy(out, at);
   return out;
 }
 
 export function decodeStream(buf: Buffer): Stream {
   const id = (at: number): bigint => streamId(buf.readBigUInt64BE(at), buf.readBigUInt64BE(at + 8));
   const entries: StreamEntry[] = [];
-  for (let at = 40; at < buf.length; ) {
+  const entryCount = buf.readUInt32BE(40);
+  let at = 44;
+  for (let e = 0; e < entryCount; e++) {
     const eid = id(at);
     const n = buf.readDoubleBE(at + 16);
-    const count = buf.readUInt32BE(at + 24);
+    const fieldCount = buf.readUInt32BE(at + 24);
     at += 28;
     const fields: string[] = [];
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < fieldCount; i++) {
       const len = buf.readUInt32BE(at);
       fields.push(buf.toString('latin1', at + 4, at + 4 + len));
       at += 4 + len;
     }
     entries.push({ id: eid, n, fields });
   }
-  return new Stream(entries, id(0), buf.readDoubleBE(32), id(16));
+  const stream = new Stream(entries, id(0), buf.readDoubleBE(32), id(16));
+  if (at < buf.length) loadGroups(stream, JSON.parse(buf.toString('utf8', at)));
+  return stream;
 }
