@@ -567,6 +567,10 @@ export class ReplicationManager {
     const peer = this.host.peer(f);
     if (prog === undefined || peer === undefined || prog.mode === 'snapshot') return;
     prog.mode = 'snapshot';
+    // The snapshot's first step empties the follower's copy: until its end is acknowledged the follower holds
+    // nothing it acknowledged before. Its old ack must not count towards commits, nor let a hand-over pick it
+    // (a leader that did so switched to a freshly emptied copy, and reads of acknowledged keys came back nil).
+    prog.ackSeq = 0;
     const p = log.partition;
     const epoch = log.epoch;
     const base = log.position;

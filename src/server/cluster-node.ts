@@ -363,7 +363,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const target = to ?? candidates.sort((a, b) => (log.followers.get(b)?.ackSeq ?? 0) - (log.followers.get(a)?.ackSeq ?? 0))[0];
     if (target === undefined || !candidates.includes(target)) throw new AtollError('BAD_ARGUMENT', `${to ?? 'no node'} is not a live in-sync replica of partition ${p} (in sync: ${inSync(entry).join(', ')})`);
     // First, without holding anyone, until the target is close behind (writes keep flowing meanwhile).
-    const caughtUp = (): boolean => (log.followers.get(target)?.ackSeq ?? 0) >= log.lastSeq;
+    const inLog = (): boolean => log.followers.get(target)?.mode === 'log';
+    const caughtUp = (): boolean => inLog() && (log.followers.get(target)?.ackSeq ?? 0) >= log.lastSeq;
     const preDeadline = o.clock.nowMs() + CLUSTER_NODE_LIMITS.transferWaitMs;
     while (!caughtUp() && o.clock.nowMs() < preDeadline) await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
     const started = o.clock.nowMs();
@@ -371,7 +372,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     try {
       await new Promise((r) => setImmediate(r));
       const deadline = started + CLUSTER_NODE_LIMITS.transferWaitMs;
-      while ((log.followers.get(target)?.ackSeq ?? 0) < log.lastSeq || log.commitSeq < log.lastSeq) {
+      while (!inLog() || (log.followers.get(target)?.ackSeq ?? 0) < log.lastSeq || log.commitSeq < log.lastSeq) {
         if (o.clock.nowMs() > deadline) throw new AtollError('PEER_TIMEOUT', `${target} did not catch up with partition ${p} within ${CLUSTER_NODE_LIMITS.transferWaitMs} ms; nothing was switched`);
         await new Promise((r) => setTimeout(r, CLUSTER_NODE_LIMITS.transferPollMs));
       }

@@ -187,15 +187,16 @@ interface Search {
   withHash: boolean;
 }
 
-function searchArgs(ctx: DataContext, args: Buffer[]): Search {
+/** GEOSEARCH's options, from after its key (`keyAt`); the search centre is read from that key. */
+function searchArgs(ctx: DataContext, args: Buffer[], keyAt: number): Search {
   const o: Search = { lon: 0, lat: 0, unit: 1, sort: 'none', count: 0, any: false, withCoord: false, withDist: false, withHash: false };
   let from = 0;
   let by = 0;
-  for (let i = 2; i < args.length; i++) {
+  for (let i = keyAt + 1; i < args.length; i++) {
     const left = args.length - i - 1;
     // A second FROM or BY option is not recognised at all, as in Redis (a syntax error).
     if (isWord(args[i], 'FROMMEMBER') && left >= 1 && from === 0) {
-      const s = getZ(ctx, k(args[1]!))?.score(k(args[++i]!));
+      const s = getZ(ctx, k(args[keyAt]!))?.score(k(args[++i]!));
       if (s === undefined) throw new ReplyError('ERR could not decode requested zset member');
       [o.lon, o.lat] = decode(BigInt(s));
       from++;
@@ -248,11 +249,18 @@ function inside(o: Search, lon: number, lat: number): number | undefined {
   return distance(o.lon, o.lat, lon, lat);
 }
 
-const geosearch: DataHandler = (ctx, args, w) => {
-  const o = searchArgs(ctx, args);
-  const z = getZ(ctx, k(args[1]!));
-  let hits: { m: string; d: number; bits: bigint; lon: number; lat: number }[] = [];
-  for (const [m, s] of z?.entries() ?? []) {
+interface Hit {
+  m: string;
+  d: number;
+  bits: bigint;
+  lon: number;
+  lat: number;
+}
+
+/** The members of `key` inside the search, sorted and cut as asked. */
+function findHits(ctx: DataContext, key: string, o: Search): Hit[] {
+  let hits: Hit[] = [];
+  for (const [m, s] of getZ(ctx, key)?.entries() ?? []) {
     const bits = BigInt(s);
     const [lon, lat] = decode(bits);
     const d = inside(o, lon, lat);
@@ -261,6 +269,10 @@ const geosearch: DataHandler = (ctx, args, w) => {
   }
   if (o.sort !== 'none') hits.sort((a, b) => (o.sort === 'asc' ? a.d - b.d : b.d - a.d));
   if (o.count > 0) hits = hits.slice(0, o.count);
+  return hits;
+}
+
+function replyHits(w: Parameters<DataHandler>[2], hits: readonly Hit[], o: Search): void {
   const extra = (o.withDist ? 1 : 0) + (o.withHash ? 1 : 0) + (o.withCoord ? 1 : 0);
   w.arrayHeader(hits.length);
   for (const h of hits) {
@@ -278,7 +290,53 @@ const geosearch: DataHandler = (ctx, args, w) => {
       w.bulk(human(h.lat));
     }
   }
+}
+
+/** Stores hits as a sorted set (geohash scores, or distances in the search's unit), replacing `dest`. */
+function storeHits(ctx: DataContext, dest: string, hits: readonly Hit[], o: Search, dist: boolean): number {
+  if (hits.length === 0) ctx.engine.delete(dest);
+  else ctx.engine.put(dest, { type: 'zset', value: new ZSet(hits.map((h) => [h.m, dist ? h.d / o.unit : Number(h.bits)] as const)) }, 0);
+  return hits.length;
+}
+
+const geosearch: DataHandler = (ctx, args, w) => {
+  const o = searchArgs(ctx, args, 1);
+  replyHits(w, findHits(ctx, k(args[1]!), o), o);
 };
+
+/** GEOSEARCHSTORE destination source ... [STOREDIST]: GEOSEARCH's members stored instead of returned. */
+const geosearchstore: DataHandler = (ctx, args, w) => {
+  const storeDist = args.slice(3).some((a) => isWord(a, 'STOREDIST'));
+  const o = searchArgs(ctx, args.filter((a, i) => i < 3 || !isWord(a, 'STOREDIST')), 2);
+  if (o.withCoord || o.withDist || o.withHash) throw new ReplyError('ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options');
+  w.integer(storeHits(ctx, k(args[1]!), findHits(ctx, k(args[2]!), o), o, storeDist));
+};
+
+/** GEORADIUS key lon lat radius unit ... and GEORADIUSBYMEMBER key member radius unit ... (and their _RO forms). */
+function georadius(byMember: boolean, readOnly: boolean): DataHandler {
+  return (ctx, args, w) => {
+    const at = byMember ? 3 : 4;
+    const from = byMember ? [Buffer.from('FROMMEMBER'), args[2]!] : [Buffer.from('FROMLONLAT'), args[2]!, args[3]!];
+    let store: { key: string; dist: boolean } | undefined;
+    const rest: Buffer[] = [];
+    for (let i = at + 2; i < args.length; i++) {
+      if (!readOnly && (isWord(args[i], 'STORE') || isWord(args[i], 'STOREDIST')) && i + 1 < args.length) {
+        store = { key: k(args[i + 1]!), dist: isWord(args[i], 'STOREDIST') };
+        i++;
+      } else rest.push(args[i]!);
+    }
+    const o = searchArgs(ctx, [args[0]!, args[1]!, ...from, Buffer.from('BYRADIUS'), args[at]!, args[at + 1]!, ...rest], 1);
+    if (store === undefined) return replyHits(w, findHits(ctx, k(args[1]!), o), o);
+    if (o.withCoord || o.withDist || o.withHash) throw new ReplyError('ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options');
+    w.integer(storeHits(ctx, store.key, findHits(ctx, k(args[1]!), o), o, store.dist));
+  };
+}
+
+/** GEORADIUS's keys: the source, and the STORE/STOREDIST destination when given. */
+export function georadiusKeyIndexes(args: Buffer[]): number[] {
+  const at = args.findIndex((a, i) => i > 2 && (isWord(a, 'STORE') || isWord(a, 'STOREDIST')) && i + 1 < args.length);
+  return at < 0 ? [1] : [1, at + 1];
+}
 
 /** name -> [arity, flags, handler, first key, last key], as DATA_COMMANDS. */
 export const GEO_COMMANDS: Record<string, readonly [number, readonly string[], DataHandler, number, number]> = {
@@ -287,4 +345,9 @@ export const GEO_COMMANDS: Record<string, readonly [number, readonly string[], D
   geodist: [-4, ['readonly'], geodist, 1, 1],
   geohash: [-2, ['readonly'], geohash, 1, 1],
   geosearch: [-7, ['readonly'], geosearch, 1, 1],
+  geosearchstore: [-8, ['write'], geosearchstore, 1, 2],
+  georadius: [-6, ['write'], georadius(false, false), 1, 1],
+  georadius_ro: [-6, ['readonly'], georadius(false, true), 1, 1],
+  georadiusbymember: [-5, ['write'], georadius(true, false), 1, 1],
+  georadiusbymember_ro: [-5, ['readonly'], georadius(true, true), 1, 1],
 };

@@ -21,7 +21,7 @@ import { STREAM_COMMANDS, xread, xreadKeyIndexes } from './commands-streams.js';
 import type { AclStore, AclUser } from './acl.js';
 import { aclCommand, denial, logDenial, noPerm, type AclLog } from './commands-acl.js';
 import { BIT_COMMANDS } from './commands-bits.js';
-import { GEO_COMMANDS } from './commands-geo.js';
+import { GEO_COMMANDS, georadiusKeyIndexes } from './commands-geo.js';
 import { GROUP_COMMANDS, xreadgroup, xreadgroupKeyIndexes } from './commands-groups.js';
 import { HLL_COMMANDS } from './commands-hll.js';
 import { OBJECT_COMMANDS } from './commands-object.js';
@@ -624,6 +624,8 @@ const KEY_INDEXES_OF: Record<string, (args: Buffer[]) => number[]> = {
   blmpop: blockingMpopKeyIndexes,
   bzmpop: blockingMpopKeyIndexes,
   xread: xreadKeyIndexes,
+  georadius: georadiusKeyIndexes,
+  georadiusbymember: georadiusKeyIndexes,
   // SORT key ... [STORE destination]: the destination is a key too.
   sort: (args) => {
     const at = args.findIndex((a, i) => i > 1 && isWord(a, 'STORE') && i + 1 < args.length);

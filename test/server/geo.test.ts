@@ -26,6 +26,13 @@ describe('geo commands against redis-server', () => {
       ['GEOSEARCH', 'g', 'FROMMEMBER', 'nope', 'BYRADIUS', '1', 'km'], ['GEOSEARCH', 'g', 'FROMLONLAT', '15', '37', 'BYRADIUS', '200', 'km', 'COUNT', '0'],
       ['GEOSEARCH', 'g', 'FROMLONLAT', '15', '37', 'FROMMEMBER', 'Palermo', 'BYRADIUS', '200', 'km'], ['GEOSEARCH', 'g', 'FROMLONLAT', '15', '37', 'BYRADIUS', '200', 'parsec'],
       ['GEOSEARCH', 'nokey', 'FROMLONLAT', '15', '37', 'BYRADIUS', '200', 'km'],
+      ['GEORADIUS', 'g', '15', '37', '200', 'km', 'WITHDIST', 'ASC'], ['GEORADIUS_RO', 'g', '15', '37', '2000', 'km', 'COUNT', '2', 'DESC'],
+      ['GEORADIUSBYMEMBER', 'g', 'Paris', '1000', 'km', 'WITHCOORD', 'ASC'], ['GEORADIUSBYMEMBER_RO', 'g', 'nope', '1000', 'km'],
+      ['GEORADIUS', 'g', '15', '37', '2000', 'km', 'STORE', 'near'], ['ZRANGE', 'near', '0', '-1', 'WITHSCORES'], ['GEORADIUS', 'g', '15', '37', '2000', 'km', 'STOREDIST', 'neard'],
+      ['ZRANGE', 'neard', '0', '-1', 'WITHSCORES'], ['GEORADIUS', 'g', '15', '37', '2000', 'km', 'STORE', 'near', 'WITHDIST'], ['GEORADIUS', 'g', '15', '37', 'x', 'km'],
+      ['GEOSEARCHSTORE', 'gs', 'g', 'FROMMEMBER', 'Paris', 'BYRADIUS', '3000', 'km', 'ASC', 'COUNT', '3'], ['ZRANGE', 'gs', '0', '-1', 'WITHSCORES'],
+      ['GEOSEARCHSTORE', 'gs', 'g', 'FROMMEMBER', 'Paris', 'BYRADIUS', '3000', 'km', 'STOREDIST'], ['ZRANGE', 'gs', '0', '-1', 'WITHSCORES'],
+      ['GEOSEARCHSTORE', 'gs', 'g', 'FROMMEMBER', 'Paris', 'BYRADIUS', '1', 'm'], ['EXISTS', 'gs'], ['GEOSEARCHSTORE', 'gs', 'g', 'FROMMEMBER', 'Paris', 'BYRADIUS', '1', 'km', 'WITHDIST'],
     ];
     for (const args of script) await same(args);
   });
