@@ -9,9 +9,11 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The TLS tests and `npm run bench -- security` make their certificates with openssl.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup: all system packages present (etcd, etcdctl, redis-cli, redis-server, chromium)"
+  echo "setup: all system packages present (etcd, etcdctl, redis-cli, redis-server, chromium, openssl)"
   exit 0
 fi
 

@@ -3,17 +3,10 @@
 // bits, '#' offsets, OVERFLOW WRAP|SAT|FAIL). A string is written back whole on each change, so SETBIT on a
 // large bitmap costs O(its length) (the memory engine keeps strings as immutable JS strings).
 import { ERR, ReplyError, intArg, isWord, parseInt64 } from './args.js';
-import type { DataContext, DataHandler } from './commands-data.js';
+import { getString, type DataContext, type DataHandler } from './commands-data.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 const BIT_OFFSET = 'ERR bit offset is not an integer or out of range';
-
-function getString(ctx: DataContext, key: string): Buffer | undefined {
-  const v = ctx.engine.get(key);
-  if (v === undefined) return undefined;
-  if (v.type !== 'string') throw new ReplyError(ERR.wrongType);
-  return v.value;
-}
 
 /** A bit offset: 0 <= offset and offset / 8 < proto-max-bulk-len. */
 function bitOffset(ctx: DataContext, b: Buffer): number {

@@ -30,7 +30,7 @@ export const SCAN_LIMITS = Object.freeze({ countMax: 100_000, keysReplyMax: 10_0
 
 const k = (b: Buffer): string => b.toString('latin1');
 
-function getString(ctx: DataContext, key: string): Buffer | undefined {
+export function getString(ctx: DataContext, key: string): Buffer | undefined {
   const v = ctx.engine.get(key);
   if (v === undefined) return undefined;
   if (v.type !== 'string') throw new ReplyError(ERR.wrongType);

@@ -6,6 +6,7 @@
 import { ERR, ReplyError, intArg, isWord, parseFloatArg } from './args.js';
 import type { DataContext, DataHandler } from './commands-data.js';
 import { ZSet } from '../storage/zset.js';
+import { zsetOps } from './commands-zsets.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 const LAT_MIN = -85.05112878;
@@ -69,12 +70,7 @@ export function distance(lon1: number, lat1: number, lon2: number, lat2: number)
 /** Redis's addReplyHumanLongDouble: 17 decimals, trailing zeros dropped. */
 const human = (x: number): string => x.toFixed(17).replace(/\.?0+$/, '');
 
-function getZ(ctx: DataContext, key: string): ZSet | undefined {
-  const v = ctx.engine.get(key);
-  if (v === undefined) return undefined;
-  if (v.type !== 'zset') throw new ReplyError(ERR.wrongType);
-  return v.value;
-}
+const getZ = zsetOps.get;
 
 function unitArg(b: Buffer | undefined): number {
   const f = UNITS[(b === undefined ? '' : k(b)).toLowerCase()];

@@ -3,8 +3,8 @@
 // error 0.81%). Values are strings in Redis's HYLL format: Atoll writes the dense encoding and reads both dense
 // and sparse, so an HLL copied from Redis (GET/SET) counts the same here. PFCOUNT caches the estimate in the
 // header, as Redis does (it is a write command for that reason).
-import { ERR, ReplyError } from './args.js';
-import type { DataContext, DataHandler } from './commands-data.js';
+import { ReplyError } from './args.js';
+import { getString, type DataContext, type DataHandler } from './commands-data.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
 const P = 14;
@@ -145,12 +145,11 @@ function estimate(regs: Uint8Array): bigint {
 }
 
 function getHll(ctx: DataContext, key: string): { value: Buffer; regs: Uint8Array } | undefined {
-  const v = ctx.engine.get(key);
-  if (v === undefined) return undefined;
-  if (v.type !== 'string') throw new ReplyError(ERR.wrongType);
-  const regs = registers(v.value);
+  const value = getString(ctx, key);
+  if (value === undefined) return undefined;
+  const regs = registers(value);
   if (regs === undefined) throw new ReplyError(INVALID);
-  return { value: v.value, regs };
+  return { value, regs };
 }
 
 function store(ctx: DataContext, key: string, existed: boolean, value: Buffer): void {
