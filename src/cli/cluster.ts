@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { PeerClient } from '../transport/peer.js';
 import type { CliIo } from './main.js';
-import { toolPeerKey } from './secret.js';
+import { toolPeerKey, resolvePeerTls } from './secret.js';
 
 export interface CreateFlags {
   partitions?: string;
@@ -146,7 +146,7 @@ function registerMove(cluster: Command, io: CliIo): void {
         const entry = snap.map.partitions[partition];
         if (entry === undefined) throw new UsageError(`partition ${partition} does not exist (the map has ${snap.map.partitions.length})`);
         const leader = snap.map.nodes[entry.replicas[0]!]!;
-        const peer = new PeerClient(leader.host, leader.port, { key: toolPeerKey() });
+        const peer = new PeerClient(leader.host, leader.port, { key: toolPeerKey(), tls: resolvePeerTls() });
         try {
           return (await peer.request({ op: 'handoff', partition, to: flags.to }, MOVE_TIMEOUT_MS)) as Record<string, unknown>;
         } finally {
@@ -190,7 +190,7 @@ export function registerFailover(program: Command, io: CliIo): void {
           const entry = map.partitions[p];
           if (entry === undefined) throw new UsageError(`partition ${p} does not exist (the map has ${map.partitions.length})`);
           const leader = map.nodes[entry.replicas[0]!]!;
-          const peer = new PeerClient(leader.host, leader.port, { key: toolPeerKey() });
+          const peer = new PeerClient(leader.host, leader.port, { key: toolPeerKey(), tls: resolvePeerTls() });
           try {
             out.push((await peer.request({ op: 'transfer', partition: p, to: flags.to }, MOVE_TIMEOUT_MS)) as Record<string, unknown>);
           } finally {

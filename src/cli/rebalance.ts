@@ -12,7 +12,7 @@ import { AtollError, UsageError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
 import { withCoordinator } from './cluster.js';
 import type { CliIo } from './main.js';
-import { toolPeerKey } from './secret.js';
+import { toolPeerKey, resolvePeerTls } from './secret.js';
 
 export const REBALANCE_CLI_LIMITS = Object.freeze({ waitPollMs: 250, statsTimeoutMs: 30_000 });
 
@@ -40,7 +40,7 @@ export const cliPlanDeps: PlanDeps = {
   newId: () => randomBytes(3).toString('hex'),
   sizes: (map, snap) =>
     sizesFromLeaders(map, snap, async (n, partitions) => {
-      const peer = new PeerClient(n.host, n.port, { key: toolPeerKey() });
+      const peer = new PeerClient(n.host, n.port, { key: toolPeerKey(), tls: resolvePeerTls() });
       try {
         return ((await peer.request({ op: 'partition-stats', partitions }, REBALANCE_CLI_LIMITS.statsTimeoutMs)) as { bytes: number[] }).bytes;
       } finally {

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { nodePeerKey } from '../transport/handshake.js';
+import { peerTlsFromFiles, type PeerTls } from '../transport/peer-tls.js';
 
 export const SECRET_LIMITS = Object.freeze({ secretCharsMin: 16, secretCharsMax: 4096 });
 
@@ -40,4 +41,24 @@ export function toolPeerKey(requirepass = ''): Buffer | undefined {
 /** Whether `host` is a loopback address (a node bound there is reachable from this machine only). */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Where tools find the certificates of a tls-cluster cluster (the same files as the nodes' --tls-* flags). */
+export const PEER_TLS_ENV = Object.freeze({ cert: 'ATOLL_TLS_CERT_FILE', key: 'ATOLL_TLS_KEY_FILE', ca: 'ATOLL_TLS_CA_CERT_FILE' });
+
+/**
+ * Node-to-node TLS for routers and tools: from the given files, else from the environment; none when no
+ * certificate is named. A certificate without its key and cluster CA is a usage error.
+ */
+export function resolvePeerTls(o: { certFile?: string | undefined; keyFile?: string | undefined; caFile?: string | undefined } = {}): PeerTls | undefined {
+  const certFile = o.certFile ?? process.env[PEER_TLS_ENV.cert];
+  const keyFile = o.keyFile ?? process.env[PEER_TLS_ENV.key];
+  const caFile = o.caFile ?? process.env[PEER_TLS_ENV.ca];
+  if (certFile === undefined && keyFile === undefined && caFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined || caFile === undefined) throw new UsageError(`node-to-node TLS needs a certificate, its key and the cluster CA (--tls-cert-file, --tls-key-file, --tls-ca-cert-file or ${PEER_TLS_ENV.cert}, ${PEER_TLS_ENV.key}, ${PEER_TLS_ENV.ca})`);
+  try {
+    return peerTlsFromFiles({ certFile, keyFile, caFile });
+  } catch (e) {
+    throw new UsageError(`node-to-node TLS: ${(e as Error).message}`);
+  }
 }

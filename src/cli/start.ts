@@ -20,6 +20,7 @@ import type { CliIo } from './main.js';
 import { CLUSTER_SECRET_ENV, isLoopback, resolveClusterSecret } from './secret.js';
 import { nodePeerKey } from '../transport/handshake.js';
 import type { TlsSettings } from '../server/tls.js';
+import { peerTlsFromFiles, type PeerTls } from '../transport/peer-tls.js';
 
 const memory = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseMemory(v);
@@ -73,6 +74,11 @@ export const NodeConfigSchema = z
     tlsKeyFile: z.string().min(1).optional(),
     tlsCaCertFile: z.string().min(1).optional(),
     tlsAuthClients: z.enum(['yes', 'no', 'optional']).default('yes'),
+    /** Redis's tls-cluster: node-to-node traffic is mutual TLS with the node certificate and the CA as cluster CA. */
+    tlsCluster: z.enum(['yes', 'no']).default('no'),
+    /** The address other nodes and clients use for this node, when it differs from the bound one (NAT, proxies). */
+    clusterAnnounceIp: z.string().min(1).optional(),
+    clusterAnnouncePort: z.number().int().min(1).max(65535).optional(),
     /** Alert thresholds (see docs/monitoring.md); omitted fields keep their defaults. */
     alerts: AlertRulesSchema.optional(),
   })
@@ -81,6 +87,7 @@ export const NodeConfigSchema = z
     if (cfg.cluster && cfg.coordinator === undefined) ctx.addIssue({ code: 'custom', path: ['coordinator'], message: 'cluster mode needs --coordinator etcd://host:port' });
     if (!cfg.cluster && cfg.coordinator !== undefined) ctx.addIssue({ code: 'custom', path: ['cluster'], message: '--coordinator is given without --cluster' });
     if (cfg.tlsPort !== undefined && (cfg.tlsCertFile === undefined || cfg.tlsKeyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tlsPort'], message: '--tls-port needs --tls-cert-file and --tls-key-file' });
+    if (cfg.tlsCluster === 'yes' && (cfg.tlsCertFile === undefined || cfg.tlsKeyFile === undefined || cfg.tlsCaCertFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tlsCluster'], message: '--tls-cluster yes needs --tls-cert-file, --tls-key-file and --tls-ca-cert-file (the cluster CA)' });
     if (cfg.tlsPort !== undefined && cfg.tlsAuthClients !== 'no' && cfg.tlsCaCertFile === undefined) ctx.addIssue({ code: 'custom', path: ['tlsCaCertFile'], message: '--tls-auth-clients yes|optional (the default is yes) needs --tls-ca-cert-file' });
   });
 
@@ -118,6 +125,9 @@ interface StartFlags {
   tlsKeyFile?: string;
   tlsCaCertFile?: string;
   tlsAuthClients?: string;
+  tlsCluster?: string;
+  clusterAnnounceIp?: string;
+  clusterAnnouncePort?: string;
 }
 
 function numberFlag(v: string | undefined): number | undefined {
@@ -173,6 +183,9 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       tlsKeyFile: flags.tlsKeyFile,
       tlsCaCertFile: flags.tlsCaCertFile,
       tlsAuthClients: flags.tlsAuthClients,
+      tlsCluster: flags.tlsCluster,
+      clusterAnnounceIp: flags.clusterAnnounceIp,
+      clusterAnnouncePort: numberFlag(flags.clusterAnnouncePort),
     }).filter(([, v]) => v !== undefined),
   );
   const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
@@ -185,6 +198,16 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
 }
 
 /** The TLS settings of a configuration, when it asks for a TLS port. */
+/** The node-to-node TLS of a configuration with --tls-cluster yes. */
+function peerTlsOf(cfg: NodeConfig): PeerTls | undefined {
+  if (cfg.tlsCluster !== 'yes') return undefined;
+  try {
+    return peerTlsFromFiles({ certFile: cfg.tlsCertFile!, keyFile: cfg.tlsKeyFile!, caFile: cfg.tlsCaCertFile! });
+  } catch (e) {
+    throw new UsageError(`--tls-cluster: ${(e as Error).message}`);
+  }
+}
+
 function tlsOf(cfg: NodeConfig): TlsSettings | undefined {
   if (cfg.tlsPort === undefined) return undefined;
   return { port: cfg.tlsPort, certFile: cfg.tlsCertFile!, keyFile: cfg.tlsKeyFile!, caFile: cfg.tlsCaCertFile, authClients: cfg.tlsAuthClients };
@@ -248,6 +271,9 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--tls-key-file <file>', 'TLS private key (PEM)')
     .option('--tls-ca-cert-file <file>', 'CA certificate that signs client certificates (PEM)')
     .option('--tls-auth-clients <mode>', 'yes | no | optional: whether clients must present a certificate (default yes)')
+    .option('--tls-cluster <yes|no>', 'node-to-node traffic over mutual TLS: the node certificate, the CA file as cluster CA (default no)')
+    .option('--cluster-announce-ip <addr>', 'address other nodes and clients use for this node (default: --host)')
+    .option('--cluster-announce-port <port>', 'port other nodes and clients use for this node (default: the bound port)')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
@@ -280,8 +306,10 @@ export function registerStart(program: Command, io: CliIo): void {
       let server: NodeServer;
       let clusterNode: ClusterNodeHandle | undefined;
       let coordinator: Coordinator | undefined;
+      let peerTls: PeerTls | undefined;
       if (cfg.cluster) {
         const peerKey = clusterPeerKey(cfg);
+        peerTls = peerTlsOf(cfg);
         coordinator = await openCoordinator(cfg.coordinator!);
         const id = cfg.id ?? (cfg.port !== 0 ? `node-${cfg.port}` : undefined);
         if (id === undefined) throw new UsageError('a cluster node on a random port needs --id');
@@ -290,6 +318,7 @@ export function registerStart(program: Command, io: CliIo): void {
             id,
             host: cfg.host,
             port: cfg.port,
+            announce: { host: cfg.clusterAnnounceIp, port: cfg.clusterAnnouncePort },
             adminPort: 0,
             zone: cfg.zone,
             weight: cfg.weight,
@@ -304,6 +333,7 @@ export function registerStart(program: Command, io: CliIo): void {
             tls: tlsOf(cfg),
             log,
             peerKey,
+            peerTls,
             beforeRegister: startAdmin,
           });
         } catch (e) {
@@ -336,6 +366,7 @@ export function registerStart(program: Command, io: CliIo): void {
       const onHup = (): void => {
         try {
           server.reloadTls();
+          peerTls?.reload();
           log.info('TLS certificates reloaded');
         } catch (e) {
           log.error({ err: (e as Error).message }, 'TLS certificates not reloaded; the previous ones stay in use');

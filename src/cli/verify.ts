@@ -6,7 +6,7 @@ import { tallyVerdicts, verifyAcross } from '../server/verify.js';
 import { PeerClient } from '../transport/peer.js';
 import { withCoordinator } from './cluster.js';
 import type { CliIo } from './main.js';
-import { toolPeerKey } from './secret.js';
+import { toolPeerKey, resolvePeerTls } from './secret.js';
 
 export function registerVerify(program: Command, io: CliIo): void {
   program
@@ -35,7 +35,7 @@ export function registerVerify(program: Command, io: CliIo): void {
             f.repair,
             (n, body, timeoutMs) => {
               let peer = peers.get(n.id);
-              if (peer === undefined) peers.set(n.id, (peer = new PeerClient(n.host, n.port, { key: toolPeerKey() })));
+              if (peer === undefined) peers.set(n.id, (peer = new PeerClient(n.host, n.port, { key: toolPeerKey(), tls: resolvePeerTls() })));
               return peer.request(body, timeoutMs);
             },
             (done, total) => {

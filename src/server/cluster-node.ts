@@ -21,6 +21,7 @@ import type { PeerClient } from '../transport/peer.js';
 import type { LiveConfig } from './dispatch.js';
 import { startNodeServer, type NodeServer } from './server.js';
 import type { TlsSettings } from './tls.js';
+import type { PeerTls } from '../transport/peer-tls.js';
 import { followClusterAcl } from './acl-sync.js';
 import { COMMAND_NAMES } from './dispatch.js';
 import { createVerifier } from './verify.js';
@@ -50,6 +51,10 @@ export interface ClusterNodeOptions {
   readonly peerKey?: Buffer;
   /** A TLS port for clients (src/server/tls.ts). */
   readonly tls?: TlsSettings | undefined;
+  /** tls-cluster: node-to-node connections are mutual TLS with the cluster CA (src/transport/peer-tls.ts). */
+  readonly peerTls?: PeerTls | undefined;
+  /** The address the cluster records for this node when it differs from the bound one (Redis's cluster-announce-*). */
+  readonly announce?: { readonly host?: string | undefined; readonly port?: number | undefined };
   /** Runs after the server listens and before the node registers (e.g. starts the admin API); returns the admin port. */
   readonly beforeRegister?: (server: NodeServer, routing: ClusterRouting, meta: ClusterMeta) => Promise<number>;
 }
@@ -218,6 +223,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const routing: ClusterRouting = new ClusterRouting({
     mode: o.mode,
     peerKey: o.peerKey,
+    peerTls: o.peerTls,
     selfId: o.id,
     runLocal,
     refresh,
@@ -243,6 +249,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     cluster: routing,
     onPeerRequest: (body) => servePeerRequest(body, runLocal, peerOp),
     peerKey: o.peerKey,
+    peerTls: o.peerTls,
     tls: o.tls,
     log: o.log,
   });
@@ -280,7 +287,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     await server.close();
     throw e;
   }
-  const node: ClusterNode = { id: o.id, host: o.host, port: server.port, adminPort, zone: o.zone, weight: o.weight };
+  const node: ClusterNode = { id: o.id, host: o.announce?.host ?? o.host, port: o.announce?.port ?? server.port, adminPort, zone: o.zone, weight: o.weight };
   const leaseTtlMs = o.leaseTtlMs ?? LEASE_TTL_MS_DEFAULT;
 
   let registered: Registration;

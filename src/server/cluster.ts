@@ -4,6 +4,7 @@ import { keySlot } from '../partitioning/hash.js';
 import { RoutingTable, type ClusterNode, type PartitionMap } from '../cluster/map.js';
 import { AtollError } from '../errors.js';
 import { PeerClient } from '../transport/peer.js';
+import type { PeerTls } from '../transport/peer-tls.js';
 import { ReplyError, intArg } from './args.js';
 import { keyIndexes, lastKeyIndex, RetryAfter, type ClusterHooks, type RouteResult, type RoutedCommand, type ServerState, type Session } from './dispatch.js';
 import { RespWriter } from './resp-writer.js';
@@ -95,6 +96,8 @@ export interface ClusterRoutingOptions {
   readonly failover?: (leader: string) => Promise<void>;
   /** The cluster's peer key; connections to other nodes prove they hold it (src/transport/handshake.ts). */
   readonly peerKey?: Buffer;
+  /** tls-cluster: connections to peers are mutual TLS with the cluster CA. */
+  readonly peerTls?: PeerTls | undefined;
 }
 
 /** What routing needs from replication (src/replication/replicator.ts implements it). */
@@ -488,7 +491,7 @@ export class ClusterRouting implements ClusterHooks {
   peer(node: ClusterNode): PeerClient {
     let p = this.peers.get(node.id);
     if (p === undefined) {
-      p = new PeerClient(node.host, node.port, { key: this.options.peerKey });
+      p = new PeerClient(node.host, node.port, { key: this.options.peerKey, tls: this.options.peerTls });
       this.peers.set(node.id, p);
     }
     return p;

@@ -1,6 +1,7 @@
 // The routing tier (`atoll router`): a stateless RESP proxy that watches the partition map in the
 // coordinator and forwards every keyed command to the partition's leader, so plain clients need no cluster
 // support. Holds no data; several can run side by side.
+import type { PeerTls } from '../transport/peer-tls.js';
 import type { Logger } from 'pino';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { MemoryEngine } from '../storage/memory.js';
@@ -20,7 +21,7 @@ export interface RouterHandle {
   close(): Promise<void>;
 }
 
-export async function startRouter(o: { coordinator: Coordinator; host: string; port: number; clock: Clock; config?: Partial<LiveConfig>; log?: Logger; peerKey?: Buffer }): Promise<RouterHandle> {
+export async function startRouter(o: { coordinator: Coordinator; host: string; port: number; clock: Clock; config?: Partial<LiveConfig>; log?: Logger; peerKey?: Buffer; peerTls?: PeerTls | undefined }): Promise<RouterHandle> {
   let refreshing: Promise<void> | undefined;
   let readyResolve: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (readyResolve = resolve));
@@ -34,7 +35,7 @@ export async function startRouter(o: { coordinator: Coordinator; host: string; p
     }
   };
   const refresh = (): Promise<void> => (refreshing ??= sync().finally(() => (refreshing = undefined)));
-  const routing = new ClusterRouting({ mode: 'proxy', refresh, peerKey: o.peerKey });
+  const routing = new ClusterRouting({ mode: 'proxy', refresh, peerKey: o.peerKey, peerTls: o.peerTls });
   // The engine only satisfies the server's interface: the router never stores a key (route() forwards or refuses).
   const server = await startNodeServer({ engine: new MemoryEngine({ clock: o.clock }), clock: o.clock, host: o.host, port: o.port, config: o.config, cluster: routing });
   const acl = followClusterAcl(o.coordinator, server.state, COMMAND_NAMES);

@@ -6,6 +6,7 @@ import type { Clock, StorageEngine } from '../storage/engine.js';
 import { COMMAND_NAMES, dataContextFor, execute, newServerStats, RetryAfter, type ClusterHooks, type LiveConfig, type ServerState, type Session } from './dispatch.js';
 import { PEER_MAGIC } from '../transport/frames.js';
 import { acceptPeer } from '../transport/peer.js';
+import type { PeerTls } from '../transport/peer-tls.js';
 import type { Logger } from 'pino';
 import { LimitedLog } from '../monitoring/log-limit.js';
 import { ProtocolError, RESP_LIMITS, RespParser } from './resp-parser.js';
@@ -33,6 +34,8 @@ export interface NodeServerOptions {
   readonly onPeerRequest?: (body: unknown) => unknown;
   /** The cluster's peer key: peers must prove they hold it before any frame (src/transport/handshake.ts). */
   readonly peerKey?: Buffer;
+  /** With tls-cluster: peers must open TLS with a certificate the cluster CA signed (src/transport/peer-tls.ts). */
+  readonly peerTls?: PeerTls | undefined;
   /** Where refused peer connections are reported (rate-limited). */
   readonly log?: Logger;
   /** A TLS port for clients, beside the plain one. */
@@ -208,7 +211,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
         if (first[0] === PEER_MAGIC[0]) {
           sockets.add(socket);
           socket.on('close', () => sockets.delete(socket));
-          acceptPeer(socket, first, options.peerKey, onPeer, (why) => {
+          acceptPeer(socket, first, { key: options.peerKey, tls: options.peerTls }, onPeer, (why) => {
             state.stats.peerRefused++;
             peerLog.warn('peer-refused', { from: socket.remoteAddress, why }, `node-to-node connection refused: ${why}`);
           });

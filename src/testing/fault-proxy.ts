@@ -19,6 +19,8 @@ export const FAULT_PROXY_LIMITS = Object.freeze({ connectionsMax: 1_024, delayMs
 
 export class FaultProxy {
   readonly faults: FaultState = { delayMs: 0, blackhole: new Set(), refuse: false };
+  /** Sees every chunk forwarded, in either direction (a capture of the wire, for tests that inspect it). */
+  onChunk: ((dir: Direction, chunk: Buffer) => void) | undefined;
   private readonly server: net.Server;
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
@@ -50,6 +52,7 @@ export class FaultProxy {
     const forward = (from: net.Socket, to: net.Socket, dir: Direction): void => {
       from.on('data', (chunk: Buffer) => {
         if (this.faults.blackhole.has(dir)) return;
+        this.onChunk?.(dir, chunk);
         const send = (): void => void (to.destroyed ? undefined : to.write(chunk));
         if (this.faults.delayMs > 0) setTimeout(send, Math.min(this.faults.delayMs, FAULT_PROXY_LIMITS.delayMsMax));
         else send();

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { AtollError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { FRAME_KIND, FrameDecoder, PEER_MAGIC, TRANSPORT_LIMITS, encodeFrame, type Frame } from './frames.js';
 import { ClientHandshake, PEER_AUTH, PEER_MAGIC_AUTH, ServerHandshake } from './handshake.js';
+import { PEER_MAGIC_TLS, PEER_TLS_GO, acceptPeerTls, startPeerTlsClient, type PeerTls } from './peer-tls.js';
 
 interface Waiting {
   resolve(body: unknown): void;
@@ -16,6 +17,8 @@ export interface PeerClientOptions {
   readonly inflightMax?: number;
   /** The cluster's peer key (src/transport/handshake.ts): the connection proves it holds it before any frame. */
   readonly key?: Buffer;
+  /** Mutual TLS with the cluster CA (src/transport/peer-tls.ts): everything after the magic is encrypted. */
+  readonly tls?: PeerTls | undefined;
 }
 
 /** One logical connection to a peer node, re-established on demand after failures. */
@@ -33,6 +36,7 @@ export class PeerClient {
   private readonly requestTimeoutMs: number;
   private readonly inflightMax: number;
   private readonly key: Buffer | undefined;
+  private readonly peerTls: PeerTls | undefined;
 
   constructor(
     readonly host: string,
@@ -42,6 +46,7 @@ export class PeerClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? TRANSPORT_LIMITS.requestTimeoutMs;
     this.inflightMax = options.inflightMax ?? TRANSPORT_LIMITS.inflightMax;
     this.key = options.key;
+    this.peerTls = options.tls;
   }
 
   get inflight(): number {
@@ -89,27 +94,43 @@ export class PeerClient {
 
   private connect(): void {
     if (this.socket !== undefined || this.closed) return;
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
-    this.socket = socket;
+    const raw = net.connect({ host: this.host, port: this.port, noDelay: true });
+    this.socket = raw;
+    let stage = 'connecting';
+    raw.on('error', () => undefined);
+    raw.on('close', () => this.onClose(stage));
+    if (this.peerTls === undefined) return void raw.on('connect', () => this.begin(raw, (s) => (stage = s)));
+    const peerTls = this.peerTls;
+    raw.on('connect', () => {
+      stage = 'tls';
+      raw.write(PEER_MAGIC_TLS);
+      raw.setTimeout(PEER_AUTH.handshakeTimeoutMs, () => raw.destroy());
+    });
+    // The server answers the TLS magic with one byte, then both ends run the TLS handshake.
+    raw.once('data', (go: Buffer) => {
+      raw.setTimeout(0);
+      if (go.length !== 1 || go[0] !== PEER_TLS_GO) return void raw.destroy();
+      const secure = startPeerTlsClient(raw, peerTls, (s) => this.begin(s, (x) => (stage = x)));
+      secure.on('error', () => raw.destroy());
+      secure.on('close', () => raw.destroy());
+      this.socket = secure;
+    });
+  }
+
+  /** On a connected (maybe TLS) socket: the magic, the cluster-secret handshake when keyed, then frames. */
+  private begin(socket: net.Socket, setStage: (stage: string) => void): void {
     const decoder = new FrameDecoder();
     /** Until the handshake is done (with a key), bytes go to it; then frames flow and the queue is flushed. */
     let handshake = this.key === undefined ? undefined : new ClientHandshake(this.key);
     const ready = (rest: Buffer): void => {
       handshake = undefined;
+      setStage('ready');
       this.connected = true;
       this.failures = 0;
       if (this.queued.length > 0) socket.write(Buffer.concat(this.queued));
       this.queued = [];
       if (rest.length > 0) this.onFrames(socket, decoder, rest);
     };
-    socket.on('connect', () => {
-      if (handshake === undefined) {
-        socket.write(PEER_MAGIC);
-        return ready(Buffer.alloc(0));
-      }
-      socket.write(PEER_MAGIC_AUTH);
-      socket.setTimeout(PEER_AUTH.handshakeTimeoutMs, () => socket.destroy());
-    });
     socket.on('data', (chunk: Buffer) => {
       if (handshake === undefined) return this.onFrames(socket, decoder, chunk);
       const step = handshake.feed(chunk);
@@ -120,22 +141,34 @@ export class PeerClient {
         ready(step.rest);
       }
     });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.socket = undefined;
-      this.connected = false;
-      this.queued = [];
-      this.failures++;
-      this.retryAtMs = Date.now() + Math.min(TRANSPORT_LIMITS.reconnectDelayMsMax, TRANSPORT_LIMITS.reconnectDelayMsMin * 2 ** Math.min(10, this.failures - 1));
-      // A connection closed before the handshake finished: the two ends do not share a peer key.
-      const why = handshake !== undefined ? `peer ${this.host}:${this.port} closed the connection during authentication: its cluster secret differs from this one (or one side has none)` : `connection to ${this.host}:${this.port} was lost`;
-      const lost = new AtollError('PEER_UNAVAILABLE', why);
-      for (const [id, w] of this.waiting) {
-        clearTimeout(w.timer);
-        this.waiting.delete(id);
-        w.reject(lost);
-      }
-    });
+    if (handshake === undefined) {
+      socket.write(PEER_MAGIC);
+      return ready(Buffer.alloc(0));
+    }
+    setStage('auth');
+    socket.write(PEER_MAGIC_AUTH);
+    socket.setTimeout(PEER_AUTH.handshakeTimeoutMs, () => socket.destroy());
+  }
+
+  private onClose(stage: string): void {
+    this.socket = undefined;
+    this.connected = false;
+    this.queued = [];
+    this.failures++;
+    this.retryAtMs = Date.now() + Math.min(TRANSPORT_LIMITS.reconnectDelayMsMax, TRANSPORT_LIMITS.reconnectDelayMsMin * 2 ** Math.min(10, this.failures - 1));
+    // A connection closed before a handshake finished: the two ends do not share a peer key or a cluster CA.
+    const why =
+      stage === 'auth'
+        ? `peer ${this.host}:${this.port} closed the connection during authentication: its cluster secret differs from this one (or one side has none)`
+        : stage === 'tls'
+          ? `peer ${this.host}:${this.port} closed the connection before TLS was set up: it does not use tls-cluster, or its certificate is not signed by this node's cluster CA (or this node's not by its)`
+          : `connection to ${this.host}:${this.port} was lost`;
+    const lost = new AtollError('PEER_UNAVAILABLE', why);
+    for (const [id, w] of this.waiting) {
+      clearTimeout(w.timer);
+      this.waiting.delete(id);
+      w.reject(lost);
+    }
   }
 
   /** Settles the requests answered by the frames in `chunk`. */
@@ -167,18 +200,32 @@ export class PeerClient {
   }
 }
 
+/** How a node guards its peer port: the cluster-secret key and, with tls-cluster, mutual TLS. */
+export interface PeerGuard {
+  readonly key?: Buffer | undefined;
+  readonly tls?: PeerTls | undefined;
+}
+
 /**
  * Takes a connection that opened with a peer magic (`first` holds the bytes read so far, magic included).
- * With a key, only the authenticated magic is accepted, and no frame is served before the handshake proves
- * the peer holds the key; without one, only the plain magic. Anything else is closed and `refused` is told why.
+ * With TLS configured, only the TLS magic is accepted, and the same rules then apply inside TLS. With a key,
+ * only the authenticated magic is accepted, and no frame is served before the handshake proves the peer holds
+ * the key; without one, only the plain magic. Anything else is closed and `refused` is told why.
  */
-export function acceptPeer(socket: net.Socket, first: Buffer, key: Buffer | undefined, handle: (body: unknown) => unknown, refused: (why: string) => void): void {
+export function acceptPeer(socket: net.Socket, first: Buffer, guard: PeerGuard, handle: (body: unknown) => unknown, refused: (why: string) => void, insideTls = false): void {
   const magic = first.subarray(0, PEER_MAGIC.length);
   const drop = (why: string): void => {
     refused(why);
     socket.destroy();
   };
   socket.on('error', () => socket.destroy());
+  if (magic.equals(PEER_MAGIC_TLS) && !insideTls) {
+    if (guard.tls === undefined) return drop('a TLS peer connection, but this node does not use tls-cluster');
+    if (first.length !== PEER_MAGIC_TLS.length) return drop('bytes after the TLS peer magic before the go-ahead');
+    return acceptPeerTls(socket, guard.tls, (secure) => secure.once('data', (inner: Buffer) => acceptPeer(secure, inner, guard, handle, refused, true)), drop);
+  }
+  if (guard.tls !== undefined && !insideTls) return drop('a peer connection without TLS (this node uses tls-cluster)');
+  const key = guard.key;
   if (magic.equals(PEER_MAGIC)) {
     if (key !== undefined) return drop('an unauthenticated peer connection (this node requires the cluster secret)');
     return servePeer(socket, first.subarray(PEER_MAGIC.length), handle);

@@ -63,7 +63,7 @@ describe('peer handshake', () => {
 describe('PeerClient against acceptPeer', () => {
   const serve = async (key: Buffer | undefined): Promise<{ port: number; refused: string[]; close(): void }> => {
     const refused: string[] = [];
-    const server = net.createServer((socket) => socket.once('data', (first: Buffer) => acceptPeer(socket, first, key, (body) => ({ echo: body }), (why) => refused.push(why))));
+    const server = net.createServer((socket) => socket.once('data', (first: Buffer) => acceptPeer(socket, first, { key }, (body) => ({ echo: body }), (why) => refused.push(why))));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return { port: (server.address() as net.AddressInfo).port, refused, close: () => server.close() };
   };
