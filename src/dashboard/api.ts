@@ -1,7 +1,7 @@
 // The dashboard's HTTP side on a node's admin port: the page at /, its data under /api (this node's report,
-// the cluster view gathered from every node's admin API, the ring picture, hot keys, alerts, a live SSE
+// the cluster view gathered from every node over the peer protocol, the ring picture, hot keys, alerts, a live SSE
 // stream), alert evaluation with logging and gauges, rebalance plans (list, make, apply, pause, resume, cancel,
-// settings), and admin actions guarded by a token.
+// settings), and admin actions guarded by the admin token or ACL users (admin-auth.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import client from 'prom-client';
 import type { Logger } from 'pino';
@@ -19,6 +19,8 @@ import type { ClusterRouting } from '../server/cluster.js';
 import { ALERT_RULES, evaluateAlerts, type Alert, type AlertRules, type ClusterView, type ViewNode } from '../monitoring/alerts.js';
 import type { NodeMonitor, NodeReport } from '../monitoring/node-monitor.js';
 import { DASHBOARD_HTML } from './page.js';
+import { actionsPossible, authorizeAdmin } from './admin-auth.js';
+import type { AclStore } from '../server/acl.js';
 import { renderRingSvg, type RingSegment } from './ring-svg.js';
 
 export const DASHBOARD_LIMITS = Object.freeze({
@@ -45,8 +47,12 @@ export interface DashboardContext {
   readonly clusterId?: string;
   readonly replicas?: number;
   readonly rules: AlertRules;
-  /** Actions (POST) need `Authorization: Bearer <token>`; without a token the dashboard is read-only. */
+  /** Actions (POST) take `Authorization: Bearer <token>` (src/dashboard/admin-auth.ts). */
   readonly adminToken?: string;
+  /** The node's ACL users: actions also take `Authorization: Basic` for a user allowed CLUSTER SETSLOT. */
+  readonly acl?: () => AclStore | undefined;
+  /** Records a refused action for ACL LOG (failed authentication or a missing permission). */
+  readonly onDenied?: (d: { reason: 'auth' | 'command'; user: string; addr: string }) => void;
   /** Present on cluster nodes: rebalance plans and settings live there. */
   readonly coordinator?: Coordinator;
   readonly log?: Logger;
@@ -54,12 +60,14 @@ export interface DashboardContext {
   nowMs(): number;
 }
 
-async function fetchReport(n: ClusterNode): Promise<NodeReport | undefined> {
-  if (n.adminPort === 0) return undefined;
+/**
+ * A peer's report, over the node-to-node connection (authenticated by the cluster secret, TLS with
+ * tls-cluster), so the view works whatever guards the admin ports; none when it has no monitor or is silent.
+ */
+async function fetchReport(routing: ClusterRouting, n: ClusterNode): Promise<NodeReport | undefined> {
   try {
-    const res = await fetch(`http://${n.host}:${n.adminPort}/api/node`, { signal: AbortSignal.timeout(DASHBOARD_LIMITS.peerFetchTimeoutMs) });
-    if (!res.ok) return undefined;
-    return (await res.json()) as NodeReport;
+    const report = await routing.peer(n).request({ op: 'node-report' }, DASHBOARD_LIMITS.peerFetchTimeoutMs);
+    return report === null ? undefined : (report as NodeReport);
   } catch {
     return undefined;
   }
@@ -84,7 +92,7 @@ export async function buildClusterView(ctx: DashboardContext, silentSince = new 
   const nodes = await Promise.all(
     ids.map(async (id): Promise<ViewNode> => {
       const n = all.get(id)!;
-      const report = id === ctx.selfId ? self : await fetchReport(n);
+      const report = id === ctx.selfId ? self : await fetchReport(routing, n);
       const { led, followed } = table.partitionsOf(id);
       const now = ctx.nowMs();
       if (report !== undefined) silentSince.delete(id);
@@ -216,7 +224,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
   app.get('/api/node', async () => ctx.monitor.report());
-  const payload = ({ view, alerts, rebalance }: Current): Record<string, unknown> => ({ ...view, alerts, rebalance, actions: ctx.adminToken !== undefined });
+  const payload = ({ view, alerts, rebalance }: Current): Record<string, unknown> => ({ ...view, alerts, rebalance, actions: actionsPossible({ adminToken: ctx.adminToken, acl: ctx.acl?.() }) });
   app.get('/api/cluster', async () => payload(await current()));
   app.get('/api/alerts', async () => (await current()).alerts);
   app.get('/api/hotkeys', async () => ctx.monitor.hotKeys());
@@ -244,11 +252,15 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
     });
   });
 
-  /** Actions need the node's admin token; false (reply sent) when the request may not act. */
+  /** Actions need the admin token or a permitted ACL user; false (reply sent) when the request may not act. */
   const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
-    if (ctx.adminToken === undefined) void reply.code(403).send({ error: 'the dashboard is read-only: start the node with --admin-token to allow actions' });
-    else if (req.headers.authorization !== `Bearer ${ctx.adminToken}`) void reply.code(401).send({ error: 'a valid admin token is required' });
-    else return true;
+    const auth = authorizeAdmin(req.headers.authorization, { adminToken: ctx.adminToken, acl: ctx.acl?.() });
+    if (auth.ok) return true;
+    if (auth.denied !== undefined) ctx.onDenied?.({ ...auth.denied, addr: `${req.ip}` });
+    // A request with no credential is asked for Basic ones; never one that sent some (a browser would pop
+    // up its own login over the dashboard's fetch).
+    if (auth.status === 401 && req.headers.authorization === undefined) void reply.header('www-authenticate', 'Basic realm="atoll admin", charset="UTF-8"');
+    void reply.code(auth.status).send({ error: auth.error });
     return false;
   };
   const failed = (reply: FastifyReply, e: unknown): FastifyReply =>

@@ -50,7 +50,7 @@ function rebalance(v) {
   if (!rb) { $('rb-settings').textContent = 'no coordinator: rebalancing needs a cluster node'; return; }
   const s = rb.settings;
   $('rb-settings').textContent = 'auto mode ' + (s.auto ? 'on' : 'off') + ' · copy rate ' + (s.rateBytesPerSec ? fmtBytes(s.rateBytesPerSec) + '/s' : 'unthrottled') +
-    ' · ' + s.movesPerNodeMax + ' moves per node · cool-down ' + (s.cooldownMs / 1000) + ' s' + (v.actions ? '' : ' · read-only (start with --admin-token to act)');
+    ' · ' + s.movesPerNodeMax + ' moves per node · cool-down ' + (s.cooldownMs / 1000) + ' s' + (v.actions ? '' : ' · read-only (start with --admin-token, or give an ACL user a password, to act)');
   $('rb-controls').style.display = v.actions ? '' : 'none';
   const buttons = (p) => {
     if (!v.actions) return '';
@@ -102,8 +102,12 @@ function planChart() {
 
 async function act(path, body) {
   const token = $('rb-token').value;
+  const user = $('rb-user').value.trim();
   sessionStorage.setItem('atollToken', token);
-  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token }, body: JSON.stringify(body ?? {}) });
+  sessionStorage.setItem('atollUser', user);
+  // With a user name: that ACL user's password (Basic); without: the node's admin token (Bearer).
+  const credential = user === '' ? 'Bearer ' + token : 'Basic ' + btoa(unescape(encodeURIComponent(user + ':' + token)));
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: credential }, body: JSON.stringify(body ?? {}) });
   const j = await res.json().catch(() => ({}));
   $('rb-msg').textContent = res.ok ? (j.id ? 'plan ' + j.id + ' ' + j.status + (j.moves ? ': ' + j.moves.length + ' moves, ' + fmtBytes(j.totalBytes) : '') : 'ok') : 'refused: ' + (j.error ?? res.status);
   $('rb-msg').dataset.ok = res.ok ? 'yes' : 'no';
@@ -170,6 +174,7 @@ function hotkeys(v) {
 }
 
 $('rb-token').value = sessionStorage.getItem('atollToken') ?? '';
+$('rb-user').value = sessionStorage.getItem('atollUser') ?? '';
 fetch('/api/cluster').then((r) => r.json()).then(render).then(() => {
   document.body.dataset.firstPaint = String(performance.now());
   const es = new EventSource('/api/events');
@@ -206,7 +211,7 @@ table{border-collapse:collapse;font-size:13px} td,th{padding:3px 10px;text-align
 <section><h2>Partition map (rows: nodes; columns: partitions; solid = leader, pale = follower, shade = request rate, red = under-replicated)</h2><div id="heatmap"></div></section>
 <section><h2>Hot keys</h2><table id="hotkeys"></table></section>
 <section id="rb"><h2>Rebalance</h2><div id="rb-settings" class="muted"></div>
-<div id="rb-controls" style="display:none">admin token <input id="rb-token" type="password" size="14"> drain <input id="rb-drain" placeholder="node ids, optional" size="16"><button id="rb-plan">plan rebalance</button><span id="rb-msg"></span></div>
+<div id="rb-controls" style="display:none">ACL user <input id="rb-user" size="8" placeholder="(token)"> password or admin token <input id="rb-token" type="password" size="14"> drain <input id="rb-drain" placeholder="node ids, optional" size="16"><button id="rb-plan">plan rebalance</button><span id="rb-msg"></span></div>
 <table id="plans"></table><h2>Progress of the running (or last) plan</h2><div id="plan-chart"></div></section>
 <script>${SCRIPT}</script>
 </body></html>

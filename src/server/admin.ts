@@ -83,6 +83,8 @@ export async function startAdmin(state: ServerState, o: AdminOptions): Promise<A
     replicas: o.replicas,
     rules: o.rules ?? DEFAULT_ALERT_RULES,
     adminToken: o.adminToken,
+    acl: () => state.acl,
+    onDenied: (d) => state.aclLog?.add({ reason: d.reason, context: 'toplevel', object: d.reason === 'auth' ? 'AUTH' : 'cluster|setslot', username: d.user, clientInfo: `id=0 addr=${d.addr} name=admin-http user=${d.user}` }, state.clock.nowMs()),
     coordinator: o.coordinator,
     log: o.log,
     registry: metrics.registry,

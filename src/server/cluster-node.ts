@@ -153,6 +153,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         for (const it of items) if (Array.isArray(it) && Buffer.isBuffer(it[0]) && Buffer.isBuffer(it[1]) && hub !== undefined) delivered += hub.publish(it[0], it[1]);
         return { delivered };
       }
+      case 'node-report':
+        // The dashboard's cluster view, gathered over the (authenticated, maybe TLS) peer connections.
+        return cell.server?.state.monitor?.report() ?? null;
       case 'partition-stats': {
         // Bytes per partition this node holds (keys and values), for rebalance plans.
         const asked = Array.isArray(body.partitions) ? (body.partitions as unknown[]).map(Number) : [];

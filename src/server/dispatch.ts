@@ -166,7 +166,7 @@ export interface ServerState {
   /** Called with the run time of a sample of commands (one in LATENCY_SAMPLE_EVERY), when metrics are on. */
   observe?: (command: string, seconds: number) => void;
   /** Sees the first key of every data command served here (per-partition rates, hot keys), when monitoring is on. */
-  monitor?: { recordKey(key: Buffer, slot?: number): void; hotKeys(count: number): { key: string; count: number; share: number }[] };
+  monitor?: { recordKey(key: Buffer, slot?: number): void; hotKeys(count: number): { key: string; count: number; share: number }[]; report(): unknown };
   /** Set in cluster mode. */
   cluster?: ClusterHooks;
   /** WATCHed keys of every session (set by the server; it listens to the engine's changes). */

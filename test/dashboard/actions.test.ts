@@ -92,6 +92,44 @@ describe('cluster view and actions', () => {
   });
 });
 
+describe('actions by ACL users (Basic auth), cluster-wide', () => {
+  it('a user allowed CLUSTER SETSLOT acts on any node; others are refused and logged', async () => {
+    const r = new Redis({ port: nodes[0]!.server.port, lazyConnect: true });
+    await r.connect();
+    expect(await r.call('ACL', 'SETUSER', 'ops', 'on', '>ops-password', '+@admin')).toBe('OK');
+    expect(await r.call('ACL', 'SETUSER', 'reader', 'on', '>read-password', '+@read', '~*')).toBe('OK');
+    expect(await r.call('ACL', 'SETUSER', 'open', 'on', 'nopass', '+@all')).toBe('OK');
+    // Node b has no admin token: the users reach it through the coordinator, and its dashboard may now act.
+    await until('users on b', async () => (((await (await fetch(url('b', '/api/cluster'))).json()) as { actions: boolean }).actions ? true : undefined));
+    const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    const map = nodes[1]!.routing.map!;
+    const p = map.partitions.findIndex((e) => e.replicas[0] === 'b');
+    const move = (authorization: string | undefined): Promise<Response> =>
+      fetch(url('b', `/api/partitions/${p}/move`), { method: 'POST', body: JSON.stringify({ to: 'a' }), headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) } });
+    const none = await move(undefined);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Basic /);
+    expect((await move(basic('ops', 'not-the-password'))).status).toBe(401);
+    expect((await move(basic('open', 'anything'))).status).toBe(401); // nopass users cannot act over HTTP
+    const reader = await move(basic('reader', 'read-password'));
+    expect(reader.status).toBe(403);
+    expect(((await reader.json()) as { error: string }).error).toContain('CLUSTER SETSLOT');
+    const ok = await move(basic('ops', 'ops-password'));
+    expect(ok.status).toBe(200);
+    await until('map switch on b', () => (nodes[1]!.routing.map!.partitions[p]!.replicas[0] === 'a' ? true : undefined));
+    // Refusals are in node b's ACL LOG, as Redis logs failed AUTHs and denied commands.
+    const rb = new Redis({ port: nodes[1]!.server.port });
+    const log = (await rb.call('ACL', 'LOG')) as unknown[][];
+    const entries = log.map((e) => Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), e[2 * i + 1]])));
+    expect(entries.map((e) => [e.reason, e.object, e.username])).toEqual(expect.arrayContaining([['auth', 'AUTH', 'ops'], ['auth', 'AUTH', 'open'], ['command', 'cluster|setslot', 'reader']]));
+    // Taking the permission away takes effect for the next request.
+    expect(await r.call('ACL', 'SETUSER', 'ops', '-@admin')).toBe('OK');
+    await until('rule on b', async () => ((await move(basic('ops', 'ops-password'))).status === 403 ? true : undefined));
+    r.disconnect();
+    rb.disconnect();
+  });
+});
+
 function findKeyInSlot(slot: number): string {
   for (let i = 0; ; i++) if (keySlot(`k${i}`) === slot) return `k${i}`;
 }
