@@ -76,6 +76,8 @@ export const NodeConfigSchema = z
     tlsAuthClients: z.enum(['yes', 'no', 'optional']).default('yes'),
     /** Redis's tls-cluster: node-to-node traffic is mutual TLS with the node certificate and the CA as cluster CA. */
     tlsCluster: z.enum(['yes', 'no']).default('no'),
+    /** The admin API over HTTPS with the node certificate (--tls-cert-file, --tls-key-file). */
+    adminTls: z.enum(['yes', 'no']).default('no'),
     /** The address other nodes and clients use for this node, when it differs from the bound one (NAT, proxies). */
     clusterAnnounceIp: z.string().min(1).optional(),
     clusterAnnouncePort: z.number().int().min(1).max(65535).optional(),
@@ -87,6 +89,7 @@ export const NodeConfigSchema = z
     if (cfg.cluster && cfg.coordinator === undefined) ctx.addIssue({ code: 'custom', path: ['coordinator'], message: 'cluster mode needs --coordinator etcd://host:port' });
     if (!cfg.cluster && cfg.coordinator !== undefined) ctx.addIssue({ code: 'custom', path: ['cluster'], message: '--coordinator is given without --cluster' });
     if (cfg.tlsPort !== undefined && (cfg.tlsCertFile === undefined || cfg.tlsKeyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tlsPort'], message: '--tls-port needs --tls-cert-file and --tls-key-file' });
+    if (cfg.adminTls === 'yes' && (cfg.tlsCertFile === undefined || cfg.tlsKeyFile === undefined)) ctx.addIssue({ code: 'custom', path: ['adminTls'], message: '--admin-tls yes needs --tls-cert-file and --tls-key-file' });
     if (cfg.tlsCluster === 'yes' && (cfg.tlsCertFile === undefined || cfg.tlsKeyFile === undefined || cfg.tlsCaCertFile === undefined)) ctx.addIssue({ code: 'custom', path: ['tlsCluster'], message: '--tls-cluster yes needs --tls-cert-file, --tls-key-file and --tls-ca-cert-file (the cluster CA)' });
     if (cfg.tlsPort !== undefined && cfg.tlsAuthClients !== 'no' && cfg.tlsCaCertFile === undefined) ctx.addIssue({ code: 'custom', path: ['tlsCaCertFile'], message: '--tls-auth-clients yes|optional (the default is yes) needs --tls-ca-cert-file' });
   });
@@ -126,6 +129,7 @@ interface StartFlags {
   tlsCaCertFile?: string;
   tlsAuthClients?: string;
   tlsCluster?: string;
+  adminTls?: string;
   clusterAnnounceIp?: string;
   clusterAnnouncePort?: string;
 }
@@ -184,6 +188,7 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       tlsCaCertFile: flags.tlsCaCertFile,
       tlsAuthClients: flags.tlsAuthClients,
       tlsCluster: flags.tlsCluster,
+      adminTls: flags.adminTls,
       clusterAnnounceIp: flags.clusterAnnounceIp,
       clusterAnnouncePort: numberFlag(flags.clusterAnnouncePort),
     }).filter(([, v]) => v !== undefined),
@@ -272,6 +277,7 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--tls-ca-cert-file <file>', 'CA certificate that signs client certificates (PEM)')
     .option('--tls-auth-clients <mode>', 'yes | no | optional: whether clients must present a certificate (default yes)')
     .option('--tls-cluster <yes|no>', 'node-to-node traffic over mutual TLS: the node certificate, the CA file as cluster CA (default no)')
+    .option('--admin-tls <yes|no>', 'serve the admin API over HTTPS with --tls-cert-file and --tls-key-file (default no)')
     .option('--cluster-announce-ip <addr>', 'address other nodes and clients use for this node (default: --host)')
     .option('--cluster-announce-port <port>', 'port other nodes and clients use for this node (default: the bound port)')
     .action(async (flags: StartFlags) => {
@@ -294,6 +300,7 @@ export function registerStart(program: Command, io: CliIo): void {
             partitions: meta?.partitions ?? 1,
             rules: cfg.alerts ?? DEFAULT_ALERT_RULES,
             adminToken: cfg.adminToken,
+            https: cfg.adminTls === 'yes' ? { certFile: cfg.tlsCertFile!, keyFile: cfg.tlsKeyFile! } : undefined,
             coordinator,
             log,
           });
@@ -358,7 +365,7 @@ export function registerStart(program: Command, io: CliIo): void {
           throw e;
         }
       }
-      const adminText = admin ? `admin http://${cfg.host}:${adminPort}, ` : '';
+      const adminText = admin ? `admin ${cfg.adminTls === 'yes' ? 'https' : 'http'}://${cfg.host}:${adminPort}, ` : '';
       const clusterText = clusterNode !== undefined ? `, cluster ${clusterNode.meta.clusterId} as ${clusterNode.id}` : '';
       const tlsText = server.tlsPort !== undefined ? `tls ${cfg.host}:${server.tlsPort}, ` : '';
       io.out(`atoll: node listening on ${cfg.host}:${server.port} (${tlsText}${adminText}engine ${cfg.engine}${clusterText}, pid ${process.pid})\n`);
@@ -367,6 +374,7 @@ export function registerStart(program: Command, io: CliIo): void {
         try {
           server.reloadTls();
           peerTls?.reload();
+          admin?.reloadTls();
           log.info('TLS certificates reloaded');
         } catch (e) {
           log.error({ err: (e as Error).message }, 'TLS certificates not reloaded; the previous ones stay in use');

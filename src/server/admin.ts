@@ -1,6 +1,10 @@
-// Admin HTTP API of a node (fastify, its own port): /healthz, /metrics (Prometheus), /info (JSON), and the
+// Admin HTTP(S) API of a node (fastify, its own port; HTTPS with --admin-tls): /healthz, /metrics (Prometheus), /info (JSON), and the
 // dashboard (/ and /api/...). Built from a factory so tests inject requests without a socket.
+import type http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type tls from 'node:tls';
+import { secureOptions } from './tls.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerDashboard } from '../dashboard/api.js';
@@ -11,8 +15,10 @@ import { infoSections, type ServerState } from './dispatch.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import type { ClusterRouting } from './cluster.js';
 
-export function buildAdminApp(state: ServerState, metrics: NodeMetrics): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+export function buildAdminApp(state: ServerState, metrics: NodeMetrics, tlsOptions?: () => tls.SecureContextOptions): FastifyInstance {
+  // HTTPS: fastify on a node https server (whose certificate a reload swaps); its typings name an http one.
+  const serverFactory = tlsOptions === undefined ? undefined : (handler: http.RequestListener): http.Server => https.createServer(tlsOptions(), handler) as unknown as http.Server;
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, ...(serverFactory === undefined ? {} : { serverFactory }) });
   app.get('/healthz', async () => ({ status: 'ok', uptimeMs: state.clock.nowMs() - state.startedMs }));
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.registry.contentType);
@@ -38,6 +44,8 @@ export interface AdminOptions {
   readonly partitions: number;
   readonly rules?: AlertRules;
   readonly adminToken?: string;
+  /** Serve HTTPS with this certificate and key (re-read by reloadTls). */
+  readonly https?: { readonly certFile: string; readonly keyFile: string };
   /** Cluster nodes: the coordinator, for rebalance plans in the dashboard and its API. */
   readonly coordinator?: Coordinator;
   readonly log?: Logger;
@@ -47,6 +55,8 @@ export interface AdminHandle {
   readonly app: FastifyInstance;
   readonly port: number;
   readonly monitor: NodeMonitor;
+  /** Re-reads the HTTPS certificate for new connections (throws, keeping the old one, when it is bad). */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -73,7 +83,9 @@ export async function startAdmin(state: ServerState, o: AdminOptions): Promise<A
   state.monitor = monitor;
   const ticker = setInterval(() => monitor.tick(), MONITOR_LIMITS.tickMs);
   ticker.unref();
-  const app = buildAdminApp(state, metrics);
+  const certs = o.https;
+  const tlsOptions = certs === undefined ? undefined : (): tls.SecureContextOptions => secureOptions({ port: 0, certFile: certs.certFile, keyFile: certs.keyFile, authClients: 'no' });
+  const app = buildAdminApp(state, metrics, tlsOptions);
   const dashboard = registerDashboard(app, {
     selfId: o.selfId,
     zone: o.zone,
@@ -102,5 +114,8 @@ export async function startAdmin(state: ServerState, o: AdminOptions): Promise<A
     await close();
     throw e;
   }
-  return { app, port: (app.server.address() as AddressInfo).port, monitor, close };
+  const reloadTls = (): void => {
+    if (tlsOptions !== undefined) (app.server as unknown as https.Server).setSecureContext(tlsOptions());
+  };
+  return { app, port: (app.server.address() as AddressInfo).port, monitor, reloadTls, close };
 }

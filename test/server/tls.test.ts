@@ -7,6 +7,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import https from 'node:https';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -106,6 +107,41 @@ describe('TLS on the client port', () => {
     } finally {
       await node.stop();
     }
+  }, 30_000);
+
+  it('--admin-tls yes: the admin API over HTTPS only; SIGHUP swaps its certificate too', async () => {
+    copyFileSync(f('server.crt'), f('live.crt'));
+    copyFileSync(f('server.key'), f('live.key'));
+    const node = await startNode(['--admin-port', '0', '--admin-tls', 'yes', '--tls-cert-file', f('live.crt'), '--tls-key-file', f('live.key')]);
+    const port = Number(/admin https:\/\/[\d.]+:(\d+)/.exec(node.output())![1]);
+    const get = (path: string): Promise<{ status: number; serial: string; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port, path, ca: readFileSync(f('ca.crt')), agent: false }, (res) => {
+          let body = '';
+          const serial = (res.socket as tls.TLSSocket).getPeerCertificate().serialNumber;
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, serial, body }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const first = await get('/healthz');
+      expect(first.status).toBe(200);
+      expect(JSON.parse(first.body)).toMatchObject({ status: 'ok' });
+      expect((await get('/metrics')).body).toContain('atoll_');
+      // Plain HTTP on the HTTPS port gets no admin answer.
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+      copyFileSync(f('server2.crt'), f('live.crt'));
+      copyFileSync(f('server2.key'), f('live.key'));
+      process.kill(node.pid, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await get('/healthz');
+      expect(after.status).toBe(200);
+      expect(after.serial).not.toBe(first.serial);
+    } finally {
+      await node.stop();
+    }
+    await expect(startNode(['--admin-tls', 'yes'])).rejects.toThrow(/--admin-tls yes needs --tls-cert-file and --tls-key-file/);
   }, 30_000);
 
   it('a missing certificate file, or auth without a CA, stops the node from starting with the reason', async () => {
