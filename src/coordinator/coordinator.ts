@@ -90,14 +90,14 @@ export const LEASE_DRIFT_MARGIN = 0.2;
 export const LEASE_TTL_MS_DEFAULT = 2_000;
 
 /** Parses a --coordinator value: "memory" or "etcd://host:port[,host:port...]". */
-export function parseCoordinatorUrl(url: string): { kind: 'memory' } | { kind: 'etcd'; hosts: string[] } {
+export function parseCoordinatorUrl(url: string): { kind: 'memory' } | { kind: 'etcd'; hosts: string[]; tls: boolean } {
   if (url === 'memory') return { kind: 'memory' };
-  const m = /^etcd:\/\/([^/]+)\/?$/.exec(url);
+  const m = /^etcd(s?):\/\/([^/]+)\/?$/.exec(url);
   if (m) {
-    const hosts = m[1]!.split(',');
-    if (hosts.every((h) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(h) && Number(h.split(':')[1]) <= 65535)) return { kind: 'etcd', hosts };
+    const hosts = m[2]!.split(',');
+    if (hosts.every((h) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(h) && Number(h.split(':')[1]) <= 65535)) return { kind: 'etcd', hosts, tls: m[1] === 's' };
   }
-  throw new AtollError('BAD_COORDINATOR_URL', `coordinator URL must be "memory" or "etcd://host:port[,host:port...]", got "${url}"`);
+  throw new AtollError('BAD_COORDINATOR_URL', `coordinator URL must be "memory", "etcd://host:port[,host:port...]" or "etcds://..." (TLS), got "${url}"`);
 }
 
 /** Settings that must agree for an existing cluster to be joined by `createCluster` again. */
@@ -113,7 +113,8 @@ export async function openCoordinator(url: string, memory?: () => Coordinator): 
     return memory();
   }
   const { EtcdCoordinator } = await import('./etcd.js');
-  const c = new EtcdCoordinator(url, parsed.hosts);
+  const { etcdAccessFromEnv } = await import('./etcd-access.js');
+  const c = new EtcdCoordinator(url, parsed.hosts, etcdAccessFromEnv(parsed.tls));
   try {
     await c.connect();
   } catch (e) {

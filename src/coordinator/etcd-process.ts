@@ -1,7 +1,7 @@
 // Starts and stops a single-member etcd (Debian's etcd-server package) on loopback, for `atoll dev` and
 // tests. Waits until it answers; stops it by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { AtollError } from '../errors.js';
 
@@ -50,17 +50,42 @@ export async function freeBasePort(count: number, attemptsMax = 50): Promise<num
   throw new Error(`no ${count} free consecutive ports (with admin ports) found`);
 }
 
-export async function startEtcd(options: { dataDir: string; clientPort?: number; peerPort?: number; binary?: string }): Promise<EtcdProcess> {
+/** TLS on etcd's client port (tests of etcds://): its certificate, key, and the CA client certificates need. */
+export interface EtcdTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  /** etcd's --client-cert-auth: clients must present a certificate the CA signed. */
+  readonly clientCertAuth: boolean;
+}
+
+/** Whether etcd answers /health (over TLS with the CA when it serves TLS). */
+async function healthy(client: string, tlsOptions: EtcdTls | undefined): Promise<boolean> {
+  if (tlsOptions === undefined) return (await fetch(`${client}/health`)).ok;
+  const { default: https } = await import('node:https');
+  // etcd's /health needs no client certificate, even with --client-cert-auth (it sits on the HTTP side).
+  return new Promise((resolve) => {
+    const req = https.get(`${client}/health`, { ca: readFileSync(tlsOptions.caFile), cert: readFileSync(tlsOptions.certFile), key: readFileSync(tlsOptions.keyFile) }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
+}
+
+export async function startEtcd(options: { dataDir: string; clientPort?: number; peerPort?: number; binary?: string; tls?: EtcdTls }): Promise<EtcdProcess> {
   const clientPort = options.clientPort ?? (await freePort());
   const peerPort = options.peerPort ?? (await freePort());
   mkdirSync(options.dataDir, { recursive: true });
-  const client = `http://127.0.0.1:${clientPort}`;
+  const t = options.tls;
+  const client = `${t === undefined ? 'http' : 'https'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
     '--name', 'atoll-dev', '--data-dir', options.dataDir,
     '--listen-client-urls', client, '--advertise-client-urls', client,
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `atoll-dev=${peer}`, '--log-level', 'error',
+    ...(t === undefined ? [] : ['--cert-file', t.certFile, '--key-file', t.keyFile, '--trusted-ca-file', t.caFile, ...(t.clientCertAuth ? ['--client-cert-auth'] : [])]),
   ];
   let child: ChildProcess;
   try {
@@ -79,8 +104,7 @@ export async function startEtcd(options: { dataDir: string; clientPort?: number;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new AtollError('COORDINATOR_UNAVAILABLE', `etcd exited with ${child.exitCode}: ${stderr}`);
       try {
-        const res = await fetch(`${client}/health`);
-        if (res.ok) return;
+        if (await healthy(client, t)) return;
       } catch {
         // not up yet
       }
@@ -95,7 +119,7 @@ export async function startEtcd(options: { dataDir: string; clientPort?: number;
     throw e;
   }
   return {
-    url: `etcd://127.0.0.1:${clientPort}`,
+    url: `${t === undefined ? 'etcd' : 'etcds'}://127.0.0.1:${clientPort}`,
     clientPort,
     pid: child.pid!,
     stop: async () => {

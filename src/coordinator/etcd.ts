@@ -3,6 +3,7 @@
 // read per event; the process's own writes reach its cache through the watch too, in revision order. After a disconnect the watch resumes from the last revision it applied; only a compacted
 // revision (or a broken watch) makes it read everything again. Map changes write the changed partitions
 // only. Leases are kept alive by a worker thread (lease-keeper.ts).
+import { etcd3Options, type EtcdAccess } from './etcd-access.js';
 import { Etcd3 } from 'etcd3';
 import { AtollError } from '../errors.js';
 import type { ClusterMeta, ClusterNode, PartitionMap } from '../cluster/map.js';
@@ -44,9 +45,10 @@ export class EtcdCoordinator implements Coordinator {
   constructor(
     readonly url: string,
     private readonly hosts: readonly string[],
+    private readonly access: EtcdAccess = { tls: false },
     private readonly opTimeoutMs = ETCD_OP_TIMEOUT_MS,
   ) {
-    this.client = new Etcd3({ hosts: hosts.map((h) => `http://${h}`), dialTimeout: opTimeoutMs });
+    this.client = new Etcd3(etcd3Options(hosts, access, opTimeoutMs));
   }
 
   /** Fails fast with a clear error when etcd is not there, then loads the cache and starts the watch. */
@@ -172,7 +174,7 @@ export class EtcdCoordinator implements Coordinator {
 
   async register(node: ClusterNode, leaseTtlMs: number): Promise<Registration> {
     await this.start();
-    const keeper = new LeaseKeeper({ hosts: this.hosts, ttlMs: leaseTtlMs, trustedShare: 1 - LEASE_DRIFT_MARGIN });
+    const keeper = new LeaseKeeper({ hosts: this.hosts, access: this.access, ttlMs: leaseTtlMs, trustedShare: 1 - LEASE_DRIFT_MARGIN });
     let closed = false;
     try {
       const leaseId = await keeper.leaseId;

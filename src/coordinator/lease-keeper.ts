@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { AtollError } from '../errors.js';
+import { etcd3Options, type EtcdAccess } from './etcd-access.js';
 
 export const LEASE_KEEPER_LIMITS = Object.freeze({
   /** The main loop writes its heartbeat this often. */
@@ -25,7 +26,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData: w } = require('node:worker_threads');
 const { Etcd3 } = require(w.etcd3Path);
 const shared = new BigInt64Array(w.shared);
-const client = new Etcd3({ hosts: w.hosts, dialTimeout: w.opTimeoutMs });
+const toBuffer = (o) => { if (o.credentials) for (const k of Object.keys(o.credentials)) if (o.credentials[k] !== undefined) o.credentials[k] = Buffer.from(o.credentials[k]); return o; };
+const client = new Etcd3(toBuffer(w.options));
 const lease = client.lease(w.ttlSec);
 const fired = [];
 let done = false;
@@ -60,6 +62,8 @@ parentPort.on('message', (m) => { if (m.type === 'revoke') stop('revoked', 'revo
 
 export interface LeaseKeeperOptions {
   readonly hosts: readonly string[];
+  /** TLS and user of the etcd connection (etcd-access.ts). */
+  readonly access?: EtcdAccess;
   readonly ttlMs: number;
   /** Share of the TTL the node counts on after a confirmed keep-alive (the rest covers clock drift). */
   readonly trustedShare: number;
@@ -85,7 +89,7 @@ export class LeaseKeeper {
       eval: true,
       workerData: {
         etcd3Path,
-        hosts: o.hosts.map((h) => `http://${h}`),
+        options: etcd3Options(o.hosts, o.access ?? { tls: false }, LEASE_KEEPER_LIMITS.opTimeoutMs),
         ttlSec: Math.max(1, Math.ceil(o.ttlMs / 1000)),
         trustedMs: o.ttlMs * o.trustedShare,
         stallMaxMs: o.stallMaxMs ?? LEASE_KEEPER_LIMITS.stallMaxMs,
