@@ -130,10 +130,11 @@ describe('memory coordinator leases', () => {
 });
 
 describe('coordinator URLs', () => {
-  it('accepts memory and etcd://host:port lists, refuses the rest', () => {
+  it('accepts memory and etcd://host:port lists (etcds:// for TLS), refuses the rest', () => {
     expect(parseCoordinatorUrl('memory')).toEqual({ kind: 'memory' });
-    expect(parseCoordinatorUrl('etcd://127.0.0.1:2379,localhost:2380')).toEqual({ kind: 'etcd', hosts: ['127.0.0.1:2379', 'localhost:2380'] });
-    for (const bad of ['etcd://', 'http://127.0.0.1:2379', 'etcd://host', 'etcd://h:99999', 'zk://x:1']) expectCode(() => parseCoordinatorUrl(bad), 'BAD_COORDINATOR_URL');
+    expect(parseCoordinatorUrl('etcd://127.0.0.1:2379,localhost:2380')).toEqual({ kind: 'etcd', hosts: ['127.0.0.1:2379', 'localhost:2380'], tls: false });
+    expect(parseCoordinatorUrl('etcds://etcd-1:2379')).toEqual({ kind: 'etcd', hosts: ['etcd-1:2379'], tls: true });
+    for (const bad of ['etcd://', 'etcdss://h:1', 'http://127.0.0.1:2379', 'etcd://host', 'etcd://h:99999', 'zk://x:1']) expectCode(() => parseCoordinatorUrl(bad), 'BAD_COORDINATOR_URL');
   });
 
   it('reports an etcd that is not there as COORDINATOR_UNAVAILABLE, quickly', async () => {
