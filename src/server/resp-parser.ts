@@ -10,6 +10,9 @@ export const RESP_LIMITS = Object.freeze({
   inlineBytesMax: 64 * 1024,
   /** client-query-buffer-limit: bytes buffered for one client's unparsed input (Redis default 1 GB). */
   queryBufferBytesMax: 1024 * 1024 * 1024,
+  /** Before authentication (when a password is required), Redis's tighter bounds: a stranger buffers little. */
+  unauthenticatedArgsMax: 10,
+  unauthenticatedBulkBytesMax: 16 * 1024,
 });
 
 export type RespLimits = { -readonly [K in keyof typeof RESP_LIMITS]: number };
@@ -33,6 +36,12 @@ const EMPTY_REQUEST: Buffer[] = [];
  * the incomplete tail. A partial command waiting for a large bulk does not re-parse or re-copy the buffer
  * on every chunk: it waits until enough bytes have arrived.
  */
+const isAuthCommand = (name: Buffer): boolean => {
+  if (name.length !== 4 && name.length !== 5) return false;
+  const n = name.toString('latin1').toLowerCase();
+  return n === 'auth' || n === 'hello';
+};
+
 export class RespParser {
   private buf: Buffer = EMPTY;
   private pending: Buffer[] = [];
@@ -42,8 +51,17 @@ export class RespParser {
   /** Where the request after the one just parsed starts. */
   private next = 0;
   private readonly limits: RespLimits;
+  /** Parsing stopped after an AUTH or HELLO of a client that must authenticate: feed() again once it ran. */
+  heldAtAuth = false;
 
-  constructor(limits: Partial<RespLimits> = {}) {
+  /**
+   * `authRequired` says whether the client still has to authenticate; until it has, Redis's unauthenticated
+   * limits apply (its texts: unauthenticated multibulk length, unauthenticated bulk length).
+   */
+  constructor(
+    limits: Partial<RespLimits> = {},
+    private readonly authRequired: () => boolean = () => false,
+  ) {
     this.limits = { ...RESP_LIMITS, ...limits };
   }
 
@@ -57,6 +75,8 @@ export class RespParser {
     this.pendingBytes += chunk.length;
     const total = this.buf.length + this.pendingBytes;
     if (total > this.limits.queryBufferBytesMax) throw new ProtocolError('Protocol error: query buffer limit exceeded');
+    // Held behind an AUTH that has not run yet: keep the bytes until the server feeds again after it.
+    if (this.heldAtAuth && chunk.length > 0) return [];
     if (total < this.wantBytes) return [];
     this.buf = this.buf.length === 0 && this.pending.length === 1 ? this.pending[0]! : Buffer.concat([this.buf, ...this.pending], total);
     this.pending.length = 0;
@@ -69,11 +89,18 @@ export class RespParser {
     let pos = 0;
     const buf = this.buf;
     this.wantBytes = 0;
+    this.heldAtAuth = false;
     while (pos < buf.length) {
       const args = buf[pos] === 42 /* '*' */ ? this.parseMultibulk(buf, pos) : this.parseInline(buf, pos);
       if (args === undefined) break;
       pos = this.next;
       if (args !== EMPTY_REQUEST) out.push(args);
+      // Redis runs each command before parsing the next, so what follows an AUTH is judged authenticated or
+      // not by its outcome: hold the rest until it has run.
+      if (args.length > 0 && isAuthCommand(args[0]!) && this.authRequired() && pos < buf.length) {
+        this.heldAtAuth = true;
+        break;
+      }
     }
     this.buf = pos >= buf.length ? EMPTY : buf.subarray(pos);
     if (this.wantBytes > 0) this.wantBytes -= pos;
@@ -99,6 +126,7 @@ export class RespParser {
     if (cr === -1) return undefined;
     const count = parseDecimal(buf, pos + 1, cr);
     if (count === undefined || count > this.limits.multibulkArgsMax) throw new ProtocolError('Protocol error: invalid multibulk length');
+    if (count > this.limits.unauthenticatedArgsMax && this.authRequired()) throw new ProtocolError('Protocol error: unauthenticated multibulk length');
     let p = cr + 2;
     // Redis treats `*0` and negative counts as an empty request and moves on.
     if (count <= 0) {
@@ -113,6 +141,7 @@ export class RespParser {
       if (lcr === -1) return undefined;
       const len = parseDecimal(buf, p + 1, lcr);
       if (len === undefined || len < 0 || len > this.limits.bulkBytesMax) throw new ProtocolError('Protocol error: invalid bulk length');
+      if (len > this.limits.unauthenticatedBulkBytesMax && this.authRequired()) throw new ProtocolError('Protocol error: unauthenticated bulk length');
       const dataStart = lcr + 2;
       const dataEnd = dataStart + len;
       if (dataEnd + 2 > buf.length) return this.need(dataEnd + 2);

@@ -203,11 +203,32 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     });
 
   const peerLog = new LimitedLog(options.log, () => options.clock.nowMs());
+  /** Connections that have not sent a byte yet (client or peer unknown): bounded like clients. */
+  let silent = 0;
   server.on('connection', (socket) => {
     if (options.onPeerRequest !== undefined) {
       const onPeer = options.onPeerRequest;
+      // Silent connections hold a socket each: past maxclients of them, new ones are refused as Redis words it.
+      if (silent >= config.maxclients) {
+        state.stats.rejectedConnections++;
+        // Nothing reads this socket, so it would never see the client's FIN: destroyed once the text is out.
+        socket.end('-ERR max number of clients reached\r\n', () => socket.destroy());
+        return;
+      }
+      silent++;
+      // Tracked from the start, so close() ends a connection that never spoke too.
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      let spoke = false;
+      const heard = (): void => {
+        if (!spoke) silent--;
+        spoke = true;
+      };
+      socket.once('close', heard);
+      socket.on('error', () => socket.destroy());
       // Peers open with a magic that no RESP client sends; sniff the first bytes, then hand the socket over.
       socket.once('data', (first: Buffer) => {
+        heard();
         if (first[0] === PEER_MAGIC[0]) {
           sockets.add(socket);
           socket.on('close', () => sockets.delete(socket));
@@ -331,7 +352,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     lastCommand: 'NULL',
   };
   state.sessions.set(id, session);
-  const parser = new RespParser({ bulkBytesMax: state.config.bulkBytesMax, queryBufferBytesMax: state.config.queryBufferBytesMax });
+  const parser = new RespParser({ bulkBytesMax: state.config.bulkBytesMax, queryBufferBytesMax: state.config.queryBufferBytesMax }, () => !session.authenticated);
   const writer = new RespWriter();
   let closing = false;
   if (state.config.timeoutSeconds > 0) socket.setTimeout(state.config.timeoutSeconds * 1000, () => socket.destroy());
@@ -427,7 +448,9 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     }
     running = false;
     flushPushes();
-    pump();
+    // Bytes held behind an AUTH (see RespParser) are parsed now that it has run.
+    if (parser.heldAtAuth) onData(Buffer.alloc(0));
+    else pump();
   };
   const finish = (failure?: Error): void => {
     if (failure !== undefined) {
@@ -471,7 +494,7 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     }
   };
 
-  socket.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer): void => {
     if (closing) return;
     let commands: Buffer[][];
     try {
@@ -487,7 +510,8 @@ function serveConnection(state: ServerState, socket: net.Socket, id: number, onG
     if (queued.length === 0) queued = commands;
     else for (const c of commands) queued.push(c);
     pump();
-  });
+  };
+  socket.on('data', onData);
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
     state.sessions.delete(id);

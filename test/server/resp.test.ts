@@ -62,6 +62,36 @@ describe('RespParser', () => {
     expect(protocolError('*1\r\n$5\r\nhello\r\n', { queryBufferBytesMax: 8 })).toBe('Protocol error: query buffer limit exceeded');
   });
 
+  it('before authentication: Redis’s tighter limits, and bytes after an AUTH wait until it has run', () => {
+    let authRequired = true;
+    const strict = (input: Buffer): string => {
+      try {
+        new RespParser({}, () => true).feed(input);
+      } catch (e) {
+        return (e as ProtocolError).reply;
+      }
+      return '';
+    };
+    expect(strict(b('*11\r\n'))).toBe('Protocol error: unauthenticated multibulk length');
+    expect(strict(b('*2\r\n$16385\r\n'))).toBe('Protocol error: unauthenticated bulk length');
+    expect(strict(b('*10\r\n$16384\r\n'))).toBe('');
+    const p = new RespParser({}, () => authRequired);
+    const big = encode(['SET', 'k', 'v'.repeat(100_000)]);
+    // AUTH and a big SET in one write: the SET waits (held) until the AUTH has run, then passes.
+    expect(strs(p.feed(Buffer.concat([encode(['AUTH', 'pw']), big.subarray(0, 50)])))).toEqual([['AUTH', 'pw']]);
+    expect(p.heldAtAuth).toBe(true);
+    expect(p.feed(big.subarray(50))).toEqual([]); // still held: the AUTH has not run
+    authRequired = false;
+    const after = p.feed(Buffer.alloc(0));
+    expect(after.map((c) => c[0]!.toString())).toEqual(['SET']);
+    expect(after[0]![2]!.length).toBe(100_000);
+    expect(p.heldAtAuth).toBe(false);
+    // A failed AUTH: what follows is judged unauthenticated.
+    const q = new RespParser({}, () => true);
+    expect(strs(q.feed(Buffer.concat([encode(['AUTH', 'wrong']), big])))).toEqual([['AUTH', 'wrong']]);
+    expect(() => q.feed(Buffer.alloc(0))).toThrow('Protocol error: unauthenticated bulk length');
+  });
+
   it('never throws anything but ProtocolError on random or mutated input', () => {
     const valid = Buffer.concat([encode(['SET', 'a', 'b']), encode(['HSET', 'h', 'f', 'v']), b('PING\r\n')]);
     fc.assert(
