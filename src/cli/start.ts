@@ -81,6 +81,7 @@ export const NodeConfigSchema = z
     /** The address other nodes and clients use for this node, when it differs from the bound one (NAT, proxies). */
     clusterAnnounceIp: z.string().min(1).optional(),
     clusterAnnouncePort: z.number().int().min(1).max(65535).optional(),
+    clusterAnnounceTlsPort: z.number().int().min(1).max(65535).optional(),
     /** Alert thresholds (see docs/monitoring.md); omitted fields keep their defaults. */
     alerts: AlertRulesSchema.optional(),
   })
@@ -132,6 +133,7 @@ interface StartFlags {
   adminTls?: string;
   clusterAnnounceIp?: string;
   clusterAnnouncePort?: string;
+  clusterAnnounceTlsPort?: string;
 }
 
 function numberFlag(v: string | undefined): number | undefined {
@@ -191,6 +193,7 @@ export function resolveNodeConfig(flags: StartFlags): NodeConfig {
       adminTls: flags.adminTls,
       clusterAnnounceIp: flags.clusterAnnounceIp,
       clusterAnnouncePort: numberFlag(flags.clusterAnnouncePort),
+      clusterAnnounceTlsPort: numberFlag(flags.clusterAnnounceTlsPort),
     }).filter(([, v]) => v !== undefined),
   );
   const parsed = NodeConfigSchema.safeParse({ ...fromFile, ...fromFlags });
@@ -280,6 +283,7 @@ export function registerStart(program: Command, io: CliIo): void {
     .option('--admin-tls <yes|no>', 'serve the admin API over HTTPS with --tls-cert-file and --tls-key-file (default no)')
     .option('--cluster-announce-ip <addr>', 'address other nodes and clients use for this node (default: --host)')
     .option('--cluster-announce-port <port>', 'port other nodes and clients use for this node (default: the bound port)')
+    .option('--cluster-announce-tls-port <port>', 'TLS port clients connected over TLS are told (default: --tls-port)')
     .action(async (flags: StartFlags) => {
       const cfg = resolveNodeConfig(flags);
       const log = pino({ name: 'atoll', level: cfg.logLevel }, pino.destination(2));
@@ -325,7 +329,7 @@ export function registerStart(program: Command, io: CliIo): void {
             id,
             host: cfg.host,
             port: cfg.port,
-            announce: { host: cfg.clusterAnnounceIp, port: cfg.clusterAnnouncePort },
+            announce: { host: cfg.clusterAnnounceIp, port: cfg.clusterAnnouncePort, tlsPort: cfg.clusterAnnounceTlsPort },
             adminPort: 0,
             zone: cfg.zone,
             weight: cfg.weight,

@@ -22,6 +22,8 @@ export const ClusterNodeSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
     adminPort: z.number().int().min(0).max(65535),
+    /** The TLS client port, when the node serves one: told to clients connected over TLS. */
+    tlsPort: z.number().int().min(1).max(65535).optional(),
     zone: z.string().min(1).max(64),
     weight: z.number().positive().finite(),
   })

@@ -54,7 +54,7 @@ export interface ClusterNodeOptions {
   /** tls-cluster: node-to-node connections are mutual TLS with the cluster CA (src/transport/peer-tls.ts). */
   readonly peerTls?: PeerTls | undefined;
   /** The address the cluster records for this node when it differs from the bound one (Redis's cluster-announce-*). */
-  readonly announce?: { readonly host?: string | undefined; readonly port?: number | undefined };
+  readonly announce?: { readonly host?: string | undefined; readonly port?: number | undefined; readonly tlsPort?: number | undefined };
   /** Runs after the server listens and before the node registers (e.g. starts the admin API); returns the admin port. */
   readonly beforeRegister?: (server: NodeServer, routing: ClusterRouting, meta: ClusterMeta) => Promise<number>;
 }
@@ -290,7 +290,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     await server.close();
     throw e;
   }
-  const node: ClusterNode = { id: o.id, host: o.announce?.host ?? o.host, port: o.announce?.port ?? server.port, adminPort, zone: o.zone, weight: o.weight };
+  const tlsPort = o.announce?.tlsPort ?? server.tlsPort;
+  const node: ClusterNode = { id: o.id, host: o.announce?.host ?? o.host, port: o.announce?.port ?? server.port, adminPort, ...(tlsPort === undefined ? {} : { tlsPort }), zone: o.zone, weight: o.weight };
   const leaseTtlMs = o.leaseTtlMs ?? LEASE_TTL_MS_DEFAULT;
 
   let registered: Registration;

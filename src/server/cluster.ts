@@ -234,7 +234,7 @@ export class ClusterRouting implements ClusterHooks {
     if (!forwarding) {
       this.redirected++;
       const n = table.leaderOfSlot(slot);
-      return { error: `MOVED ${slot} ${n.host}:${n.port}` };
+      return { error: `MOVED ${slot} ${n.host}:${portFor(n, session)}` };
     }
     this.forwarded++;
     if (cmd.blocking === true) return this.forwardBlocking(args, slot, session.resp, cmd.name);
@@ -302,7 +302,7 @@ export class ClusterRouting implements ClusterHooks {
     if (table.leaderIdOfSlot(slot) !== this.options.selfId) {
       if (remoteOk) return { slot, remote: true };
       const n = table.leaderOfSlot(slot);
-      return { error: `MOVED ${slot} ${n.host}:${n.port}` };
+      return { error: `MOVED ${slot} ${n.host}:${portFor(n, session)}` };
     }
     const p = table.partitionOfSlot(slot);
     const release = this.held.get(p);
@@ -547,11 +547,11 @@ export class ClusterRouting implements ClusterHooks {
         if (args.length !== 3) throw arity(sub);
         return w.integer(keySlot(args[2]!));
       case 'slots':
-        return this.slotsReply(w);
+        return this.slotsReply(w, session);
       case 'shards':
         return this.shardsReply(w);
       case 'nodes':
-        return w.verbatim(this.nodesText());
+        return w.verbatim(this.nodesText(session));
       case 'replicas':
       case 'slaves': {
         if (args.length !== 3) throw arity(sub);
@@ -636,7 +636,7 @@ export class ClusterRouting implements ClusterHooks {
     return fields.map(([k, v]) => `${k}:${v}\r\n`).join('');
   }
 
-  private slotsReply(w: RespWriter): void {
+  private slotsReply(w: RespWriter, session: Session): void {
     const table = this.table;
     if (table === undefined) return w.arrayHeader(0);
     const runs = table.slotRuns();
@@ -649,7 +649,7 @@ export class ClusterRouting implements ClusterHooks {
         const n = table.map.nodes[id]!;
         w.arrayHeader(4);
         w.bulk(n.host);
-        w.integer(n.port);
+        w.integer(portFor(n, session));
         w.bulk(id);
         w.mapHeader(0);
       }
@@ -689,11 +689,16 @@ export class ClusterRouting implements ClusterHooks {
       w.arrayHeader(s.replicas.length);
       s.replicas.forEach((id, i) => {
         const n = table.map.nodes[id]!;
-        w.mapHeader(7);
+        // Redis 7 names the plain port 'port' and the TLS one 'tls-port', when there is one.
+        w.mapHeader(n.tlsPort === undefined ? 7 : 8);
         w.bulk('id');
         w.bulk(id);
         w.bulk('port');
         w.integer(n.port);
+        if (n.tlsPort !== undefined) {
+          w.bulk('tls-port');
+          w.integer(n.tlsPort);
+        }
         w.bulk('ip');
         w.bulk(n.host);
         w.bulk('endpoint');
@@ -709,7 +714,7 @@ export class ClusterRouting implements ClusterHooks {
   }
 
   /** CLUSTER NODES lines: `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slots...>`. */
-  private nodeLines(): { id: string; followerOf: string | undefined; text: string }[] {
+  private nodeLines(session?: Session): { id: string; followerOf: string | undefined; text: string }[] {
     const table = this.table;
     if (table === undefined) return [];
     return table.nodeIds.map((id) => {
@@ -723,13 +728,14 @@ export class ClusterRouting implements ClusterHooks {
       const epoch = Math.max(0, ...table.map.partitions.filter((e) => e.replicas.includes(id)).map((e) => e.epoch));
       const slots = ranges.map((r) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`));
       const link = this.live.has(id) ? 'connected' : 'disconnected';
-      const text = [id, `${n.host}:${n.port}@${n.port}`, flags, followerOf ?? '-', 0, 0, epoch, link, ...slots].join(' ');
+      const port = session === undefined ? n.port : portFor(n, session);
+      const text = [id, `${n.host}:${port}@${n.port}`, flags, followerOf ?? '-', 0, 0, epoch, link, ...slots].join(' ');
       return { id, followerOf, text };
     });
   }
 
-  private nodesText(): string {
-    return this.nodeLines()
+  private nodesText(session: Session): string {
+    return this.nodeLines(session)
       .map((l) => `${l.text}\n`)
       .join('');
   }
@@ -776,6 +782,11 @@ export function servePeerRequest(body: unknown, runLocal: RunLocal, other?: (op:
 /** Outgoing batches and their encoders are kept per destination node and RESP version. */
 function batchKey(nodeId: string, resp: 2 | 3): string {
   return resp === 2 ? nodeId : `${nodeId}\u0000${resp}`;
+}
+
+/** The client port to tell `session` for node `n`: its TLS port to a client connected over TLS (Redis 7.2). */
+function portFor(n: ClusterNode, session: Session): number {
+  return session.tls === true && n.tlsPort !== undefined ? n.tlsPort : n.port;
 }
 
 /** A -MOVED reply (the owner changed under the map this node or router used). */

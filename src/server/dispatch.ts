@@ -38,6 +38,8 @@ export const REDIS_COMPAT_VERSION = '7.2.0';
 export interface Session {
   readonly id: number;
   readonly addr: string;
+  /** Connected through the TLS port: cluster replies name nodes' TLS ports. */
+  readonly tls?: boolean;
   readonly createdMs: number;
   name: string;
   resp: RespVersion;

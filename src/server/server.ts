@@ -246,7 +246,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     acceptClient(socket);
   });
 
-  const acceptClient = (socket: net.Socket): void => {
+  const acceptClient = (socket: net.Socket, tls = false): void => {
     state.stats.connectionsTotal++;
     if (state.sessions.size >= config.maxclients) {
       state.stats.rejectedConnections++;
@@ -254,7 +254,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       return;
     }
     sockets.add(socket);
-    serveConnection(state, socket, nextId++, () => sockets.delete(socket), group);
+    serveConnection(state, socket, nextId++, () => sockets.delete(socket), group, tls);
   };
 
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
@@ -262,7 +262,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   (state as { port: number }).port = port;
-  const secure = options.tls === undefined ? undefined : await listenTls(options.host ?? SERVER_DEFAULTS.host, options.tls, acceptClient);
+  const secure = options.tls === undefined ? undefined : await listenTls(options.host ?? SERVER_DEFAULTS.host, options.tls, (s) => acceptClient(s, true));
   const expiry = setInterval(() => options.engine.activeExpire(), options.activeExpireEveryMs ?? SERVER_DEFAULTS.activeExpireEveryMs);
   expiry.unref();
 
@@ -340,9 +340,10 @@ export class GroupCommit {
 /** Most client batches in one group commit; more start the commit at once. */
 export const GROUP_COMMIT_BATCHES_MAX = 1024;
 
-function serveConnection(state: ServerState, socket: net.Socket, id: number, onGone: () => void, group: GroupCommit | undefined): void {
+function serveConnection(state: ServerState, socket: net.Socket, id: number, onGone: () => void, group: GroupCommit | undefined, tls: boolean): void {
   const session: Session = {
     id,
+    tls,
     addr: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
     createdMs: state.clock.nowMs(),
     name: '',

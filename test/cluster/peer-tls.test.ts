@@ -4,7 +4,7 @@
 // capturing proxies (--cluster-announce-port): with tls-cluster, no key or value crosses the wire in the clear;
 // without it (the control), they do. The router reaches tls-cluster nodes with the same certificates.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,10 @@ import { acceptPeer, PeerClient } from '../../src/transport/peer.js';
 import { peerTlsFromFiles, type PeerTls } from '../../src/transport/peer-tls.js';
 import { ATOLL_BIN, type RunningNode } from '../helpers-process.js';
 import { runAtoll, startClusterNodeProcess, startTestEtcd, until, untilClusterOk } from '../helpers-cluster.js';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 let dir = '';
 const f = (name: string): string => join(dir, name);
@@ -29,12 +32,13 @@ function makeCa(ca: string): void {
 }
 function issue(ca: string, name: string): void {
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`]);
-  openssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2']);
+  openssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', '-extfile', f('san.ext')]);
 }
 const tlsOf = (name: string, ca = 'cluster-ca'): PeerTls => peerTlsFromFiles({ certFile: f(`${name}.crt`), keyFile: f(`${name}.key`), caFile: f(`${ca}.crt`) });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'atoll-peer-tls-'));
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1');
   makeCa('cluster-ca');
   makeCa('rogue-ca');
   issue('cluster-ca', 'node-a');
@@ -84,13 +88,16 @@ interface Captured {
 
 const marker = 'plaintext-marker-4711';
 const tlsArgs = (name: string): string[] => ['--tls-cluster', 'yes', '--tls-cert-file', f(`${name}.crt`), '--tls-key-file', f(`${name}.key`), '--tls-ca-cert-file', f('cluster-ca.crt')];
+/** Clients over TLS too (the client port's certificate checks with the same CA; no client certificates). */
+const clientTlsArgs = ['--tls-port', '0', '--tls-auth-clients', 'no'];
+const tlsPortOf = (n: RunningNode): number => Number(/tls [\d.]+:(\d+)/.exec(n.output())![1]);
 
 /**
  * Two replicated nodes whose peer traffic goes through capturing proxies (each announces its proxy's port);
  * 60 keys written through node a's own port (it forwards what node b leads, and both replicate). Returns the
  * bytes the proxies saw. `check` runs against the live cluster before it is stopped.
  */
-async function captureCluster(withTls: boolean, check: (url: string, nodes: RunningNode[]) => Promise<void> = async () => undefined): Promise<Captured> {
+async function captureCluster(withTls: boolean, check: (url: string, nodes: RunningNode[]) => Promise<void> = async () => undefined, extra: string[] = []): Promise<Captured> {
   const etcd = await startTestEtcd();
   const nodes: RunningNode[] = [];
   const proxies: FaultProxy[] = [];
@@ -104,7 +111,7 @@ async function captureCluster(withTls: boolean, check: (url: string, nodes: Runn
       const proxy = await FaultProxy.start(port);
       proxy.onChunk = (_dir, chunk) => chunks.push(Buffer.from(chunk));
       proxies.push(proxy);
-      nodes.push(await startClusterNodeProcess(etcd.url, name, ['--forward', '--port', String(port), '--cluster-announce-port', String(proxy.port), ...(withTls ? tlsArgs(name) : [])]));
+      nodes.push(await startClusterNodeProcess(etcd.url, name, ['--forward', '--port', String(port), '--cluster-announce-port', String(proxy.port), ...(withTls ? tlsArgs(name) : []), ...extra]));
     }
     await untilClusterOk(nodes.map((n) => n.port));
     const c = new Redis({ port: nodes[0]!.port, lazyConnect: true });
@@ -154,6 +161,37 @@ describe('node processes with --tls-cluster yes', () => {
     expect(wire.length).toBeGreaterThan(4_000);
     expect(wire.includes(Buffer.from(marker))).toBe(false);
     expect(wire.includes(Buffer.from([0x17, 0x03, 0x03]))).toBe(true); // TLS 1.2+ application data records
+  }, 90_000);
+
+  it('clients over TLS: ioredis Cluster and redis-cli -c --tls are told TLS ports; plain clients plain ones', async () => {
+    await captureCluster(
+      true,
+      async (_url, nodes) => {
+        const [a, b] = nodes as [RunningNode, RunningNode];
+        const tls = { ca: readFileSync(f('cluster-ca.crt')) };
+        const plain = new Redis({ port: a.port });
+        const plainSlots = (await plain.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+        plain.disconnect();
+        expect(plainSlots.flatMap((s) => s.slice(2).map((n) => (n as [string, number])[1]))).not.toContain(tlsPortOf(a));
+        const direct = new Redis({ host: '127.0.0.1', port: tlsPortOf(a), tls });
+        const slots = (await direct.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+        expect(new Set(slots.flatMap((s) => s.slice(2).map((n) => (n as [string, number])[1])))).toEqual(new Set([tlsPortOf(a), tlsPortOf(b)]));
+        direct.disconnect();
+        const cluster = new Redis.Cluster([{ host: '127.0.0.1', port: tlsPortOf(b) }], { redisOptions: { tls }, slotsRefreshTimeout: 5_000 });
+        for (let i = 0; i < 40; i++) expect(await cluster.set(`tls-client-${i}`, `v${i}`)).toBe('OK');
+        for (let i = 0; i < 40; i++) expect(await cluster.get(`tls-client-${i}`)).toBe(`v${i}`);
+        cluster.disconnect();
+        // redis-cli -c --tls: every key answered from either node's TLS port (run without blocking this
+        // process: the proxies between the nodes live in it).
+        for (const n of [a, b]) {
+          for (let i = 0; i < 40; i += 7) {
+            const { stdout } = await execFileAsync('redis-cli', ['--tls', '--cacert', f('cluster-ca.crt'), '-c', '-p', String(tlsPortOf(n)), 'GET', `tls-client-${i}`], { encoding: 'utf8' });
+            expect(stdout.trim()).toBe(`v${i}`);
+          }
+        }
+      },
+      clientTlsArgs,
+    );
   }, 90_000);
 
   it('the control: without tls-cluster the same traffic shows keys and values', async () => {
