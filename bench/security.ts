@@ -1,8 +1,12 @@
 // Security benchmark: throughput over TLS against plain TCP for Atoll (memory engine) and redis-server, the same
 // redis-benchmark run (SET and GET, -P 1 and -P 16, 50 clients) on each server's plain and TLS port, so the
-// figure is Atoll's TLS/plain ratio next to Redis's TLS/plain ratio. Certificates are made with openssl.
+// figure is Atoll's TLS/plain ratio next to Redis's TLS/plain ratio. Certificates are made with openssl. Also:
+// the ACL check's cost, and node-to-node TLS (--tls-cluster) against plain peer connections on a two-node
+// cluster at the default 2048 partitions with 2 replicas, clients on one --forward node (half the keys
+// forwarded, every write replicated over the peer connections).
 // `npm run bench -- security [--quick]`
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { startEtcd } from '../src/coordinator/etcd-process.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +67,35 @@ async function startBoth(kind: 'atoll' | 'redis', c: { ca: string; cert: string;
   return { plain: { name: kind, port, pid: child.pid!, child }, tlsPort };
 }
 
+/** Two --forward nodes (etcd, 2048 partitions, 2 replicas), with or without --tls-cluster; node a's target. */
+async function startPeerCluster(c: { ca: string; cert: string; key: string }, tlsCluster: boolean, dir: string): Promise<{ target: Target; stop(): Promise<void> }> {
+  const etcd = await startEtcd({ dataDir: join(dir, `etcd-${tlsCluster ? 'tls' : 'plain'}`) });
+  const env = { ...process.env, ATOLL_CLUSTER_SECRET: 'a benchmark cluster secret' };
+  execFileSync(process.execPath, [ATOLL_BIN, 'cluster', 'create', '--coordinator', etcd.url, '--nodes', '2', '--replicas', '2'], { env, stdio: 'ignore' });
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  for (const id of ['a', 'b']) {
+    const port = await freePort();
+    ports.push(port);
+    const tls = tlsCluster ? ['--tls-cluster', 'yes', '--tls-cert-file', c.cert, '--tls-key-file', c.key, '--tls-ca-cert-file', c.ca] : [];
+    children.push(spawn(process.execPath, [ATOLL_BIN, 'start', '--cluster', '--coordinator', etcd.url, '--id', id, '--port', String(port), '--no-admin', '--forward', '--log-level', 'error', ...tls], { stdio: 'ignore', env }));
+  }
+  for (const p of ports) await until(p);
+  // Serving once every slot answers (the map placed, the initial copies made).
+  for (let i = 0; i < 600; i++) {
+    const r = spawnSync('redis-cli', ['-p', String(ports[0]), 'CLUSTER', 'INFO'], { encoding: 'utf8' });
+    if (r.stdout.includes('cluster_state:ok')) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    target: { name: tlsCluster ? 'tls-cluster' : 'plain peers', port: ports[0]!, pid: children[0]!.pid!, child: children[0]! },
+    stop: async () => {
+      for (const ch of children) ch.kill('SIGKILL');
+      await etcd.stop();
+    },
+  };
+}
+
 export async function run(args: string[]): Promise<void> {
   const requests = args.includes('--quick') ? 50_000 : 200_000;
   const dir = mkdtempSync(join(tmpdir(), 'atoll-bench-tls-'));
@@ -86,6 +119,21 @@ export async function run(args: string[]): Promise<void> {
     }
   } finally {
     for (const s of Object.values(servers)) s.plain.child.kill('SIGTERM');
+  }
+  const peerRows: { pipeline: number; test: string; plain: Measured; tls: Measured }[] = [];
+  try {
+    const measured: Record<string, Measured[][]> = {};
+    for (const tlsCluster of [false, true]) {
+      progress(`cluster, ${tlsCluster ? 'tls-cluster' : 'plain peers'}`);
+      const cluster = await startPeerCluster(c, tlsCluster, dir);
+      try {
+        measured[String(tlsCluster)] = [1, 16].map((pipeline) => runBenchmark(cluster.target, ['-t', 'set,get', '-n', String(requests), '-c', '50', '-P', String(pipeline), '-r', '100000'], requests));
+      } finally {
+        await cluster.stop();
+      }
+    }
+    [1, 16].forEach((pipeline, i) => measured.false![i]!.forEach((m, j) => peerRows.push({ pipeline, test: m.test, plain: m, tls: measured.true![i]![j]! })));
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const table = formatTable(
@@ -98,5 +146,10 @@ export async function run(args: string[]): Promise<void> {
   );
   process.stdout.write(`\nredis-benchmark -t set,get -n ${requests} -c 50, plain port vs TLS port (no client certificates)\n${table}\n`);
   process.stdout.write(`\nACL check cost: the default user vs a user with key patterns and a command list (every command checked)\n${acl}\n`);
-  process.stdout.write(`\nwrote ${writeResults('security', { requests, rows, aclRows })}\n`);
+  const peer = formatTable(
+    ['test', 'P', 'plain peers ops/s', 'tls-cluster ops/s', 'ratio'],
+    peerRows.map((r) => [r.test, r.pipeline, Math.round(r.plain.rps), Math.round(r.tls.rps), r.tls.rps / r.plain.rps]),
+  );
+  process.stdout.write(`\nNode-to-node TLS: 2 --forward nodes, 2048 partitions, 2 replicas, clients on one node (-r 100000)\n${peer}\n`);
+  process.stdout.write(`\nwrote ${writeResults('security', { requests, rows, aclRows, peerRows })}\n`);
 }
