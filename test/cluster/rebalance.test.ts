@@ -6,6 +6,8 @@ import { checkHistory } from '../../src/testing/linearizability.js';
 import type { RunningNode } from '../helpers-process.js';
 import { clusterStatusRows, runAtoll, startClusterNodeProcess, stopCluster, startTestEtcd, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
 import { startWorkload } from '../helpers-workload.js';
+import { readTypedKeys, writeTypedKeys } from '../helpers-types.js';
+import { Cluster } from 'ioredis';
 
 let etcd: TestEtcd;
 const nodes = new Map<string, RunningNode>();
@@ -20,6 +22,11 @@ describe('rebalance', () => {
     await Promise.all(['n1', 'n2', 'n3'].map(start));
     const ports = (): number[] => [...nodes.values()].filter((n) => n.child.exitCode === null && n.child.signalCode === null).map((n) => n.port);
     await untilClusterOk(ports(), 30_000);
+    const typedClient = (): Cluster => new Cluster(ports().map((port) => ({ host: '127.0.0.1', port })));
+    let typed = typedClient();
+    await writeTypedKeys(typed, 'moved');
+    const typedBefore = await readTypedKeys(typed, 'moved');
+    typed.disconnect();
     const load = startWorkload({ ports: ports(), clients: 6, keys: Array.from({ length: 16 }, (_, i) => `bal:${i}`), writeShare: 0.5, commandTimeoutMs: 3_000 });
     await new Promise((r) => setTimeout(r, 1_000));
 
@@ -36,6 +43,10 @@ describe('rebalance', () => {
     expect(status.verify).toMatchObject({ checked: plan.moves.length, mismatched: 0, repaired: 0 });
     let s = await clusterStatusRows(etcd.url);
     for (const id of ['n4', 'n5']) expect(s.nodes.find((n) => n.id === id)!.led + s.nodes.find((n) => n.id === id)!.followed).toBeGreaterThan(10);
+    // Collections of every type moved with their partitions (snapshots to the new nodes, hand-overs).
+    typed = typedClient();
+    expect(await readTypedKeys(typed, 'moved')).toEqual(typedBefore);
+    typed.disconnect();
 
     // Back to three: drain both new nodes in one plan.
     const back = await runAtoll(['rebalance', 'plan', '--coordinator', etcd.url, '--drain', 'n4,n5', '--json']);
@@ -45,6 +56,9 @@ describe('rebalance', () => {
     s = await clusterStatusRows(etcd.url);
     expect(s.nodes.filter((n) => n.id === 'n4' || n.id === 'n5').every((n) => n.led + n.followed === 0)).toBe(true);
     expect((await runAtoll(['node', 'remove', 'n4', '--coordinator', etcd.url])).code).toBe(0);
+    typed = typedClient();
+    expect(await readTypedKeys(typed, 'moved')).toEqual(typedBefore);
+    typed.disconnect();
 
     await load.stop();
     await load.finalReads(ports());

@@ -1,7 +1,8 @@
 // Replication and failover with real processes under faults: three LMDB nodes (every-write) on a real etcd,
 // R = 3, recorded client histories while a nemesis kill -9s a node (and restarts it on its data directory)
 // and SIGSTOPs another past its lease (it is fenced when it wakes). Under quorum and sync every history is
-// linearizable, so no acknowledged write is lost. Then the whole cluster is killed mid-write and restarted.
+// linearizable, so no acknowledged write is lost, and collections of every type written before come back
+// whole. Then the whole cluster is killed mid-write and restarted.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import type { RunningNode } from '../helpers-process.js';
 import { Cluster, Redis } from 'ioredis';
 import { keyPerSlot, runAtoll, startClusterNodeProcess, startTestEtcd, until, untilClusterOk, type TestEtcd } from '../helpers-cluster.js';
 import { startWorkload } from '../helpers-workload.js';
+import { readTypedKeys, writeTypedKeys } from '../helpers-types.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const KEYS = Array.from({ length: 12 }, (_, i) => `acct:${i}`);
@@ -71,6 +73,11 @@ for (const ack of ['quorum', 'sync'] as const) {
     it('kill -9 a node and restart it, SIGSTOP another past its lease: linearizable, nothing acknowledged lost', async () => {
       const c = await startCluster(ack);
       clusters.push(c);
+      // Collections of every type, acknowledged before the faults: read back whole after them.
+      const typed = new Cluster(c.ports().map((port) => ({ host: '127.0.0.1', port })));
+      await writeTypedKeys(typed, 'faults');
+      const typedBefore = await readTypedKeys(typed, 'faults');
+      typed.disconnect();
       const load = startWorkload({ ports: c.ports(), clients: 6, keys: KEYS, writeShare: 0.5, commandTimeoutMs: 2_000 });
       await sleep(1_500);
       // kill -9: its partitions fail over after the lease (2 s); it comes back on its data directory.
@@ -93,6 +100,9 @@ for (const ack of ['quorum', 'sync'] as const) {
       const bad = result.keys.filter((k) => k.result !== 'ok').map((k) => k.key);
       expect({ linearizable: result.ok, incomplete: result.incomplete, bad }).toEqual({ linearizable: true, incomplete: false, bad: [] });
       expect(acked).toBeGreaterThan(300);
+      const typedAfter = new Cluster(c.ports().map((port) => ({ host: '127.0.0.1', port })));
+      expect(await readTypedKeys(typedAfter, 'faults')).toEqual(typedBefore);
+      typedAfter.disconnect();
       process.stdout.write(`faults ack=${ack}: ${ops.length} operations, ${acked} acknowledged writes, ${unknown} unknown outcomes, errors ${JSON.stringify(Object.fromEntries(load.errors))}: linearizable\n`);
     }, 120_000);
 
