@@ -201,6 +201,7 @@ export const COMMAND_CATEGORIES: Readonly<Record<string, string>> = {
   sort_ro: 'read set sortedset list slow dangerous',
   function: 'slow',
   xgroup: 'slow',
+  xinfo: 'slow',
   geoadd: 'write geo slow',
   geopos: 'read geo slow',
   geodist: 'read geo slow',

@@ -6,7 +6,7 @@ import { ERR, ReplyError, intArg, isWord } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import type { DataContext, DataHandler } from './commands-data.js';
 import { RetryAfter, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
-import { Stream, STREAM_ID_MAX, formatId, type ConsumerGroup, type StreamEntry } from '../storage/stream.js';
+import { ENTRIES_READ_UNKNOWN, Stream, STREAM_ID_MAX, advanceEntriesRead, formatId, type ConsumerGroup, type StreamEntry } from '../storage/stream.js';
 import { getStream, streamIdArg, writeStreamEntries, writeStreamsReply } from './commands-streams.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
@@ -23,6 +23,24 @@ function groupId(s: Stream, b: Buffer): bigint {
   return k(b) === '$' ? s.lastId : streamIdArg(b, 0n, true);
 }
 
+/** XGROUP CREATE/SETID options after the ID, parsed as Redis does before it looks at the key. */
+function groupOptions(args: Buffer[], sub: string): { mkstream: boolean; entriesRead: number } {
+  let mkstream = false;
+  let entriesRead = ENTRIES_READ_UNKNOWN;
+  if (sub !== 'create' && sub !== 'setid') return { mkstream, entriesRead };
+  for (let i = 5; i < args.length; ) {
+    if (sub === 'create' && isWord(args[i]!, 'MKSTREAM')) {
+      mkstream = true;
+      i++;
+    } else if (isWord(args[i]!, 'ENTRIESREAD') && i + 1 < args.length) {
+      entriesRead = intArg(args[i + 1]!);
+      if (entriesRead < 0 && entriesRead !== ENTRIES_READ_UNKNOWN) throw new ReplyError('ERR value for ENTRIESREAD must be positive or -1');
+      i += 2;
+    } else throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${k(args[1]!).slice(0, 128)}'. Try XGROUP HELP.`);
+  }
+  return { mkstream, entriesRead };
+}
+
 const xgroup: DataHandler = (ctx, args, w) => {
   const sub = k(args[1]!).toLowerCase();
   const key = k(args[2] ?? Buffer.alloc(0));
@@ -31,8 +49,8 @@ const xgroup: DataHandler = (ctx, args, w) => {
   };
   if (!['create', 'destroy', 'createconsumer', 'delconsumer', 'setid'].includes(sub)) throw new ReplyError(`ERR unknown subcommand '${k(args[1]!).slice(0, 128)}'. Try XGROUP HELP.`);
   arity(args.length >= 4);
+  const { mkstream, entriesRead } = groupOptions(args, sub);
   let s = getStream(ctx, key);
-  const mkstream = sub === 'create' && args.slice(5).some((a) => isWord(a, 'MKSTREAM'));
   if (s === undefined && !mkstream) throw new ReplyError(NEEDS_KEY);
   const name = k(args[3]!);
   if (sub === 'create') {
@@ -42,7 +60,7 @@ const xgroup: DataHandler = (ctx, args, w) => {
       ctx.engine.put(key, { type: 'stream', value: s }, 0);
     }
     if (s.groups.has(name)) throw new ReplyError('BUSYGROUP Consumer Group name already exists');
-    s.groups.set(name, { lastId: groupId(s, args[4]!), entriesRead: 0, pel: new Map(), consumers: new Map() });
+    s.groups.set(name, { lastId: groupId(s, args[4]!), entriesRead, pel: new Map(), consumers: new Map() });
     ctx.engine.touched(key);
     return w.ok();
   }
@@ -57,6 +75,7 @@ const xgroup: DataHandler = (ctx, args, w) => {
   if (sub === 'setid') {
     arity(args.length >= 5);
     g.lastId = groupId(s!, args[4]!);
+    g.entriesRead = entriesRead;
     ctx.engine.touched(key);
     return w.ok();
   }
@@ -311,8 +330,7 @@ export function xreadgroup(state: ServerState, session: Session, args: Buffer[],
         g.pel.set(e.id, { consumer, deliveredMs: now, count: 1 });
         c.pending.add(e.id);
       }
-      g.lastId = e.id;
-      g.entriesRead++;
+      advanceEntriesRead(s, g, e.id);
     }
     ctx.engine.touched(key);
     found.push([kb, entries]);

@@ -23,6 +23,7 @@ import { aclCommand, denial, logDenial, noPerm, type AclLog } from './commands-a
 import { BIT_COMMANDS } from './commands-bits.js';
 import { GEO_COMMANDS, georadiusKeyIndexes } from './commands-geo.js';
 import { GROUP_COMMANDS, xreadgroup, xreadgroupKeyIndexes } from './commands-groups.js';
+import { XINFO_COMMANDS } from './commands-xinfo.js';
 import { HLL_COMMANDS } from './commands-hll.js';
 import { OBJECT_COMMANDS } from './commands-object.js';
 import { notifyFlagsText, parseNotifyFlags, type KeyspaceNotifier } from './notify.js';
@@ -750,7 +751,7 @@ const SPECS: Record<string, SpecOf> = {
   // Routed by its channel like a key: it runs on the slot's leader, where SSUBSCRIBE subscribers are.
   spublish: spec(3, ['pubsub', 'fast'], spublish, 1, 1, 1, true),
   ...Object.fromEntries(
-    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...GROUP_COMMANDS, ...GEO_COMMANDS, ...BIT_COMMANDS, ...HLL_COMMANDS, ...OBJECT_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
+    Object.entries({ ...DATA_COMMANDS, ...SET_COMMANDS, ...LIST_COMMANDS, ...ZSET_COMMANDS, ...STREAM_COMMANDS, ...GROUP_COMMANDS, ...XINFO_COMMANDS, ...GEO_COMMANDS, ...BIT_COMMANDS, ...HLL_COMMANDS, ...OBJECT_COMMANDS, ...KEY_COMMANDS }).map(([name, [arity, flags, handler, first, last]]) => [name, spec(arity, flags, dataCommand(handler), first, last, KEY_STEP[name] ?? 1, true, KEY_INDEXES_OF[name])]),
   ),
 };
 

@@ -32,6 +32,7 @@ export interface PendingEntry {
 
 export interface ConsumerGroup {
   lastId: bigint;
+  /** Redis's logical read counter: entries ever added up to lastId; ENTRIES_READ_UNKNOWN when not known. */
   entriesRead: number;
   /** Pending entries by ID. */
   readonly pel: Map<bigint, PendingEntry>;
@@ -156,10 +157,7 @@ export class Stream {
         const end = lo;
         const size = end - this.head;
         if ((limit !== 0 && n + size > limit) || !drop(this.entries[end - 1]!, this.length - size + 1)) break;
-        for (let i = this.head; i < end; i++) {
-          if (this.entries[i]!.id > this.maxDeletedId) this.maxDeletedId = this.entries[i]!.id;
-          this.fieldBytes -= fieldsLength(this.entries[i]!);
-        }
+        for (let i = this.head; i < end; i++) this.fieldBytes -= fieldsLength(this.entries[i]!);
         this.head = end;
         n += size;
       }
@@ -167,8 +165,8 @@ export class Stream {
       return n;
     }
     while (this.length > 0 && (limit === 0 || n < limit) && drop(this.entries[this.head]!, this.length)) {
+      // A trim is not a deletion: Redis's max-deleted-entry-id (the tombstone mark) counts XDEL only.
       const e = this.entries[this.head]!;
-      if (e.id > this.maxDeletedId) this.maxDeletedId = e.id;
       this.fieldBytes -= fieldsLength(e);
       this.head++;
       n++;
@@ -210,6 +208,50 @@ function loadGroups(s: Stream, data: unknown): void {
     }
     s.groups.set(name, g);
   }
+}
+
+/** Redis's SCG_INVALID_ENTRIES_READ: a group's read counter that cannot be known (XDEL gaps ahead of it). */
+export const ENTRIES_READ_UNKNOWN = -1;
+
+/** Redis's first_id: the first live entry's ID, 0-0 when empty (recorded-first-entry-id). */
+export function firstIdOf(s: Stream): bigint {
+  return s.first()?.id ?? 0n;
+}
+
+/** Whether an XDEL tombstone lies in [start, end] (Redis's streamRangeHasTombstones; end defaults to the top). */
+export function rangeHasTombstones(s: Stream, start: bigint, end = STREAM_ID_MAX): boolean {
+  if (s.length === 0 || s.maxDeletedId === 0n) return false;
+  if (firstIdOf(s) > s.maxDeletedId) return false;
+  return start <= s.maxDeletedId && s.maxDeletedId <= end;
+}
+
+/** Redis's streamEstimateDistanceFromFirstEverEntry: the read counter an ID stands for, when it can be known. */
+export function estimateEntriesRead(s: Stream, id: bigint): number {
+  if (s.entriesAdded === 0) return 0;
+  if (s.length === 0 && id <= s.lastId) return s.entriesAdded;
+  if (id === s.lastId) return s.entriesAdded;
+  if (id > s.lastId) return ENTRIES_READ_UNKNOWN;
+  const first = firstIdOf(s);
+  if (s.maxDeletedId === 0n || s.maxDeletedId < first) {
+    if (id < first) return s.entriesAdded - s.length;
+    if (id === first) return s.entriesAdded - s.length + 1;
+  }
+  return ENTRIES_READ_UNKNOWN;
+}
+
+/** A group's lag (entries not yet delivered), or undefined when Redis answers null (Redis's streamReplyWithCGLag). */
+export function groupLag(s: Stream, g: ConsumerGroup): number | undefined {
+  if (s.entriesAdded === 0) return 0;
+  if (g.entriesRead !== ENTRIES_READ_UNKNOWN && !rangeHasTombstones(s, g.lastId)) return s.entriesAdded - g.entriesRead;
+  const read = estimateEntriesRead(s, g.lastId);
+  return read === ENTRIES_READ_UNKNOWN ? undefined : s.entriesAdded - read;
+}
+
+/** A group's read counter after delivering `id` past its last ID (Redis's rule in streamReplyWithRange). */
+export function advanceEntriesRead(s: Stream, g: ConsumerGroup, id: bigint): void {
+  if (g.entriesRead !== ENTRIES_READ_UNKNOWN && !rangeHasTombstones(s, id)) g.entriesRead++;
+  else if (s.entriesAdded !== 0) g.entriesRead = estimateEntriesRead(s, id);
+  g.lastId = id;
 }
 
 export function encodeStream(s: Stream): Buffer {

@@ -43,6 +43,34 @@ describe('stream consumer groups against redis-server', () => {
     for (const args of [['XPENDING', 's', 'g2', '-', '+', '10'], ['XPENDING', 's', 'g2', 'IDLE', '0', '-', '+', '10', 'bob'], ['XPENDING', 's', 'g2', '-', '+', '1']]) await samePending(args);
   });
 
+  it('XINFO STREAM (and FULL), GROUPS, CONSUMERS and HELP reply as redis-server (entries-read and lag by Redis’s rules)', async () => {
+    /** Timings (ms timestamps, idle times) become their kind; Redis's radix-tree sizes are internal (approximated). */
+    const shape = (v: unknown): unknown => {
+      if (!Array.isArray(v)) return typeof v === 'number' && v > 1e12 ? 'timestamp' : v;
+      return v.map((x, i) => (i > 0 && ['idle', 'radix-tree-keys', 'radix-tree-nodes'].includes(String(v[i - 1])) ? typeof x : shape(x)));
+    };
+    const sameInfo = async (args: string[]): Promise<void> => {
+      const r = await all(args);
+      expect({ memory: shape(r.memory), lmdb: shape(r.lmdb) }, args.join(' ')).toEqual({ memory: shape(r.redis), lmdb: shape(r.redis) });
+    };
+    const info = [['XINFO', 'STREAM', 'x'], ['XINFO', 'STREAM', 'x', 'FULL'], ['XINFO', 'GROUPS', 'x'], ['XINFO', 'CONSUMERS', 'x', 'g'], ['XINFO', 'CONSUMERS', 'x', 'h'], ['XINFO', 'STREAM', 'x', 'FULL', 'COUNT', '1']];
+    const steps: string[][] = [
+      ['FLUSHALL'], ['XINFO', 'HELP'], ['XINFO'], ['XINFO', 'FOO'], ['XINFO', 'FOO', 'x'], ['XINFO', 'GROUPS'], ['XINFO', 'HELP', 'x'], ['XINFO', 'STREAM', 'nokey'], ['SET', 'str', 'v'], ['XINFO', 'STREAM', 'str'],
+      ['XGROUP', 'CREATE', 'x', 'g', '$', 'MKSTREAM'], ['XGROUP', 'CREATE', 'x', 'h', '0', 'ENTRIESREAD', '-2'], ['XGROUP', 'CREATE', 'x', 'h', '0', 'BOGUS'], ['XGROUP', 'SETID', 'x', 'g', '0', 'MKSTREAM'],
+      ['XADD', 'x', '1-1', 'a', '1'], ['XADD', 'x', '2-1', 'b', '2'], ['XADD', 'x', '3-1', 'c', '3'], ['XADD', 'x', '4-1', 'd', '4'],
+      ['XGROUP', 'CREATE', 'x', 'h', '0'], ['XGROUP', 'CREATECONSUMER', 'x', 'g', 'zed'],
+      ['XREADGROUP', 'GROUP', 'g', 'bob', 'COUNT', '2', 'STREAMS', 'x', '>'], ['XREADGROUP', 'GROUP', 'h', 'alice', 'COUNT', '1', 'STREAMS', 'x', '>'],
+      ['XDEL', 'x', '3-1'], ['XREADGROUP', 'GROUP', 'g', 'alice', 'STREAMS', 'x', '>'],
+      ['XADD', 'x', '5-1', 'e', '5'], ['XTRIM', 'x', 'MAXLEN', '3'], ['XREADGROUP', 'GROUP', 'h', 'bob', 'STREAMS', 'x', '>'],
+      ['XGROUP', 'SETID', 'x', 'h', '2-1', 'ENTRIESREAD', '2'], ['XGROUP', 'CREATE', 'x', 'i', '$'], ['XGROUP', 'SETID', 'x', 'g', '$'],
+      ['XDEL', 'x', '1-1', '2-1', '4-1', '5-1'], ['XADD', 'x', '6-1', 'f', '6'],
+    ];
+    for (const args of steps) {
+      await sameInfo(args);
+      if (args[0] !== 'XINFO' && args[0] !== 'FLUSHALL' && args[0] !== 'SET') for (const q of info) await sameInfo(q);
+    }
+  });
+
   it('XREADGROUP BLOCK wakes on an XADD; groups and pending entries survive an LMDB restart', async () => {
     for (const name of ['memory', 'lmdb']) {
       const port = trio().clients.get(name)!.port;
