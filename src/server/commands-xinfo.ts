@@ -40,30 +40,30 @@ const xinfo: DataHandler = (ctx, args, w) => {
   streamReply(w, s, args);
 };
 
+/** A field's value: an integer, a bulk string (latin1 text or bytes), or null. */
+type Field = readonly [string, number | string | Buffer | undefined];
+
+/** Writes name/value pairs (the map's header is the caller's: some maps go on after them). */
+function fields(w: RespWriter, pairs: readonly Field[]): void {
+  for (const [name, value] of pairs) {
+    w.bulk(name);
+    if (value === undefined) w.nil();
+    else if (typeof value === 'number') w.integer(value);
+    else w.bulk(typeof value === 'string' ? Buffer.from(value, 'latin1') : value);
+  }
+}
+
 function consumersReply(w: RespWriter, g: ConsumerGroup, nowMs: number): void {
   const names = [...g.consumers.keys()].sort(byBytes);
   w.arrayHeader(names.length);
   for (const name of names) {
     const c = g.consumers.get(name)!;
     w.mapHeader(3);
-    w.bulk('name');
-    w.bulk(Buffer.from(name, 'latin1'));
-    w.bulk('pending');
-    w.integer(c.pending.size);
-    w.bulk('idle');
-    w.integer(Math.max(0, nowMs - c.seenMs));
+    fields(w, [['name', name], ['pending', c.pending.size], ['idle', Math.max(0, nowMs - c.seenMs)]]);
   }
 }
 
-function entriesReadAndLag(w: RespWriter, s: Stream, g: ConsumerGroup): void {
-  w.bulk('entries-read');
-  if (g.entriesRead === ENTRIES_READ_UNKNOWN) w.nil();
-  else w.integer(g.entriesRead);
-  w.bulk('lag');
-  const lag = groupLag(s, g);
-  if (lag === undefined) w.nil();
-  else w.integer(lag);
-}
+const entriesRead = (g: ConsumerGroup): number | undefined => (g.entriesRead === ENTRIES_READ_UNKNOWN ? undefined : g.entriesRead);
 
 function groupsReply(w: RespWriter, s: Stream): void {
   const names = [...s.groups.keys()].sort(byBytes);
@@ -71,15 +71,7 @@ function groupsReply(w: RespWriter, s: Stream): void {
   for (const name of names) {
     const g = s.groups.get(name)!;
     w.mapHeader(6);
-    w.bulk('name');
-    w.bulk(Buffer.from(name, 'latin1'));
-    w.bulk('consumers');
-    w.integer(g.consumers.size);
-    w.bulk('pending');
-    w.integer(g.pel.size);
-    w.bulk('last-delivered-id');
-    w.bulk(formatId(g.lastId));
-    entriesReadAndLag(w, s, g);
+    fields(w, [['name', name], ['consumers', g.consumers.size], ['pending', g.pel.size], ['last-delivered-id', formatId(g.lastId)], ['entries-read', entriesRead(g)], ['lag', groupLag(s, g)]]);
   }
 }
 
@@ -98,7 +90,7 @@ function streamReply(w: RespWriter, s: Stream, args: Buffer[]): void {
   const count = fullCount(args);
   w.mapHeader(count === undefined ? 10 : 9);
   const nodes = s.length === 0 ? 0 : Math.floor((s.last()!.n - s.first()!.n) / STREAM_NODE_ENTRIES) + 1;
-  const fields: [string, number | string][] = [
+  fields(w, [
     ['length', s.length],
     ['radix-tree-keys', nodes],
     ['radix-tree-nodes', nodes + 1],
@@ -106,12 +98,7 @@ function streamReply(w: RespWriter, s: Stream, args: Buffer[]): void {
     ['max-deleted-entry-id', formatId(s.maxDeletedId)],
     ['entries-added', s.entriesAdded],
     ['recorded-first-entry-id', formatId(firstIdOf(s))],
-  ];
-  for (const [name, value] of fields) {
-    w.bulk(name);
-    if (typeof value === 'number') w.integer(value);
-    else w.bulk(value);
-  }
+  ]);
   if (count === undefined) {
     w.bulk('groups');
     w.integer(s.groups.size);
@@ -133,13 +120,7 @@ function streamReply(w: RespWriter, s: Stream, args: Buffer[]): void {
 function fullGroup(w: RespWriter, s: Stream, name: string, g: ConsumerGroup, count: number): void {
   const limit = (n: number): number => (count === 0 ? n : Math.min(n, count));
   w.mapHeader(7);
-  w.bulk('name');
-  w.bulk(Buffer.from(name, 'latin1'));
-  w.bulk('last-delivered-id');
-  w.bulk(formatId(g.lastId));
-  entriesReadAndLag(w, s, g);
-  w.bulk('pel-count');
-  w.integer(g.pel.size);
+  fields(w, [['name', name], ['last-delivered-id', formatId(g.lastId)], ['entries-read', entriesRead(g)], ['lag', groupLag(s, g)], ['pel-count', g.pel.size]]);
   w.bulk('pending');
   const pel = [...g.pel.keys()].sort(byId);
   w.arrayHeader(limit(pel.length));
@@ -158,12 +139,7 @@ function fullGroup(w: RespWriter, s: Stream, name: string, g: ConsumerGroup, cou
     const c = g.consumers.get(cname)!;
     const mine = [...c.pending].sort(byId);
     w.mapHeader(4);
-    w.bulk('name');
-    w.bulk(Buffer.from(cname, 'latin1'));
-    w.bulk('seen-time');
-    w.integer(c.seenMs);
-    w.bulk('pel-count');
-    w.integer(mine.length);
+    fields(w, [['name', cname], ['seen-time', c.seenMs], ['pel-count', mine.length]]);
     w.bulk('pending');
     w.arrayHeader(limit(mine.length));
     for (const id of mine.slice(0, limit(mine.length))) {
