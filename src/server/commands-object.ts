@@ -49,13 +49,17 @@ const object: DataHandler = (ctx, args, w) => {
   if (sub === 'help') return w.bulkArray(['OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:', 'ENCODING <key>', 'FREQ <key>', 'IDLETIME <key>', 'REFCOUNT <key>', 'HELP']);
   if (!['encoding', 'freq', 'idletime', 'refcount'].includes(sub)) throw new ReplyError(`ERR unknown subcommand '${k(args[1]!).slice(0, 128)}'. Try OBJECT HELP.`);
   if (args.length !== 3) throw new ReplyError(`ERR wrong number of arguments for 'object|${sub}' command`);
-  const v = ctx.engine.get(k(args[2]!));
+  // OBJECT is no access (Redis looks with NOTOUCH).
+  const idle = sub === 'idletime' ? ctx.engine.idleMs?.(k(args[2]!)) : undefined;
+  const v = ctx.engine.peek !== undefined ? ctx.engine.peek(k(args[2]!)) : ctx.engine.get(k(args[2]!));
   if (v === undefined) return w.nil();
   if (sub === 'encoding') return w.bulk(encodingOf(v));
   // Redis shares small integers (refcount "infinite"); every other value has one owner.
   if (sub === 'refcount') return w.integer(encodingOf(v) === 'int' && Number(parseInt64((v as { value: Buffer }).value)) < 10_000 && Number(parseInt64((v as { value: Buffer }).value)) >= 0 ? 2147483647 : 1);
   if (sub === 'freq') throw new ReplyError('ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.');
-  throw new ReplyError('ERR OBJECT IDLETIME is not available: Atoll does not record when each key was last accessed');
+  if (idle === undefined) throw new ReplyError('ERR OBJECT IDLETIME is not available with the lmdb engine: it does not record when each key was last accessed');
+  // Redis counts in seconds.
+  w.integer(Math.floor(idle / 1000));
 };
 
 // ---- DUMP / RESTORE ----------------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ export interface StorageEngine {
   put(key: string, value: StoredValue, expiresAtMs: number): void;
   setExpiry(key: string, expiresAtMs: number): boolean;
   delete(key: string): boolean;
+  /** The value without counting it as an access (OBJECT); engines without access tracking omit it. */
+  peek?(key: string): StoredValue | undefined;
+  /** Milliseconds since the key was last read or written (OBJECT IDLETIME); engines that do not track it omit it. */
+  idleMs?(key: string): number | undefined;
   /** Notes that a stored hash was changed in place, so size accounting stays right. */
   touched(key: string): void;
   size(): number;

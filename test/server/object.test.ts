@@ -28,6 +28,31 @@ describe('OBJECT, DUMP/RESTORE and SORT against redis-server', () => {
     for (const args of script) await same(args);
   });
 
+  it('OBJECT IDLETIME counts seconds since the last read or write, as redis-server (memory engine)', async () => {
+    const ask = async (args: string[]): Promise<{ redis: unknown; memory: unknown; lmdb: unknown }> => (await all(args)) as { redis: unknown; memory: unknown; lmdb: unknown };
+    await all(['FLUSHALL']);
+    // Not small integers: Redis shares those objects (and their access times) between keys.
+    await all(['SET', 'idle:a', 'va']);
+    await all(['RPUSH', 'idle:b', 'x']);
+    await all(['SET', 'idle:c', 'vc']);
+    await new Promise((r) => setTimeout(r, 2_100));
+    await all(['GET', 'idle:a']); // a read
+    await all(['RPUSH', 'idle:b', 'y']); // a write in place
+    for (const [key, want] of [['idle:a', 0], ['idle:b', 0], ['idle:c', 2]] as const) {
+      const r = await ask(['OBJECT', 'IDLETIME', key]);
+      // Redis's clock ticks in whole seconds, so its figure can be one more than the time passed.
+      expect(r.memory, key).toBe(want);
+      expect([want, want + 1], key).toContain(r.redis);
+      expect(String(r.lmdb)).toContain('not available with the lmdb engine');
+    }
+    // OBJECT IDLETIME itself is not an access; a missing key is nil.
+    expect((await ask(['OBJECT', 'IDLETIME', 'idle:c'])).memory).toBe(2);
+    expect(await trio().clients.get('memory')!.send(['GET', 'idle:c'])).toEqual(Buffer.from('vc'));
+    expect((await ask(['OBJECT', 'IDLETIME', 'idle:c'])).memory).toBe(0);
+    const missing = await ask(['OBJECT', 'IDLETIME', 'nokey']);
+    expect([missing.memory, missing.lmdb]).toEqual([missing.redis, missing.redis]);
+  });
+
   it('DUMP then RESTORE round-trips every type with its TTL; a corrupt payload is refused', async () => {
     for (const name of ['memory', 'lmdb']) {
       const c = trio().clients.get(name)!;
