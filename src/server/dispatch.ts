@@ -820,7 +820,7 @@ export function runCommand(state: ServerState, session: Session, cmd: CommandSpe
     return cmd.run(state, session, args, w);
   } finally {
     state.changed = undefined;
-    if (changed.size > 0) notify.command(cmd.name, args, keysOf(cmd, args), changed);
+    if (changed.size > 0) notify.command(cmd.name, args, keysOf(cmd, args), changed, (key) => state.engine.expiresAt(key) !== undefined);
   }
 }
 

@@ -3,8 +3,10 @@
 // (message: the key), on this node's pub/sub, as Redis Cluster publishes them node by node. Expiry and eviction
 // publish `expired` and `evicted`. Events are named as Redis names them for the commands below; a command
 // changing several keys names each by its role (RENAME: rename_from/rename_to; LMOVE: the pop, then the push).
-// Not reproduced: the extra events Redis adds beside the main one (`expire` after SET EX, `del` when a
-// collection is emptied), `new` (n) and key-miss (m) events.
+// Redis's extra events too: `expire` after SET with a TTL (SETEX, PSETEX), `del` after the event of a command
+// that emptied a list, set, sorted set or hash, `del` instead of the event when a STORE command's result is
+// empty or an EXPIRE lands in the past, and GETEX's `expire`/`persist`. Not reproduced: `new` (n) and key-miss
+// (m) events.
 import { COMMAND_CATEGORIES } from './acl-categories.js';
 import type { PubSubHub } from './pubsub.js';
 
@@ -37,7 +39,7 @@ const EVENT: Readonly<Record<string, string>> = {
   setnx: 'set', setex: 'set', psetex: 'set', getset: 'set', mset: 'set', msetnx: 'set', incr: 'incrby', decr: 'incrby', decrby: 'incrby',
   getdel: 'del', unlink: 'del', pexpire: 'expire', expireat: 'expire', pexpireat: 'expire', hmset: 'hset', hsetnx: 'hset',
   lpushx: 'lpush', rpushx: 'rpush', blpop: 'lpop', brpop: 'rpop', zincrby: 'zincr', bzpopmin: 'zpopmin', bzpopmax: 'zpopmax',
-  bitop: 'set', bitfield: 'setbit', pfmerge: 'pfadd', copy: 'copy_to', sort: 'sortstore',
+  bitop: 'set', bitfield: 'setbit', pfmerge: 'pfadd', copy: 'copy_to', sort: 'sortstore', georadius: 'georadiusstore', georadiusbymember: 'georadiusstore',
 };
 
 /** Commands whose keys play different roles: the event of each key in order. */
@@ -50,6 +52,23 @@ const ROLES: Readonly<Record<string, (args: Buffer[]) => string[]>> = {
   lmove: (args) => [`${args[3]!.toString('latin1').toLowerCase() === 'left' ? 'l' : 'r'}pop`, `${args[4]!.toString('latin1').toLowerCase() === 'left' ? 'l' : 'r'}push`],
   blmove: (args) => [`${args[3]!.toString('latin1').toLowerCase() === 'left' ? 'l' : 'r'}pop`, `${args[4]!.toString('latin1').toLowerCase() === 'left' ? 'l' : 'r'}push`],
 };
+
+/** Commands that store a computed result: an empty one deletes the destination, announced as `del` alone. */
+const STORES = new Set(['sinterstore', 'sunionstore', 'sdiffstore', 'zunionstore', 'zinterstore', 'zdiffstore', 'zrangestore', 'geosearchstore', 'georadius', 'georadiusbymember', 'sort']);
+/** Commands whose key is gone afterwards when the time given is already past: `del` instead of their event. */
+const EXPIRING = new Set(['expire', 'pexpire', 'expireat', 'pexpireat', 'getex']);
+const TTL_WORDS = new Set(['ex', 'px', 'exat', 'pxat']);
+
+/** GETEX's event: `expire` with a TTL, `persist` with PERSIST. */
+function getexEvent(args: Buffer[]): string {
+  return args.slice(2).some((a) => a.toString('latin1').toLowerCase() === 'persist') ? 'persist' : 'expire';
+}
+
+/** Whether a SET-family command gave a TTL (SET ... EX/PX/EXAT/PXAT, SETEX, PSETEX): Redis adds `expire`. */
+function setsTtl(name: string, args: Buffer[]): boolean {
+  if (name === 'setex' || name === 'psetex') return true;
+  return name === 'set' && args.slice(3).some((a) => TTL_WORDS.has(a.toString('latin1').toLowerCase()));
+}
 
 /** The class flag of a command's events, from its ACL categories. */
 function classOf(name: string): number {
@@ -72,8 +91,8 @@ export class KeyspaceNotifier {
     if (this.flags & FLAGS.E) this.hub.publish(Buffer.from(`__keyevent@0__:${event}`), k);
   }
 
-  /** A write command `name` changed `changed` (of its `keys`, in order). */
-  command(name: string, args: Buffer[], keys: readonly Buffer[], changed: ReadonlySet<string>): void {
+  /** A write command `name` changed `changed` (of its `keys`, in order); `exists` tells which keys are left. */
+  command(name: string, args: Buffer[], keys: readonly Buffer[], changed: ReadonlySet<string>, exists: (key: string) => boolean = () => true): void {
     const roles = ROLES[name]?.(args);
     const generic = ['del', 'unlink', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'rename', 'renamenx', 'copy', 'restore', 'sort', 'getdel'].includes(name);
     const flag = generic ? FLAGS.g : classOf(name);
@@ -86,7 +105,12 @@ export class KeyspaceNotifier {
       const key = kb.toString('latin1');
       if (!changed.has(key) || (roles === undefined && seen.has(key))) return;
       seen.add(key);
-      this.publish(roles === undefined ? flag : (name === 'smove' ? FLAGS.s : name.startsWith('rename') ? FLAGS.g : FLAGS.l), roles?.[i] ?? EVENT[name] ?? name, key);
+      const keyFlag = roles === undefined ? flag : name === 'smove' ? FLAGS.s : name.startsWith('rename') ? FLAGS.g : FLAGS.l;
+      const gone = !exists(key);
+      if (gone && (STORES.has(name) || EXPIRING.has(name))) return this.publish(FLAGS.g, 'del', key);
+      this.publish(name === 'getex' ? FLAGS.g : keyFlag, name === 'getex' ? getexEvent(args) : (roles?.[i] ?? EVENT[name] ?? name), key);
+      if (gone && (keyFlag & (FLAGS.l | FLAGS.s | FLAGS.z | FLAGS.h)) !== 0) this.publish(FLAGS.g, 'del', key);
+      else if (setsTtl(name, args)) this.publish(FLAGS.g, 'expire', key);
     });
   }
 
