@@ -11,6 +11,7 @@ import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import { fromWire, partitionKeys, toWire, valueBytes, type WireEntry } from '../storage/wire.js';
+import { applyDelta, deltaBytes, deltaOf, isDelta, type DeltaEntry } from '../storage/delta.js';
 import type { StorageEngine } from '../storage/engine.js';
 import { ReplicaLog, type AckMode, type Effect, type Position, type TermStart } from './log.js';
 
@@ -39,7 +40,14 @@ export const REPLICATOR_LIMITS = Object.freeze({
   scanPageKeys: 2_000,
 });
 
-type Wire = WireEntry;
+/**
+ * ATOLL_REPLICATION_DELTAS=off replicates every write as whole values (the behaviour before deltas), for
+ * comparison (`npm run bench -- collections`) and as an escape hatch.
+ */
+const DELTAS_ON = process.env.ATOLL_REPLICATION_DELTAS !== 'off';
+
+/** A log entry's key state: the whole value, or the changes to it (storage/delta.ts). */
+type Wire = WireEntry | DeltaEntry;
 
 /** One partition's share of a replication request. */
 type Part =
@@ -107,7 +115,7 @@ function effectBytes(effects: readonly Effect<Wire>[]): number {
   let n = 0;
   for (const [k, v] of effects) {
     n += k.length + 16;
-    if (v !== null) n += valueBytes(v);
+    if (v !== null) n += isDelta(v) ? deltaBytes(v) : valueBytes(v);
   }
   return n;
 }
@@ -161,7 +169,7 @@ export class ReplicationManager {
   private readonly lags = new Float64Array(REPLICATOR_LIMITS.lagSamplesMax);
   private lagCount = 0;
   /** Figures for INFO and the dashboard. */
-  readonly stats = { appended: 0, committed: 0, applied: 0, snapshotsSent: 0, snapshotsReceived: 0, staleRefused: 0, isrChanges: 0 };
+  readonly stats = { appended: 0, committed: 0, applied: 0, snapshotsSent: 0, snapshotsReceived: 0, staleRefused: 0, isrChanges: 0, deltaEffects: 0, wholeEffects: 0, deltaRefused: 0 };
 
   constructor(private readonly host: ReplicationHost) {
     this.slots = new SlotPartitioner({ partitions: host.partitions });
@@ -324,10 +332,21 @@ export class ReplicationManager {
     const p = this.slots.partitionForSlot(keySlot(keys[0]!));
     if (!this.replicated(p)) return undefined;
     const engine = this.host.engine;
+    // Deltas only while no follower of the partition is being sent a snapshot: a snapshot reads values over
+    // time, and the log after its base is replayed on top of them, which only converges for whole values (a
+    // delta applied to a value read after it would apply twice).
+    const leaderLog = this.logs.get(p);
+    const deltas = DELTAS_ON && leaderLog !== undefined && leaderLog.role === 'leader' && ![...leaderLog.followers.values()].some((f) => f.mode === 'snapshot');
     const effects: Effect<Wire>[] = keys.map((kb) => {
       const key = kb.toString('latin1');
       const value = engine.get(key);
-      return [kb, value === undefined ? null : toWire(key, value, engine.expiresAt(key) ?? 0)];
+      if (value === undefined) return [kb, null];
+      const expiresAtMs = engine.expiresAt(key) ?? 0;
+      // The changes the journal recorded for a collection, when it recorded them all; else the whole value.
+      const delta = deltas ? deltaOf(key, value, expiresAtMs) : undefined;
+      if (delta !== undefined) this.stats.deltaEffects++;
+      else this.stats.wholeEffects++;
+      return [kb, delta ?? toWire(key, value, expiresAtMs)];
     });
     // The entry's seq is fixed now, and recorded with the data in this same transaction.
     const log = this.logs.get(p);
@@ -570,8 +589,14 @@ export class ReplicationManager {
     // (transferLeadership requires the target in 'log' mode; picking it switched to an emptied copy and reads of
     // acknowledged keys came back nil). Its old ack still counts for commits meanwhile, as before: resetting it
     // held sync-mode writes on the initial snapshots of a starting cluster (2.8 s timeouts in the defaults test).
-    prog.mode = 'snapshot';
     const p = log.partition;
+    // A staged entry (applied here, not yet in the log) may be a delta the snapshot's base would not cover:
+    // start once it is appended.
+    if (this.staged.some((s) => s.p === p)) {
+      this.host.schedule(1, () => this.kick());
+      return;
+    }
+    prog.mode = 'snapshot';
     const epoch = log.epoch;
     const base = log.position;
     /** Sends parts of this snapshot in one request (one transaction on the follower); returns the last result. */
@@ -692,14 +717,16 @@ export class ReplicationManager {
               results[i] = { pos: log.position };
               return;
             }
-            for (const [, , effects] of part.entries) {
-              for (const [kb, v] of effects) {
-                if (v === null) engine.delete(kb.toString('latin1'));
-                else {
-                  const d = fromWire(v);
-                  engine.put(d.key, d.value, d.expiresAtMs);
-                }
-              }
+            if (!this.applyEntries(part.entries)) {
+              // A delta did not fit this copy (it expired or evicted a key the leader still has): the copy can
+              // no longer be trusted, so it is emptied and made again from the leader.
+              this.stats.deltaRefused++;
+              this.host.log?.warn({ partition: p }, 'replica copy differs from its leader; copying it again');
+              for (const k of partitionKeys(engine, this.host.partitions, p)) engine.delete(k);
+              log.beginSnapshot();
+              this.persistPosition(p, { term: '', seq: 0 });
+              results[i] = { pos: log.position };
+              return;
             }
             log.acceptEntries(
               part.entries.map(([seq, term, effects]) => ({ seq, term, effects, bytes: effectBytes(effects) })),
@@ -752,6 +779,23 @@ export class ReplicationManager {
     if (engine.batch !== undefined) engine.batch(run);
     else run();
     return { results };
+  }
+
+  /** Applies log entries' effects to this copy; false when a delta did not fit it. */
+  private applyEntries(entries: readonly [number, string, Effect<Wire>[]][]): boolean {
+    const engine = this.host.engine;
+    for (const [, , effects] of entries) {
+      for (const [kb, v] of effects) {
+        if (v === null) engine.delete(kb.toString('latin1'));
+        else if (isDelta(v)) {
+          if (!applyDelta(engine, v)) return false;
+        } else {
+          const d = fromWire(v);
+          engine.put(d.key, d.value, d.expiresAtMs);
+        }
+      }
+    }
+    return true;
   }
 
   /** Fencing for a failover: refuse the partition's older epochs from now on; answer where we stand. */
@@ -836,6 +880,9 @@ export class ReplicationManager {
       ['snapshots_received', this.stats.snapshotsReceived],
       ['stale_refusals', this.stats.staleRefused],
       ['isr_changes', this.stats.isrChanges],
+      ['effects_delta', this.stats.deltaEffects],
+      ['effects_whole', this.stats.wholeEffects],
+      ['deltas_refused', this.stats.deltaRefused],
     ];
   }
 

@@ -1,4 +1,5 @@
 // Data commands (strings, keys, hashes) with Redis 7 semantics and reply texts, over a StorageEngine.
+import { JournaledMap } from '../storage/journal.js';
 import type { StorageEngine, StoredValue } from '../storage/engine.js';
 import type { RespWriter } from './resp-writer.js';
 import {
@@ -381,7 +382,8 @@ const randomkey: DataHandler = (ctx, _args, w) => {
 function hashForWrite(ctx: DataContext, key: string): Map<string, Buffer> {
   const h = getHash(ctx, key);
   if (h !== undefined) return h;
-  const fresh = new Map<string, Buffer>();
+  // A journaled hash: later writes replicate as the fields they set or delete (src/storage/journal.ts).
+  const fresh = new JournaledMap();
   ctx.engine.put(key, { type: 'hash', value: fresh }, 0);
   return fresh;
 }

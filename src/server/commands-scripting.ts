@@ -7,7 +7,7 @@ import { ReplyError, intArg } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import { callFromScript, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
 import { LuaScripts, type ScriptHost } from './lua.js';
-import { replicateWrites } from './commands-tx.js';
+import { replicateWrites, withJournal } from './commands-tx.js';
 import { keySlot } from '../partitioning/hash.js';
 
 /** EVAL-family arguments: numkeys at 2, then keys, then ARGV (FCALL words a bad count its own way). */
@@ -34,13 +34,15 @@ function runScript(state: ServerState, session: Session, args: Buffer[], w: Resp
   const written: Buffer[] = [];
   const host = { call: (a: Buffer[]): Buffer => callFromScript(state, session, a, readOnly, slot, written), wrote: (): boolean => written.length > 0 };
   const mark = w.length;
-  session.inExec = true;
-  try {
-    body(host, keys, args.slice(3 + n));
-  } finally {
-    session.inExec = false;
-  }
-  return replicateWrites(state, session, w, mark, written);
+  return withJournal(state, () => {
+    session.inExec = true;
+    try {
+      body(host, keys, args.slice(3 + n));
+    } finally {
+      session.inExec = false;
+    }
+    return replicateWrites(state, session, w, mark, written);
+  });
 }
 
 function evalCommand(bySha: boolean, readOnly: boolean) {

@@ -1,6 +1,7 @@
 // Set commands with Redis 7 semantics and reply texts: SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD,
 // SPOP, SRANDMEMBER, SINTER/SUNION/SDIFF (+STORE), SINTERCARD, SMOVE, SSCAN. A set is a Set of latin1 member
 // strings edited in place (`touched` writes it back); an emptied set is deleted, as Redis deletes it.
+import { JournaledSet } from '../storage/journal.js';
 import type { RespWriter } from './resp-writer.js';
 import { ERR, ReplyError, intArg, isWord, parseInt64 } from './args.js';
 import { cursorArg, scanOptions, type DataContext, type DataHandler } from './commands-data.js';
@@ -23,7 +24,8 @@ function getSet(ctx: DataContext, key: string): Set<string> | undefined {
 function setForWrite(ctx: DataContext, key: string): Set<string> {
   const s = getSet(ctx, key);
   if (s !== undefined) return s;
-  const fresh = new Set<string>();
+  // A journaled set: later writes replicate as the members they add or remove (src/storage/journal.ts).
+  const fresh = new JournaledSet();
   ctx.engine.put(key, { type: 'set', value: fresh }, 0);
   return fresh;
 }

@@ -1,5 +1,6 @@
 // MULTI, EXEC, DISCARD, WATCH, UNWATCH (Redis 7.0 replies and error texts) and the queueing of commands inside
 // MULTI. The transaction model is in transactions.ts; this file is its command surface and its cluster routing.
+import { journal } from '../storage/journal.js';
 import { ReplyError } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import { OutOfMemoryError } from '../storage/engine.js';
@@ -101,14 +102,29 @@ const exec = (state: ServerState, session: Session, _args: Buffer[], w: RespWrit
   const mark = w.length;
   w.arrayHeader(tx.queued.length);
   const written: Buffer[] = [];
-  session.inExec = true;
-  try {
-    for (const q of tx.queued) if (runQueued(state, session, q, w)) written.push(...keysOf(q.cmd, q.args));
-  } finally {
-    session.inExec = false;
-  }
-  return replicateWrites(state, session, w, mark, written);
+  return withJournal(state, () => {
+    session.inExec = true;
+    try {
+      for (const q of tx.queued) if (runQueued(state, session, q, w)) written.push(...keysOf(q.cmd, q.args));
+    } finally {
+      session.inExec = false;
+    }
+    return replicateWrites(state, session, w, mark, written);
+  });
 };
+
+/**
+ * Runs `f` (commands, then their replication) with the change journal armed when writes here are replicated,
+ * so collections replicate as their changes (src/storage/journal.ts). Synchronous: the window ends with `f`.
+ */
+export function withJournal<T>(state: ServerState, f: () => T): T {
+  const arm = state.cluster?.replicating === true && journal.arm();
+  try {
+    return f();
+  } finally {
+    if (arm) journal.disarm();
+  }
+}
 
 /**
  * After EXEC or a script ran here: on a replicated leader its writes (`written` keys) go as one replication

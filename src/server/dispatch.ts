@@ -1,5 +1,6 @@
 // Command dispatch: arity and auth checks, connection and server commands (PING, HELLO, AUTH, INFO, CONFIG,
 // CLIENT, COMMAND, ...), and the data commands. Socket-free, so it is tested by feeding argument arrays.
+import { journal } from '../storage/journal.js';
 import type { Clock, EvictionPolicy, StorageEngine } from '../storage/engine.js';
 import { EVICTION_POLICIES, OutOfMemoryError } from '../storage/engine.js';
 import { MemoryEngine } from '../storage/memory.js';
@@ -781,6 +782,16 @@ function keysOf(cmd: CommandSpec, args: Buffer[]): Buffer[] {
 
 /** A write on a leader: run it, then hold its reply until the resulting key states are replicated. */
 function runReplicated(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, hooks: Required<Pick<ClusterHooks, 'replicate'>>): ExecuteResult {
+  // Collections changed by the command replicate as their changes (src/storage/journal.ts).
+  const armed = journal.arm();
+  try {
+    return runAndStage(state, session, cmd, args, w, hooks);
+  } finally {
+    if (armed) journal.disarm();
+  }
+}
+
+function runAndStage(state: ServerState, session: Session, cmd: CommandSpec, args: Buffer[], w: RespWriter, hooks: Required<Pick<ClusterHooks, 'replicate'>>): ExecuteResult {
   const mark = w.length;
   const observe = (state.stats.commandsTotal & (LATENCY_SAMPLE_EVERY - 1)) === 0 ? state.observe : undefined;
   const started = observe === undefined ? 0 : performance.now();

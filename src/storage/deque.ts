@@ -2,6 +2,10 @@
 // (an array's unshift moves every element: an LPUSH queue of a million elements would cost a million moves
 // per push). Index reads are O(1); inserts and removals in the middle rebuild, O(n), as Redis's are O(n).
 import { strict as assert } from 'node:assert';
+import { journal } from './journal.js';
+
+/** An element's bytes for the journal's limits (list elements are strings). */
+const weight = (v: unknown): number => (typeof v === 'string' ? v.length : 8);
 
 export class Deque<T> implements Iterable<T> {
   private buf: (T | undefined)[];
@@ -11,10 +15,16 @@ export class Deque<T> implements Iterable<T> {
   constructor(items: Iterable<T> = []) {
     this.buf = new Array<T | undefined>(8);
     for (const x of items) this.pushBack(x);
+    journal.created(this);
   }
 
   get length(): number {
     return this.size;
+  }
+
+  /** Length and both ends: what a replication delta checks the copy against (journal.ts). */
+  journalFingerprint(): unknown[] {
+    return [this.size, this.size === 0 ? null : this.at(0), this.size === 0 ? null : this.at(this.size - 1)];
   }
 
   private grow(): void {
@@ -32,16 +42,19 @@ export class Deque<T> implements Iterable<T> {
 
   set(i: number, value: T): void {
     assert(i >= 0 && i < this.size, `deque index ${i} out of 0..${this.size - 1}`);
+    if (journal.armed) journal.record(this, this.size, ['=', i, value], weight(value));
     this.buf[(this.head + i) & (this.buf.length - 1)] = value;
   }
 
   pushBack(value: T): void {
+    if (journal.armed) journal.record(this, this.size, ['>', value], weight(value));
     if (this.size === this.buf.length) this.grow();
     this.buf[(this.head + this.size) & (this.buf.length - 1)] = value;
     this.size++;
   }
 
   pushFront(value: T): void {
+    if (journal.armed) journal.record(this, this.size, ['<', value], weight(value));
     if (this.size === this.buf.length) this.grow();
     this.head = (this.head - 1) & (this.buf.length - 1);
     this.buf[this.head] = value;
@@ -50,6 +63,7 @@ export class Deque<T> implements Iterable<T> {
 
   popFront(): T | undefined {
     if (this.size === 0) return undefined;
+    if (journal.armed) journal.record(this, this.size, ['^'], 0);
     const v = this.buf[this.head];
     this.buf[this.head] = undefined;
     this.head = (this.head + 1) & (this.buf.length - 1);
@@ -59,6 +73,7 @@ export class Deque<T> implements Iterable<T> {
 
   popBack(): T | undefined {
     if (this.size === 0) return undefined;
+    if (journal.armed) journal.record(this, this.size, ['v'], 0);
     const at = (this.head + this.size - 1) & (this.buf.length - 1);
     const v = this.buf[at];
     this.buf[at] = undefined;
@@ -75,10 +90,16 @@ export class Deque<T> implements Iterable<T> {
 
   /** Replaces the whole content (in place: the deque object stays the same). */
   replace(items: Iterable<T>): void {
+    const all = [...items];
+    if (journal.armed) journal.record(this, this.size, ['R', all], all.reduce((n, x) => n + weight(x), 0));
+    const was = journal.armed;
     this.buf = new Array<T | undefined>(8);
     this.head = 0;
     this.size = 0;
-    for (const x of items) this.pushBack(x);
+    // The pushes below are part of the replacement just recorded.
+    if (was) journal.pause();
+    for (const x of all) this.pushBack(x);
+    if (was) journal.resume();
   }
 
   *[Symbol.iterator](): Iterator<T> {

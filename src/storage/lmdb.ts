@@ -2,6 +2,7 @@
 // checksummed or dropped alone) plus a TTL index ordered by expiry time. Writes of one client batch run in
 // one synchronous write transaction; the reply is sent after it commits (and, in every-write mode, after
 // LMDB has flushed it to disk).
+import { JournaledMap, JournaledSet, journal } from './journal.js';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import { strict as assert } from 'node:assert';
@@ -155,9 +156,9 @@ function decodeValue(r: Record_): StoredValue {
       items.push(body.toString('latin1', at + 4, at + 4 + ml));
       at += 4 + ml;
     }
-    return r.t === 2 ? { type: 'set', value: new Set(items) } : { type: 'list', value: new Deque(items) };
+    return r.t === 2 ? { type: 'set', value: new JournaledSet(items) } : { type: 'list', value: new Deque(items) };
   }
-  const map = new Map<string, Buffer>();
+  const map = new JournaledMap();
   for (let at = 0; at < body.length; ) {
     const fl = body.readUInt32BE(at);
     const f = body.toString('latin1', at + 4, at + 4 + fl);
@@ -276,7 +277,7 @@ export class LmdbEngine implements StorageEngine {
       return undefined;
     }
     this.counters.hits++;
-    const value = decodeValue(r);
+    const value = journal.quietly(() => decodeValue(r));
     // Hashes and sets are edited in place (then written back by touched()); strings are always put whole.
     if (this.inBatch && editedInPlace(value)) this.handedOut.set(key, { value, expiresAtMs: r.x });
     return value;
@@ -288,6 +289,8 @@ export class LmdbEngine implements StorageEngine {
 
   put(key: string, value: StoredValue, expiresAtMs: number): void {
     if (!this.inBatch) return this.batch(() => this.put(key, value, expiresAtMs));
+    // A collection put under a key that held another object (RENAME, COPY, a STORE) replicates whole.
+    if (journal.armed && value.type !== 'string' && this.handedOut.get(key)?.value.value !== value.value) journal.created(value.value);
     const kb = Buffer.from(key, 'latin1');
     const db = this.db(kb);
     const sk = storedKey(kb);

@@ -1,5 +1,6 @@
 // In-memory engine for pure cache use: TTLs, a memory limit with Redis's eviction policies, and counters.
 // Deterministic: time comes from an injected Clock and sampling from a seeded generator.
+import { journal } from './journal.js';
 import { getHeapStatistics } from 'node:v8';
 import { assert } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
@@ -158,6 +159,8 @@ export class MemoryEngine implements StorageEngine {
     const value: Held = given.type === 'string' ? given.value.toString('latin1') : given;
     const bytes = estimateBytes(key, value);
     const old = this.map.get(key);
+    // A collection put under a key that held another object (RENAME, COPY, a STORE) replicates whole.
+    if (journal.armed && given.type !== 'string' && (old === undefined || typeof old.value === 'string' || old.value.value !== given.value)) journal.created(given.value);
     this.makeRoom(bytes - (old?.bytes ?? 0), key);
     if (old !== undefined && !this.tracksLru()) {
       // Overwrite in place: the key keeps its sampling slots, only value, size and expiry change.

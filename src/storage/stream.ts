@@ -3,6 +3,8 @@
 // end; trimming from the front advances a head index (compacted once it passes half the array), so XADD with
 // MAXLEN costs O(1) amortized; ranges are found by binary search. Approximate trims (`~`) remove only whole
 // nodes of STREAM_NODE_ENTRIES insertions, as Redis removes whole listpack nodes (its stream-node-max-entries).
+import { journal } from './journal.js';
+
 
 /** Redis's stream-node-max-entries default. */
 export const STREAM_NODE_ENTRIES = 100;
@@ -66,14 +68,21 @@ export class Stream {
     this.entriesAdded = entriesAdded;
     this.maxDeletedId = maxDeletedId;
     for (const e of this.entries) this.fieldBytes += fieldsLength(e);
+    journal.created(this);
   }
 
   get length(): number {
     return this.entries.length - this.head;
   }
 
+  /** Length and last ID: what a replication delta checks the copy against (journal.ts). */
+  journalFingerprint(): unknown[] {
+    return [this.length, this.lastId.toString()];
+  }
+
   /** Appends an entry whose ID the caller checked to exceed lastId. */
   append(id: bigint, fields: readonly string[]): void {
+    if (journal.armed) journal.record(this, this.length, ['a', id.toString(), fields], fieldsLength({ id, n: 0, fields }));
     const e = { id, n: this.entriesAdded, fields };
     this.entries.push(e);
     this.fieldBytes += fieldsLength(e);
@@ -126,6 +135,7 @@ export class Stream {
     for (const id of ids) {
       const i = this.lowerBound(id);
       if (i < this.entries.length && this.entries[i]!.id === id) {
+        if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
         this.fieldBytes -= fieldsLength(this.entries[i]!);
         this.entries.splice(i, 1);
         if (id > this.maxDeletedId) this.maxDeletedId = id;
@@ -140,6 +150,14 @@ export class Stream {
    * `approx`: only whole nodes go, and a node only if `drop` holds for its last entry too.
    */
   trimFront(drop: (e: StreamEntry, length: number) => boolean, limit: number, approx = false): number {
+    const before = this.length;
+    if (journal.armed) journal.prime(this, before);
+    const n = this.trimFrontUnrecorded(drop, limit, approx);
+    if (n > 0 && journal.armed) journal.record(this, before, ['t', n], 0);
+    return n;
+  }
+
+  private trimFrontUnrecorded(drop: (e: StreamEntry, length: number) => boolean, limit: number, approx: boolean): number {
     let n = 0;
     if (approx) {
       for (;;) {
@@ -192,12 +210,12 @@ export class Stream {
  * entries ever added (f64), the entry count (u32), then per entry: ms, seq (u64), insertion number (f64), field
  * count (u32) and each field as [u32 length][bytes]; then its consumer groups as JSON, if it has any.
  */
-/** Consumer groups as plain data (IDs as decimal text), for encodeStream. */
-function groupsData(s: Stream): unknown[] {
+/** Consumer groups as plain data (IDs as decimal text), for encodeStream and replication deltas. */
+export function groupsData(s: Stream): unknown[] {
   return [...s.groups].map(([name, g]) => [name, g.lastId.toString(), g.entriesRead, [...g.pel].map(([id, p]) => [id.toString(), p.consumer, p.deliveredMs, p.count]), [...g.consumers].map(([c, v]) => [c, v.seenMs])]);
 }
 
-function loadGroups(s: Stream, data: unknown): void {
+export function loadGroups(s: Stream, data: unknown): void {
   if (!Array.isArray(data)) return;
   for (const [name, lastId, entriesRead, pel, consumers] of data as [string, string, number, [string, string, number, number][], [string, number][]][]) {
     const g: ConsumerGroup = { lastId: BigInt(lastId), entriesRead, pel: new Map(), consumers: new Map() };

@@ -1,5 +1,6 @@
 // How keys travel between nodes (hand-off, replication, snapshots): key bytes, type, value and expiry in a
 // msgpack-friendly tuple, and a partition's keys read from an engine.
+import { JournaledMap, JournaledSet } from './journal.js';
 import { AtollError } from '../errors.js';
 import { keySlot } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
@@ -89,7 +90,7 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
     return { key, value: { type: 'list', value: new Deque((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
   }
   if (e[1] === 'S' && Array.isArray(e[2]) && (e[2] as unknown[]).every((m) => Buffer.isBuffer(m))) {
-    return { key, value: { type: 'set', value: new Set((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
+    return { key, value: { type: 'set', value: new JournaledSet((e[2] as Buffer[]).map((m) => m.toString('latin1'))) }, expiresAtMs: e[3] };
   }
   if (e[1] === 'z' && Array.isArray(e[2]) && e[2].length % 2 === 0 && (e[2] as unknown[]).every((m, i) => Buffer.isBuffer(m) && (i % 2 === 0 || m.length === 8))) {
     const flat = e[2] as Buffer[];
@@ -98,7 +99,7 @@ export function fromWire(e: unknown): { key: string; value: StoredValue; expires
     return { key, value: { type: 'zset', value: z }, expiresAtMs: e[3] };
   }
   if (e[1] === 'h' && Array.isArray(e[2]) && e[2].length % 2 === 0) {
-    const m = new Map<string, Buffer>();
+    const m = new JournaledMap();
     const flat = e[2] as Buffer[];
     for (let i = 0; i < flat.length; i += 2) m.set(flat[i]!.toString('latin1'), flat[i + 1]!);
     return { key, value: { type: 'hash', value: m }, expiresAtMs: e[3] };

@@ -1,0 +1,161 @@
+// Element-level change records of collection values, so a replicated write to a large list, set, sorted set,
+// hash or stream ships what changed (the pushed element, the removed member) instead of the whole value: a
+// 10,000-entry stream used to send 10,000 entries per XADD to every follower (45 XADDs/s, measured).
+//
+// The leader arms the journal around one command (or one EXEC or script), the collections record their
+// mutations while it is armed, and the replicator takes the records when it stages the entry. A value created
+// during the armed window, one whose records overflowed, or one with no record at all (a value replaced by
+// another object, a type that does not record) is shipped whole, as before: recording is an optimisation, and
+// anything it does not cover falls back to the state-based entry. Followers check the size a delta was taken
+// against before applying it (src/replication/replicator.ts).
+//
+// The journal is process-wide: commands run synchronously, and each armed window ends in the same turn.
+
+/** One recorded change: an op code, then its arguments (msgpack-encodable). */
+export type JournalOp = unknown[];
+
+export const JOURNAL_LIMITS = Object.freeze({
+  /** Past this many ops (or element bytes) in one window a value is shipped whole: a delta that big saves little. */
+  opsMax: 4_096,
+  bytesMax: 1024 * 1024,
+});
+
+export interface JournalRecord {
+  /** Created in this window: shipped whole. */
+  created: boolean;
+  overflow: boolean;
+  /**
+   * What the value looked like before its first change: its size, and for order-sensitive types (lists,
+   * streams) their ends or last ID, so a delta is never applied twice to a copy that already holds it.
+   */
+  before: unknown[];
+  ops: JournalOp[];
+  bytes: number;
+}
+
+class ChangeJournal {
+  private records: Map<object, JournalRecord> | undefined;
+  private paused: Map<object, JournalRecord> | undefined;
+
+  get armed(): boolean {
+    return this.records !== undefined;
+  }
+
+  /** Stops recording for a moment (a change already recorded as one op is being carried out step by step). */
+  pause(): void {
+    this.paused = this.records;
+    this.records = undefined;
+  }
+
+  resume(): void {
+    this.records = this.paused;
+    this.paused = undefined;
+  }
+
+  /** Runs `f` without recording: a value decoded from storage is not new, and building it is no change. */
+  quietly<T>(f: () => T): T {
+    if (this.records === undefined) return f();
+    this.pause();
+    try {
+      return f();
+    } finally {
+      this.resume();
+    }
+  }
+
+  /** Starts recording (a new window); nested arming keeps the outer window. */
+  arm(): boolean {
+    if (this.records !== undefined) return false;
+    this.records = new Map();
+    return true;
+  }
+
+  disarm(): void {
+    this.records = undefined;
+  }
+
+  /** A collection object made in this window. */
+  created(value: object): void {
+    this.records?.set(value, { created: true, overflow: false, before: [], ops: [], bytes: 0 });
+  }
+
+  /** Notes `value` as it is now, before a change whose op is recorded after it (a trim counts what it removed). */
+  prime(value: object, size: number): void {
+    if (this.records !== undefined && !this.records.has(value)) this.records.set(value, { created: false, overflow: false, before: fingerprintOf(value, size), ops: [], bytes: 0 });
+  }
+
+  /** A change to `value`, whose size is `size` before it applies; `bytes` of element data the op carries. */
+  record(value: object, size: number, op: JournalOp, bytes: number): void {
+    const records = this.records;
+    if (records === undefined) return;
+    let r = records.get(value);
+    if (r === undefined) records.set(value, (r = { created: false, overflow: false, before: fingerprintOf(value, size), ops: [], bytes: 0 }));
+    if (r.created || r.overflow) return;
+    r.ops.push(op);
+    r.bytes += bytes;
+    if (r.ops.length > JOURNAL_LIMITS.opsMax || r.bytes > JOURNAL_LIMITS.bytesMax) {
+      r.overflow = true;
+      r.ops = [];
+    }
+  }
+
+  /** The record of `value` in this window, when a delta can stand for its changes. */
+  deltaOf(value: object): JournalRecord | undefined {
+    const r = this.records?.get(value);
+    return r === undefined || r.created || r.overflow ? undefined : r;
+  }
+}
+
+/** A value's fingerprint: its own (lists, streams) or its size. */
+export function fingerprintOf(value: object, size: number): unknown[] {
+  const own = (value as { journalFingerprint?: () => unknown[] }).journalFingerprint;
+  return own === undefined ? [size] : own.call(value);
+}
+
+export const journal = new ChangeJournal();
+
+/** A set value that records its changes while the journal is armed. */
+export class JournaledSet extends Set<string> {
+  constructor(items?: Iterable<string>) {
+    super(items);
+    journal.created(this);
+  }
+
+  override add(member: string): this {
+    if (journal.armed && !this.has(member)) journal.record(this, this.size, ['+', member], member.length);
+    return super.add(member);
+  }
+
+  override delete(member: string): boolean {
+    if (journal.armed && this.has(member)) journal.record(this, this.size, ['-', member], member.length);
+    return super.delete(member);
+  }
+
+  override clear(): void {
+    if (journal.armed && this.size > 0) journal.record(this, this.size, ['0'], 0);
+    super.clear();
+  }
+}
+
+/** A hash value that records its changes while the journal is armed. */
+export class JournaledMap extends Map<string, Buffer> {
+  constructor(entries?: Iterable<readonly [string, Buffer]>) {
+    super(entries);
+    journal.created(this);
+  }
+
+  override set(field: string, value: Buffer): this {
+    if (journal.armed) journal.record(this, this.size, ['+', field, Buffer.from(value)], field.length + value.length);
+    return super.set(field, value);
+  }
+
+  override delete(field: string): boolean {
+    if (journal.armed && this.has(field)) journal.record(this, this.size, ['-', field], field.length);
+    return super.delete(field);
+  }
+
+  override clear(): void {
+    if (journal.armed && this.size > 0) journal.record(this, this.size, ['0'], 0);
+    super.clear();
+  }
+}
