@@ -51,7 +51,7 @@ async function measure(port: number, kind: 'list' | 'stream', size: number, seco
     }
     await p.exec();
   }
-  await new Promise((res) => setTimeout(res, 500)); // the followers catch up before timing
+  await new Promise((res) => setTimeout(res, 500 + size / 25)); // the followers catch up before timing
   const t0 = Date.now();
   let n = 0;
   while (Date.now() - t0 < seconds * 1_000) {
@@ -71,6 +71,7 @@ export async function run(args: string[]): Promise<void> {
     for (const deltas of [true, false]) {
       const c = await cluster(dir, deltas);
       try {
+        await measure(c.port, 'list', 0, 1); // warm-up (JIT), not reported
         for (const kind of ['list', 'stream'] as const) {
           for (const size of sizes) {
             progress(`${deltas ? 'deltas' : 'whole values'}: ${kind} of ${size}`);

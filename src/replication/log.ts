@@ -34,6 +34,8 @@ export const REPLICATION_LIMITS = Object.freeze({
   /** Entries and bytes kept in a partition's log window; a follower further behind gets a snapshot. */
   logEntriesMax: 50_000,
   logBytesMax: 32 * 1024 * 1024,
+  /** Old entries are dropped this many at a time at least (or a quarter of the log), not one per append. */
+  compactBatchEntries: 1_024,
   /** A follower with an unacknowledged entry older than this, or further behind than lagEntriesMax, leaves the ISR. */
   lagMsMax: 2_000,
   lagEntriesMax: 20_000,
@@ -278,6 +280,10 @@ export class ReplicaLog<V> {
     for (let i = 0; i < drop; i++) bytes -= this.entries[i]!.bytes;
     while (bytes > REPLICATION_LIMITS.logBytesMax && drop < this.entries.length) bytes -= this.entries[drop++]!.bytes;
     if (drop === 0) return;
+    // Dropping by copying the rest is O(entries): done in batches, not per append (a full log of 50,000 small
+    // entries cost a 50,000-element copy on every write: replicated pushes fell from 2,600/s to 770/s). The
+    // bounds are exceeded by at most a batch meanwhile; far past the bytes bound it compacts at once.
+    if (drop < REPLICATION_LIMITS.compactBatchEntries && drop * 4 < this.entries.length && this.bytes <= REPLICATION_LIMITS.logBytesMax * 2) return;
     this.entries = this.entries.slice(drop);
     this.bytes = bytes;
     this.firstSeq += drop;
