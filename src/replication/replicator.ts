@@ -30,6 +30,8 @@ export const REPLICATOR_LIMITS = Object.freeze({
   retryAfterMs: 200,
   /** The ISR is checked (and changed by CAS) at most this often. */
   isrCheckEveryMs: 250,
+  /** A snapshot waits at most this long for its follower to leave the in-sync set before emptying its copy. */
+  leaveIsrWaitMs: 10_000,
   /** A command waiting for its partition's leader to be ready (prior-term entries committed) waits this long. */
   readyWaitMs: 5_000,
   /** An idle follower hears from its leader at least this often (READONLY reads measure staleness by it). */
@@ -58,7 +60,7 @@ type Part =
   | { p: number; epoch: number; kind: 'snap-chunk'; entries: Wire[] }
   | { p: number; epoch: number; kind: 'snap-end' };
 
-type PartResult = { ack: number } | { pos: Position } | { stale: number } | { ok: true };
+type PartResult = { ack: number } | { pos: Position } | { stale: number } | { ok: true } | { diverged: Position };
 
 /** A request/reply link to another node (the peer transport, or a simulated network in tests). */
 export interface PeerLink {
@@ -527,6 +529,10 @@ export class ReplicationManager {
       }
       return;
     }
+    if ('diverged' in r) {
+      void this.sendSnapshot(f, log);
+      return;
+    }
     if ('pos' in r) {
       // A probe answer or a refused append: continue from the log if the follower's history is ours.
       if (log.canContinue(r.pos)) {
@@ -612,6 +618,10 @@ export class ReplicationManager {
     try {
       // Read inside the try: the engine may be closing (node shutdown) and reads then throw.
       const keys = await this.keysOf(p);
+      // The copy's first step empties the follower's copy: while it is in the published in-sync set it could be
+      // promoted and must keep the writes it acknowledged, so wait until the set no longer has it (the snapshot
+      // mode makes it a laggard: the next check removes it). An empty partition has nothing to lose.
+      if (keys.length > 0) await this.untilOutOfSync(p, f);
       const begin: Part = { p, epoch, kind: 'snap-begin', base, history: [...log.terms] };
       // An empty partition (every partition of a new cluster) is copied in one request, not three: a node
       // starting with 2048 partitions to follow would otherwise wait on thousands more round trips.
@@ -634,6 +644,17 @@ export class ReplicationManager {
       this.host.schedule(REPLICATOR_LIMITS.retryAfterMs, () => this.kick());
     } finally {
       this.kick();
+    }
+  }
+
+  /** Resolves once `f` is not in the published in-sync set of `p`; throws after REPLICATOR_LIMITS.leaveIsrWaitMs. */
+  private async untilOutOfSync(p: number, f: string): Promise<void> {
+    const deadline = this.host.nowMs() + REPLICATOR_LIMITS.leaveIsrWaitMs;
+    for (;;) {
+      const e = this.entry(p);
+      if (e === undefined || !inSync(e).includes(f)) return;
+      if (this.closed || this.host.nowMs() > deadline) throw new AtollError('PEER_UNAVAILABLE', `follower ${f} of partition ${p} is still in its in-sync set`);
+      await new Promise<void>((r) => this.host.schedule(REPLICATOR_LIMITS.isrCheckEveryMs, r));
     }
   }
 
@@ -718,14 +739,12 @@ export class ReplicationManager {
               return;
             }
             if (!this.applyEntries(part.entries)) {
-              // A delta did not fit this copy (it expired or evicted a key the leader still has): the copy can
-              // no longer be trusted, so it is emptied and made again from the leader.
+              // A delta did not fit this copy (it expired or evicted a key the leader still has): the leader must
+              // copy the partition again. The copy is kept until then: while the follower is in the published
+              // in-sync set it may be promoted, and it still holds every write it acknowledged.
               this.stats.deltaRefused++;
-              this.host.log?.warn({ partition: p }, 'replica copy differs from its leader; copying it again');
-              for (const k of partitionKeys(engine, this.host.partitions, p)) engine.delete(k);
-              log.beginSnapshot();
-              this.persistPosition(p, { term: '', seq: 0 });
-              results[i] = { pos: log.position };
+              this.host.log?.warn({ partition: p }, 'replica copy differs from its leader; asking for a new copy');
+              results[i] = { diverged: log.position };
               return;
             }
             log.acceptEntries(
