@@ -3,6 +3,8 @@
 // that slot's leader (forwarded there like any keyed command) and may touch only keys of that slot; its writes
 // are replicated as one entry, as a transaction's are. Scripts are cached per node by SHA-1 (EVALSHA answers
 // NOSCRIPT on a node that has not seen the script; clients then send EVAL, as they do with Redis).
+import { createHash } from 'node:crypto';
+import { pack, unpack } from 'msgpackr';
 import { ReplyError, intArg } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import { callFromScript, type ExecuteResult, type ServerState, type Session } from './dispatch.js';
@@ -80,6 +82,10 @@ const functionCmd = (state: ServerState, _session: Session, args: Buffer[], w: R
       return w.ok();
     case 'kill':
       throw new ReplyError('NOTBUSY No scripts in execution right now.');
+    case 'stats':
+    case 'dump':
+    case 'restore':
+      return functionStore(scripts, sub, args, w);
     case 'list': {
       const withCode = args.slice(2).some((a) => a.toString('latin1').toLowerCase() === 'withcode');
       const libs = scripts.listLibraries();
@@ -113,6 +119,76 @@ const functionCmd = (state: ServerState, _session: Session, args: Buffer[], w: R
       throw new ReplyError(`ERR unknown subcommand '${args[1]!.toString('latin1').slice(0, 128)}'. Try FUNCTION HELP.`);
   }
 };
+
+/** FUNCTION DUMP's payload version; the payload is Atoll's own (msgpack of the libraries' code), not Redis's RDB. */
+const FUNCTION_DUMP_VERSION = 1;
+
+const functionChecksum = (body: Buffer): Buffer => createHash('sha256').update(body).digest().subarray(0, 8);
+
+/** The libraries' code in a DUMP payload, or undefined when it is not one of Atoll's (corrupt, foreign, another version). */
+function undumpFunctions(payload: Buffer): string[] | undefined {
+  if (payload.length < 10) return undefined;
+  const body = payload.subarray(0, payload.length - 8);
+  if (!functionChecksum(body).equals(payload.subarray(payload.length - 8)) || body.readUInt16LE(body.length - 2) !== FUNCTION_DUMP_VERSION) return undefined;
+  try {
+    const codes: unknown = unpack(body.subarray(0, body.length - 2));
+    return Array.isArray(codes) && codes.every((c) => typeof c === 'string') ? (codes as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** FUNCTION STATS, DUMP and RESTORE [FLUSH|APPEND|REPLACE], with Redis's replies and error texts. */
+function functionStore(scripts: LuaScripts, sub: string, args: Buffer[], w: RespWriter): void {
+  if (sub === 'restore' && args.length > 4) throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${args[1]!.toString('latin1').slice(0, 128)}'. Try FUNCTION HELP.`);
+  const arityOk = sub === 'restore' ? args.length === 3 || args.length === 4 : args.length === 2;
+  if (!arityOk) throw new ReplyError(`ERR wrong number of arguments for 'function|${sub}' command`);
+  const libs = scripts.listLibraries();
+  if (sub === 'stats') {
+    // Scripts run to their end on the event loop: none is running when a command is read.
+    w.mapHeader(2);
+    w.bulk('running_script');
+    w.nil();
+    w.bulk('engines');
+    w.mapHeader(1);
+    w.bulk('LUA');
+    w.mapHeader(2);
+    w.bulk('libraries_count');
+    w.integer(libs.length);
+    w.bulk('functions_count');
+    w.integer(libs.reduce((n, l) => n + l.functions.length, 0));
+    return;
+  }
+  if (sub === 'dump') {
+    const body = Buffer.concat([pack(libs.map((l) => l.code)), Buffer.from([FUNCTION_DUMP_VERSION & 0xff, FUNCTION_DUMP_VERSION >> 8])]);
+    return w.bulk(Buffer.concat([body, functionChecksum(body)]));
+  }
+  const policy = args.length === 4 ? args[3]!.toString('latin1').toLowerCase() : 'append';
+  if (policy !== 'flush' && policy !== 'append' && policy !== 'replace') throw new ReplyError('ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.');
+  const codes = undumpFunctions(args[2]!);
+  if (codes === undefined) throw new ReplyError('ERR DUMP payload version or checksum are wrong');
+  restoreLibraries(scripts, libs, codes, policy);
+  w.ok();
+}
+
+/** Loads `codes` as one step: on any failure the libraries are put back as they were (`before`). */
+function restoreLibraries(scripts: LuaScripts, before: readonly { library: string; code: string }[], codes: readonly string[], policy: 'flush' | 'append' | 'replace'): void {
+  if (policy === 'append') {
+    const names = new Set(before.map((l) => l.library));
+    for (const code of codes) {
+      const name = /^#!\S+ name=(\S+)/.exec(code)?.[1];
+      if (name !== undefined && names.has(name)) throw new ReplyError(`ERR Library ${name} already exists`);
+    }
+  }
+  try {
+    if (policy === 'flush') scripts.flushFunctions();
+    for (const code of codes) scripts.loadLibrary(Buffer.from(code, 'latin1'), policy !== 'append');
+  } catch (e) {
+    scripts.flushFunctions();
+    for (const l of before) scripts.loadLibrary(Buffer.from(l.code, 'latin1'), true);
+    throw e;
+  }
+}
 
 const script = (state: ServerState, _session: Session, args: Buffer[], w: RespWriter): ExecuteResult => {
   const sub = args[1]!.toString('latin1').toLowerCase();

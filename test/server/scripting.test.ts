@@ -3,7 +3,7 @@
 // truncated), redis.call errors raised with the script's position, redis.pcall, cjson, cmsgpack, bit,
 // sha1hex, refused commands, NOSCRIPT; writes made by scripts survive an LMDB restart.
 import { describe, expect, it } from 'vitest';
-import { useTrio } from '../helpers-redis.js';
+import { norm, useTrio } from '../helpers-redis.js';
 
 const trio = useTrio();
 const all = (args: string[]): Promise<Record<string, unknown>> => trio().all(args);
@@ -64,6 +64,29 @@ describe('scripting against redis-server', () => {
         expect({ memory: sortFunctions(r.memory), lmdb: sortFunctions(r.lmdb) }).toEqual({ memory: sortFunctions(r.redis), lmdb: sortFunctions(r.redis) });
       }
     }
+  });
+
+  it('FUNCTION STATS, DUMP and RESTORE (FLUSH, APPEND, REPLACE) reply as redis-server (each restoring its own payload)', async () => {
+    const lib = "#!lua name=dumped\nredis.register_function('d1', function() return 1 end)\nredis.register_function('d2', function() return 2 end)";
+    for (const args of [['FUNCTION', 'FLUSH'], ['FUNCTION', 'STATS'], ['FUNCTION', 'LOAD', lib], ['FUNCTION', 'STATS'], ['FUNCTION', 'STATS', 'x'], ['FUNCTION', 'DUMP', 'x'], ['FUNCTION', 'RESTORE'],
+      ['FUNCTION', 'RESTORE', 'not-a-payload'], ['FUNCTION', 'RESTORE', 'not-a-payload', 'BAD'], ['FUNCTION', 'RESTORE', 'x', 'REPLACE', 'extra']]) await same(args);
+    // Payloads are each server's own format (Atoll's is not Redis's RDB): each restores its own.
+    const replies: Record<string, unknown[]> = {};
+    for (const [name, c] of trio().clients) {
+      const dump = (await c.send(['FUNCTION', 'DUMP'])) as Buffer;
+      const out: unknown[] = [];
+      for (const cmd of [['RESTORE', dump], ['RESTORE', dump, 'APPEND'], ['RESTORE', dump, 'REPLACE'], ['FLUSH'], ['RESTORE', dump], ['RESTORE', dump, 'FLUSH'], ['STATS']] as (string | Buffer)[][]) {
+        out.push(norm(await c.send(['FUNCTION', ...cmd]), false));
+      }
+      out.push(norm(await c.send(['FCALL', 'd2', '0']), false));
+      // A damaged payload is refused and changes nothing.
+      const bad = Buffer.from(dump);
+      bad[2] = bad[2]! ^ 0xff;
+      out.push(norm(await c.send(['FUNCTION', 'RESTORE', bad, 'FLUSH']), false), norm(await c.send(['FUNCTION', 'STATS']), false));
+      replies[name] = out;
+    }
+    expect(replies.memory).toEqual(replies.redis);
+    expect(replies.lmdb).toEqual(replies.redis);
   });
 
   it('a script\'s writes survive an LMDB restart', async () => {
