@@ -57,7 +57,7 @@ const object: DataHandler = (ctx, args, w) => {
   // Redis shares small integers (refcount "infinite"); every other value has one owner.
   if (sub === 'refcount') return w.integer(encodingOf(v) === 'int' && Number(parseInt64((v as { value: Buffer }).value)) < 10_000 && Number(parseInt64((v as { value: Buffer }).value)) >= 0 ? 2147483647 : 1);
   if (sub === 'freq') throw new ReplyError('ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.');
-  if (idle === undefined) throw new ReplyError('ERR OBJECT IDLETIME is not available with the lmdb engine: it does not record when each key was last accessed');
+  if (idle === undefined) throw new ReplyError('ERR OBJECT IDLETIME is not available: this engine does not record when keys were last accessed');
   // Redis counts in seconds.
   w.integer(Math.floor(idle / 1000));
 };

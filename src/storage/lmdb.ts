@@ -29,6 +29,8 @@ export interface LmdbEngineOptions {
 }
 
 export const LMDB_LIMITS = Object.freeze({
+  /** Keys whose last access is remembered (OBJECT IDLETIME), most recent first; older ones fall out. */
+  accessTrackedKeysMax: 100_000,
   /** Expired keys removed per active-expiry round. */
   activeExpireKeysMax: 200,
   /** SCAN cursors remembered (a cursor names the last key returned); older ones answer "invalid cursor". */
@@ -214,7 +216,42 @@ export class LmdbEngine implements StorageEngine {
   private dirty = false;
   private syncTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * Last access of recently read or written keys (memory only: access times are not worth a disk write per
+   * read). A key not in it was not accessed since `accessFloorMs`: the engine opened, or the last time a key
+   * fell out of the bounded map, so its idle time is at least `now - accessFloorMs` (OBJECT IDLETIME).
+   */
+  private readonly accessed = new Map<string, number>();
+  private accessFloorMs: number;
+  private coarseMs: number;
+
+  private noteAccess(key: string): void {
+    if (this.accessed.size > 0) this.accessed.delete(key);
+    this.accessed.set(key, this.coarseMs);
+    if (this.accessed.size > LMDB_LIMITS.accessTrackedKeysMax) {
+      const oldest = this.accessed.keys().next().value as string;
+      this.accessFloorMs = this.accessed.get(oldest)!;
+      this.accessed.delete(oldest);
+    }
+  }
+
+  /** The value without counting an access (OBJECT's look): no hit, no access time. */
+  peek(key: string): StoredValue | undefined {
+    const held = this.inBatch ? this.handedOut.get(key) : undefined;
+    if (held !== undefined) return held.value;
+    const r = this.record(Buffer.from(key, 'latin1'));
+    return r === undefined ? undefined : journal.quietly(() => decodeValue(r));
+  }
+
+  /** Milliseconds since the key was last read or written (from the bounded map: at least that long), undefined when absent. */
+  idleMs(key: string): number | undefined {
+    if (this.record(Buffer.from(key, 'latin1')) === undefined) return undefined;
+    return Math.max(0, this.clock.nowMs() - (this.accessed.get(key) ?? this.accessFloorMs));
+  }
+
   constructor(options: LmdbEngineOptions) {
+    this.accessFloorMs = options.clock.nowMs();
+    this.coarseMs = this.accessFloorMs;
     this.durability = options.durability ?? 'every-write';
     this.clock = options.clock;
     const partitions = options.partitions ?? 16;
@@ -268,6 +305,7 @@ export class LmdbEngine implements StorageEngine {
     const held = this.inBatch ? this.handedOut.get(key) : undefined;
     if (held !== undefined) {
       this.counters.hits++;
+      this.noteAccess(key);
       return held.value;
     }
     const kb = Buffer.from(key, 'latin1');
@@ -277,6 +315,7 @@ export class LmdbEngine implements StorageEngine {
       return undefined;
     }
     this.counters.hits++;
+    this.noteAccess(key);
     const value = journal.quietly(() => decodeValue(r));
     // Hashes and sets are edited in place (then written back by touched()); strings are always put whole.
     if (this.inBatch && editedInPlace(value)) this.handedOut.set(key, { value, expiresAtMs: r.x });
@@ -300,6 +339,8 @@ export class LmdbEngine implements StorageEngine {
       if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
     }
     db.putSync(sk, encodeRecord(value, expiresAtMs));
+    this.coarseMs = this.clock.nowMs();
+    this.noteAccess(key);
     if (expiresAtMs > 0) {
       this.mayHaveTtl = true;
       this.ttl.putSync(ttlKey(expiresAtMs, kb), true);
@@ -404,6 +445,7 @@ export class LmdbEngine implements StorageEngine {
 
   clear(): void {
     this.onChange?.(undefined);
+    this.accessed.clear();
     this.write(() => {
       for (const db of this.parts) db.clearSync();
       this.ttl.clearSync();
@@ -414,6 +456,7 @@ export class LmdbEngine implements StorageEngine {
   /** Removes up to activeExpireKeysMax expired keys, oldest expiry first, in one transaction. */
   activeExpire(): number {
     const now = this.clock.nowMs();
+    this.coarseMs = now;
     const due: Buffer[] = [];
     for (const { key } of this.ttl.getRange({ end: ttlKey(now + 1, Buffer.alloc(0)), limit: LMDB_LIMITS.activeExpireKeysMax })) due.push(Buffer.from(key));
     if (due.length === 0) return 0;

@@ -90,6 +90,28 @@ describe('LmdbEngine', () => {
     await again.close();
   });
 
+  it('idle times: since the last read or write, and since the open for keys not touched since', async () => {
+    const dir = tempDir();
+    const clock = clockAt(10_000);
+    const e = new LmdbEngine({ path: dir, clock });
+    e.put('a', { type: 'string', value: Buffer.from('1') }, 0);
+    e.put('b', { type: 'string', value: Buffer.from('2') }, 0);
+    clock.advance(4_000);
+    e.activeExpire(); // the node's 100 ms expiry cycle refreshes the clock reads are stamped with
+    e.get('b');
+    expect(e.idleMs('a')).toBe(4_000);
+    expect(e.idleMs('b')).toBe(0);
+    expect(e.peek('a')).toEqual({ type: 'string', value: Buffer.from('1') }); // a look, not an access
+    expect(e.idleMs('a')).toBe(4_000);
+    expect(e.idleMs('missing')).toBeUndefined();
+    await e.close();
+    clock.advance(1_000);
+    const again = new LmdbEngine({ path: dir, clock });
+    clock.advance(2_500);
+    expect(again.idleMs('a')).toBe(2_500); // at least since the engine opened (access times are not stored)
+    await again.close();
+  });
+
   it('round-trips any binary string or hash value and expiry', async () => {
     const e = new LmdbEngine({ path: tempDir(), clock: clockAt(1) });
     const latin1 = fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString('latin1'));
