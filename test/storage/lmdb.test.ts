@@ -1,4 +1,5 @@
 // LMDB engine in-process: values, hashes edited in place, TTLs (lazy and active, across reopen), SCAN.
+import { Deque } from '../../src/storage/deque.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -109,6 +110,33 @@ describe('LmdbEngine', () => {
     const again = new LmdbEngine({ path: dir, clock });
     clock.advance(2_500);
     expect(again.idleMs('a')).toBe(2_500); // at least since the engine opened (access times are not stored)
+    await again.close();
+  });
+
+  it('decoded collections stay in memory between batches, and a rolled-back batch leaves the database’s value', async () => {
+    const dir = tempDir();
+    const e = new LmdbEngine({ path: dir, clock: clockAt(1_000) });
+    e.put('l', { type: 'list', value: new Deque(['a', 'b']) }, 0);
+    const first = e.get('l')!;
+    expect(e.get('l')!.value).toBe(first.value); // the same decoded object: no decode per read
+    expect(() =>
+      e.batch(() => {
+        const l = e.get('l')!.value as Deque<string>;
+        l.pushBack('c');
+        e.touched('l');
+        throw new Error('the batch fails');
+      }),
+    ).toThrow('the batch fails');
+    expect([...(e.get('l')!.value as Deque<string>)]).toEqual(['a', 'b']);
+    e.batch(() => {
+      (e.get('l')!.value as Deque<string>).pushFront('z');
+      e.touched('l');
+    });
+    await e.close();
+    const again = new LmdbEngine({ path: dir, clock: clockAt(2_000) });
+    expect([...(again.get('l')!.value as Deque<string>)]).toEqual(['z', 'a', 'b']);
+    again.delete('l');
+    expect(again.get('l')).toBeUndefined();
     await again.close();
   });
 
