@@ -2,42 +2,14 @@
 // and 50,000 elements, on a two-node cluster (etcd, the default 2048 partitions, 2 replicas, clients on one
 // --forward node), replicated as deltas (now) and as whole values (ATOLL_REPLICATION_DELTAS=off, the previous
 // behaviour), one client, 2 s per point. `npm run bench -- collections [--quick]`
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, startEtcd } from '../src/coordinator/etcd-process.js';
-import { formatTable, progress, writeResults } from './lib.js';
+import { formatTable, progress, startForwardPair, writeResults } from './lib.js';
 
-const ATOLL_BIN = join(import.meta.dirname, '../bin/atoll.js');
-
-async function cluster(dir: string, deltas: boolean): Promise<{ port: number; stop(): Promise<void> }> {
-  const etcd = await startEtcd({ dataDir: join(dir, `etcd-${deltas ? 'delta' : 'whole'}`) });
-  const env = { ...process.env, ATOLL_CLUSTER_SECRET: 'a benchmark cluster secret', ATOLL_REPLICATION_DELTAS: deltas ? 'on' : 'off' };
-  execFileSync(process.execPath, [ATOLL_BIN, 'cluster', 'create', '--coordinator', etcd.url, '--nodes', '2', '--replicas', '2'], { env, stdio: 'ignore' });
-  const children: ChildProcess[] = [];
-  const ports: number[] = [];
-  for (const id of ['a', 'b']) {
-    const port = await freePort();
-    ports.push(port);
-    children.push(spawn(process.execPath, [ATOLL_BIN, 'start', '--cluster', '--coordinator', etcd.url, '--id', id, '--port', String(port), '--no-admin', '--forward', '--log-level', 'error'], { stdio: 'ignore', env }));
-  }
-  const r = new Redis({ port: ports[0], lazyConnect: true, retryStrategy: () => 100 });
-  for (let i = 0; i < 300; i++) {
-    const ok = await r.connect().then(() => r.cluster('INFO')).then((s) => String(s).includes('cluster_state:ok'), () => false);
-    if (ok) break;
-    r.disconnect();
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  r.disconnect();
-  return {
-    port: ports[0]!,
-    stop: async () => {
-      for (const c of children) c.kill('SIGKILL');
-      await etcd.stop();
-    },
-  };
+function cluster(dir: string, deltas: boolean): Promise<{ port: number; stop(): Promise<void> }> {
+  return startForwardPair(dir, { env: { ATOLL_REPLICATION_DELTAS: deltas ? 'on' : 'off' } });
 }
 
 async function measure(port: number, kind: 'list' | 'stream', size: number, seconds: number): Promise<number> {

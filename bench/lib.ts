@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 
 export const RESULTS_DIR = join(import.meta.dirname, 'results');
 
@@ -90,4 +90,38 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   child.kill('SIGTERM');
   await exited;
+}
+
+/**
+ * Two `--forward` cluster nodes on a fresh etcd (the default 2048 partitions, 2 replicas, a cluster secret),
+ * ready once node a reports every slot served; `nodeArgs` and `env` go to both nodes. For benchmarks.
+ */
+export async function startForwardPair(dir: string, o: { nodeArgs?: readonly string[]; env?: Record<string, string> } = {}): Promise<{ port: number; pid: number; child: ChildProcess; stop(): Promise<void> }> {
+  const { startEtcd, freePort } = await import('../src/coordinator/etcd-process.js');
+  const etcd = await startEtcd({ dataDir: join(dir, `etcd-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`) });
+  const env = { ...process.env, ATOLL_CLUSTER_SECRET: 'a benchmark cluster secret', ...o.env };
+  const atoll = join(import.meta.dirname, '../bin/atoll.js');
+  execFileSync(process.execPath, [atoll, 'cluster', 'create', '--coordinator', etcd.url, '--nodes', '2', '--replicas', '2'], { env, stdio: 'ignore' });
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  for (const id of ['a', 'b']) {
+    const port = await freePort();
+    ports.push(port);
+    children.push(spawn(process.execPath, [atoll, 'start', '--cluster', '--coordinator', etcd.url, '--id', id, '--port', String(port), '--no-admin', '--forward', '--log-level', 'error', ...(o.nodeArgs ?? [])], { stdio: 'ignore', env }));
+  }
+  // Serving once every slot answers (the map placed, the initial copies made); at most 60 s.
+  for (let i = 0; i < 600; i++) {
+    const r = spawnSync('redis-cli', ['-p', String(ports[0]), 'CLUSTER', 'INFO'], { encoding: 'utf8' });
+    if (r.stdout.includes('cluster_state:ok')) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    port: ports[0]!,
+    pid: children[0]!.pid!,
+    child: children[0]!,
+    stop: async () => {
+      for (const c of children) c.kill('SIGKILL');
+      await etcd.stop();
+    },
+  };
 }

@@ -5,13 +5,12 @@
 // cluster at the default 2048 partitions with 2 replicas, clients on one --forward node (half the keys
 // forwarded, every write replicated over the peer connections).
 // `npm run bench -- security [--quick]`
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { startEtcd } from '../src/coordinator/etcd-process.js';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import { formatTable, progress, writeResults } from './lib.js';
+import { formatTable, progress, startForwardPair, writeResults } from './lib.js';
 import { runBenchmark, type Measured, type Target } from './server.js';
 
 const ATOLL_BIN = join(import.meta.dirname, '../bin/atoll.js');
@@ -67,33 +66,11 @@ async function startBoth(kind: 'atoll' | 'redis', c: { ca: string; cert: string;
   return { plain: { name: kind, port, pid: child.pid!, child }, tlsPort };
 }
 
-/** Two --forward nodes (etcd, 2048 partitions, 2 replicas), with or without --tls-cluster; node a's target. */
+/** Two --forward nodes, with or without --tls-cluster; node a's target. */
 async function startPeerCluster(c: { ca: string; cert: string; key: string }, tlsCluster: boolean, dir: string): Promise<{ target: Target; stop(): Promise<void> }> {
-  const etcd = await startEtcd({ dataDir: join(dir, `etcd-${tlsCluster ? 'tls' : 'plain'}`) });
-  const env = { ...process.env, ATOLL_CLUSTER_SECRET: 'a benchmark cluster secret' };
-  execFileSync(process.execPath, [ATOLL_BIN, 'cluster', 'create', '--coordinator', etcd.url, '--nodes', '2', '--replicas', '2'], { env, stdio: 'ignore' });
-  const children: ChildProcess[] = [];
-  const ports: number[] = [];
-  for (const id of ['a', 'b']) {
-    const port = await freePort();
-    ports.push(port);
-    const tls = tlsCluster ? ['--tls-cluster', 'yes', '--tls-cert-file', c.cert, '--tls-key-file', c.key, '--tls-ca-cert-file', c.ca] : [];
-    children.push(spawn(process.execPath, [ATOLL_BIN, 'start', '--cluster', '--coordinator', etcd.url, '--id', id, '--port', String(port), '--no-admin', '--forward', '--log-level', 'error', ...tls], { stdio: 'ignore', env }));
-  }
-  for (const p of ports) await until(p);
-  // Serving once every slot answers (the map placed, the initial copies made).
-  for (let i = 0; i < 600; i++) {
-    const r = spawnSync('redis-cli', ['-p', String(ports[0]), 'CLUSTER', 'INFO'], { encoding: 'utf8' });
-    if (r.stdout.includes('cluster_state:ok')) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    target: { name: tlsCluster ? 'tls-cluster' : 'plain peers', port: ports[0]!, pid: children[0]!.pid!, child: children[0]! },
-    stop: async () => {
-      for (const ch of children) ch.kill('SIGKILL');
-      await etcd.stop();
-    },
-  };
+  const tls = tlsCluster ? ['--tls-cluster', 'yes', '--tls-cert-file', c.cert, '--tls-key-file', c.key, '--tls-ca-cert-file', c.ca] : [];
+  const pair = await startForwardPair(dir, { nodeArgs: tls });
+  return { target: { name: tlsCluster ? 'tls-cluster' : 'plain peers', port: pair.port, pid: pair.pid, child: pair.child }, stop: pair.stop };
 }
 
 export async function run(args: string[]): Promise<void> {

@@ -92,14 +92,13 @@ export class Deque<T> implements Iterable<T> {
   replace(items: Iterable<T>): void {
     const all = [...items];
     if (journal.armed) journal.record(this, this.size, ['R', all], all.reduce((n, x) => n + weight(x), 0));
-    const was = journal.armed;
     this.buf = new Array<T | undefined>(8);
     this.head = 0;
     this.size = 0;
     // The pushes below are part of the replacement just recorded.
-    if (was) journal.pause();
-    for (const x of all) this.pushBack(x);
-    if (was) journal.resume();
+    journal.quietly(() => {
+      for (const x of all) this.pushBack(x);
+    });
   }
 
   *[Symbol.iterator](): Iterator<T> {

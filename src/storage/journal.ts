@@ -34,60 +34,58 @@ export interface JournalRecord {
 }
 
 class ChangeJournal {
+  private active = false;
+  /** This window's records, made at its first one (a window that changes no collection allocates nothing). */
   private records: Map<object, JournalRecord> | undefined;
-  private paused: Map<object, JournalRecord> | undefined;
 
   get armed(): boolean {
-    return this.records !== undefined;
-  }
-
-  /** Stops recording for a moment (a change already recorded as one op is being carried out step by step). */
-  pause(): void {
-    this.paused = this.records;
-    this.records = undefined;
-  }
-
-  resume(): void {
-    this.records = this.paused;
-    this.paused = undefined;
+    return this.active;
   }
 
   /** Runs `f` without recording: a value decoded from storage is not new, and building it is no change. */
   quietly<T>(f: () => T): T {
-    if (this.records === undefined) return f();
-    this.pause();
+    if (!this.active) return f();
+    this.active = false;
     try {
       return f();
     } finally {
-      this.resume();
+      this.active = true;
     }
   }
 
   /** Starts recording (a new window); nested arming keeps the outer window. */
   arm(): boolean {
-    if (this.records !== undefined) return false;
-    this.records = new Map();
+    if (this.active) return false;
+    this.active = true;
+    this.records = undefined;
     return true;
   }
 
   disarm(): void {
+    this.active = false;
     this.records = undefined;
+  }
+
+  private open(): Map<object, JournalRecord> {
+    return (this.records ??= new Map());
   }
 
   /** A collection object made in this window. */
   created(value: object): void {
-    this.records?.set(value, { created: true, overflow: false, before: [], ops: [], bytes: 0 });
+    if (this.active) this.open().set(value, { created: true, overflow: false, before: [], ops: [], bytes: 0 });
   }
 
   /** Notes `value` as it is now, before a change whose op is recorded after it (a trim counts what it removed). */
   prime(value: object, size: number): void {
-    if (this.records !== undefined && !this.records.has(value)) this.records.set(value, { created: false, overflow: false, before: fingerprintOf(value, size), ops: [], bytes: 0 });
+    if (!this.active) return;
+    const records = this.open();
+    if (!records.has(value)) records.set(value, { created: false, overflow: false, before: fingerprintOf(value, size), ops: [], bytes: 0 });
   }
 
   /** A change to `value`, whose size is `size` before it applies; `bytes` of element data the op carries. */
   record(value: object, size: number, op: JournalOp, bytes: number): void {
-    const records = this.records;
-    if (records === undefined) return;
+    if (!this.active) return;
+    const records = this.open();
     let r = records.get(value);
     if (r === undefined) records.set(value, (r = { created: false, overflow: false, before: fingerprintOf(value, size), ops: [], bytes: 0 }));
     if (r.created || r.overflow) return;
