@@ -1,5 +1,5 @@
 // `npm run bench -- <name> [options]`: runs one benchmark from bench/<name>.ts.
-const BENCHMARKS = ['partitioning', 'server', 'cluster', 'dashboard', 'replication', 'failover', 'rebalance', 'control-plane', 'types', 'security', 'collections'] as const;
+const BENCHMARKS = ['partitioning', 'server', 'cluster', 'dashboard', 'replication', 'failover', 'rebalance', 'control-plane', 'types', 'security', 'collections', 'lmdb-collections'] as const;
 
 const [name, ...rest] = process.argv.slice(2);
 if (name === undefined || !(BENCHMARKS as readonly string[]).includes(name)) {

@@ -46,16 +46,16 @@ async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   throw new Error(`nothing listening on ${port}`);
 }
 
-export async function startRedis(): Promise<Target> {
+export async function startRedis(extra: readonly string[] = []): Promise<Target> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extra], { stdio: 'ignore' });
   await waitForPort(port);
   return { name: 'redis-server', port, pid: child.pid!, child };
 }
 
-export async function startAtoll(engineArgs: string[]): Promise<Target> {
+export async function startAtoll(engineArgs: string[], env: Record<string, string> = {}): Promise<Target> {
   const port = await freePort();
-  const child = spawn(process.execPath, [ATOLL_BIN, 'start', '--port', String(port), ...engineArgs], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [ATOLL_BIN, 'start', '--port', String(port), ...engineArgs], { stdio: 'ignore', env: { ...process.env, ...env } });
   await waitForPort(port);
   return { name: `atoll ${engineLabel(engineArgs)}`, port, pid: child.pid!, child };
 }

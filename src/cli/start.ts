@@ -238,7 +238,8 @@ function openEngine(cfg: NodeConfig, partitions: number): StorageEngine {
   if (cfg.maxmemory > 0) throw new UsageError('maxmemory applies to the memory engine only');
   try {
     mkdirSync(cfg.dataDir, { recursive: true });
-    return new LmdbEngine({ path: cfg.dataDir, clock: systemClock, durability: cfg.durability, partitions });
+    // ATOLL_LMDB_CHUNKS=off: collections as one record each (the previous layout), for benchmarks.
+    return new LmdbEngine({ path: cfg.dataDir, clock: systemClock, durability: cfg.durability, partitions, chunks: process.env.ATOLL_LMDB_CHUNKS !== 'off' });
   } catch (e) {
     throw new UsageError(`cannot open data directory ${cfg.dataDir}: ${(e as Error).message}`);
   }

@@ -3,6 +3,7 @@ import { ERR, ReplyError, intArg, isWord } from './args.js';
 import type { DataHandler } from './commands-data.js';
 import type { StoredValue } from '../storage/engine.js';
 import { Deque } from '../storage/deque.js';
+import { JournaledMap, JournaledSet } from '../storage/journal.js';
 import { ZSet } from '../storage/zset.js';
 import { decodeStream, encodeStream } from '../storage/stream.js';
 
@@ -14,9 +15,9 @@ export function cloneValue(v: StoredValue): StoredValue {
     case 'string':
       return { type: 'string', value: Buffer.from(v.value) };
     case 'hash':
-      return { type: 'hash', value: new Map([...v.value].map(([f, x]) => [f, Buffer.from(x)])) };
+      return { type: 'hash', value: new JournaledMap([...v.value].map(([f, x]) => [f, Buffer.from(x)])) };
     case 'set':
-      return { type: 'set', value: new Set(v.value) };
+      return { type: 'set', value: new JournaledSet(v.value) };
     case 'list':
       return { type: 'list', value: new Deque(v.value) };
     case 'zset':

@@ -181,7 +181,8 @@ function setOpStore(op: SetOp): DataHandler {
     const result = combine(op, setsOf(ctx, args.slice(2)));
     const dest = k(args[1]!);
     if (result.size === 0) ctx.engine.delete(dest);
-    else ctx.engine.put(dest, { type: 'set', value: result }, 0);
+    // Stored as a journaled set, so later writes record their changes (replication deltas, LMDB chunks).
+    else ctx.engine.put(dest, { type: 'set', value: new JournaledSet(result) }, 0);
     w.integer(result.size);
   };
 }

@@ -2,12 +2,14 @@
 // (an array's unshift moves every element: an LPUSH queue of a million elements would cost a million moves
 // per push). Index reads are O(1); inserts and removals in the middle rebuild, O(n), as Redis's are O(n).
 import { strict as assert } from 'node:assert';
-import { journal } from './journal.js';
+import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
 
 /** An element's bytes for the journal's limits (list elements are strings). */
 const weight = (v: unknown): number => (typeof v === 'string' ? v.length : 8);
 
-export class Deque<T> implements Iterable<T> {
+export class Deque<T> implements Iterable<T>, StoreTracked {
+  /** LMDB's chunk tracking (journal.ts): hints are '<', '>', '^', 'v' for the ends and an index for a set. */
+  storeTrack: StoreTrack | undefined;
   private buf: (T | undefined)[];
   private head = 0;
   private size = 0;
@@ -43,11 +45,13 @@ export class Deque<T> implements Iterable<T> {
   set(i: number, value: T): void {
     assert(i >= 0 && i < this.size, `deque index ${i} out of 0..${this.size - 1}`);
     if (journal.armed) journal.record(this, this.size, ['=', i, value], weight(value));
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, i);
     this.buf[(this.head + i) & (this.buf.length - 1)] = value;
   }
 
   pushBack(value: T): void {
     if (journal.armed) journal.record(this, this.size, ['>', value], weight(value));
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, '>');
     if (this.size === this.buf.length) this.grow();
     this.buf[(this.head + this.size) & (this.buf.length - 1)] = value;
     this.size++;
@@ -55,6 +59,7 @@ export class Deque<T> implements Iterable<T> {
 
   pushFront(value: T): void {
     if (journal.armed) journal.record(this, this.size, ['<', value], weight(value));
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, '<');
     if (this.size === this.buf.length) this.grow();
     this.head = (this.head - 1) & (this.buf.length - 1);
     this.buf[this.head] = value;
@@ -64,6 +69,7 @@ export class Deque<T> implements Iterable<T> {
   popFront(): T | undefined {
     if (this.size === 0) return undefined;
     if (journal.armed) journal.record(this, this.size, ['^'], 0);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, '^');
     const v = this.buf[this.head];
     this.buf[this.head] = undefined;
     this.head = (this.head + 1) & (this.buf.length - 1);
@@ -74,6 +80,7 @@ export class Deque<T> implements Iterable<T> {
   popBack(): T | undefined {
     if (this.size === 0) return undefined;
     if (journal.armed) journal.record(this, this.size, ['v'], 0);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, 'v');
     const at = (this.head + this.size - 1) & (this.buf.length - 1);
     const v = this.buf[at];
     this.buf[at] = undefined;
@@ -92,6 +99,9 @@ export class Deque<T> implements Iterable<T> {
   replace(items: Iterable<T>): void {
     const all = [...items];
     if (journal.armed) journal.record(this, this.size, ['R', all], all.reduce((n, x) => n + weight(x), 0));
+    if (this.storeTrack !== undefined) this.storeTrack.hints = null;
+    const track = this.storeTrack;
+    this.storeTrack = undefined;
     this.buf = new Array<T | undefined>(8);
     this.head = 0;
     this.size = 0;
@@ -99,6 +109,7 @@ export class Deque<T> implements Iterable<T> {
     journal.quietly(() => {
       for (const x of all) this.pushBack(x);
     });
+    this.storeTrack = track;
   }
 
   *[Symbol.iterator](): Iterator<T> {

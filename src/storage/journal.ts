@@ -113,7 +113,9 @@ export function fingerprintOf(value: object, size: number): unknown[] {
 export const journal = new ChangeJournal();
 
 /** A set value that records its changes while the journal is armed. */
-export class JournaledSet extends Set<string> {
+export class JournaledSet extends Set<string> implements StoreTracked {
+  storeTrack: StoreTrack | undefined;
+
   constructor(items?: Iterable<string>) {
     super(items);
     journal.created(this);
@@ -121,22 +123,27 @@ export class JournaledSet extends Set<string> {
 
   override add(member: string): this {
     if (journal.armed && !this.has(member)) journal.record(this, this.size, ['+', member], member.length);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
     return super.add(member);
   }
 
   override delete(member: string): boolean {
     if (journal.armed && this.has(member)) journal.record(this, this.size, ['-', member], member.length);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
     return super.delete(member);
   }
 
   override clear(): void {
     if (journal.armed && this.size > 0) journal.record(this, this.size, ['0'], 0);
+    if (this.storeTrack !== undefined) this.storeTrack.hints = null;
     super.clear();
   }
 }
 
 /** A hash value that records its changes while the journal is armed. */
-export class JournaledMap extends Map<string, Buffer> {
+export class JournaledMap extends Map<string, Buffer> implements StoreTracked {
+  storeTrack: StoreTrack | undefined;
+
   constructor(entries?: Iterable<readonly [string, Buffer]>) {
     super(entries);
     journal.created(this);
@@ -144,16 +151,50 @@ export class JournaledMap extends Map<string, Buffer> {
 
   override set(field: string, value: Buffer): this {
     if (journal.armed) journal.record(this, this.size, ['+', field, Buffer.from(value)], field.length + value.length);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, field);
     return super.set(field, value);
   }
 
   override delete(field: string): boolean {
     if (journal.armed && this.has(field)) journal.record(this, this.size, ['-', field], field.length);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, field);
     return super.delete(field);
   }
 
   override clear(): void {
     if (journal.armed && this.size > 0) journal.record(this, this.size, ['0'], 0);
+    if (this.storeTrack !== undefined) this.storeTrack.hints = null;
     super.clear();
   }
+}
+
+/**
+ * Storage tracking, beside the replication window above: a collection the LMDB engine keeps as chunk records
+ * (src/storage/lmdb-chunks.ts) carries a StoreTrack, and each mutation adds a hint naming what it touched (a
+ * member, a list end or index, a stream entry's insertion number), so the next write of the value rewrites only
+ * the chunks those hints fall in. Always on for tracked values, whether or not the journal is armed.
+ */
+export interface StoreTrack {
+  /** The key and record generation the chunks on disk were last written for. */
+  readonly key: string;
+  readonly gen: number;
+  /** What changed since; null when too much did (or a change has no hint): the value is rewritten whole. */
+  hints: unknown[] | null;
+}
+
+export const STORE_TRACK_LIMITS = Object.freeze({
+  /** Hints kept per value between two writes; past it the next write is whole (it would touch most chunks). */
+  hintsMax: 65_536,
+});
+
+export function storeHint(t: StoreTrack, hint: unknown): void {
+  const h = t.hints;
+  if (h === null) return;
+  if (h.length >= STORE_TRACK_LIMITS.hintsMax) t.hints = null;
+  else h.push(hint);
+}
+
+/** A collection value that may carry a StoreTrack. */
+export interface StoreTracked {
+  storeTrack: StoreTrack | undefined;
 }

@@ -2,13 +2,15 @@
 // checksummed or dropped alone) plus a TTL index ordered by expiry time. Writes of one client batch run in
 // one synchronous write transaction; the reply is sent after it commits (and, in every-write mode, after
 // LMDB has flushed it to disk).
-import { JournaledMap, JournaledSet, journal } from './journal.js';
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { SlotPartitioner } from '../partitioning/slots.js';
-import { strict as assert } from 'node:assert';
+import { JournaledMap, JournaledSet, journal, type StoreTrack, type StoreTracked } from './journal.js';
 import { Deque } from './deque.js';
 import { ZSet } from './zset.js';
-import { decodeStream, encodeStream } from './stream.js';
+import { Stream } from './stream.js';
+import { randomInt } from 'node:crypto';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { SlotPartitioner } from '../partitioning/slots.js';
+import { CHUNKED, HEADER_BYTES, decodeRecord, encodeRecord, readRecord, type StoredRecord } from './lmdb-records.js';
+import { ChunkStore, fitsOneRecord, readChunkedHeader, type ChunkedHeader } from './lmdb-chunks.js';
 import { editedInPlace, type Clock, type EngineStats, type StorageEngine, type StoredValue } from './engine.js';
 
 /**
@@ -26,6 +28,11 @@ export interface LmdbEngineOptions {
   readonly durability?: Durability;
   /** Partitions (sub-databases) the keyspace is split into by Redis slot. Default 16. */
   readonly partitions?: number;
+  /**
+   * Large collections as chunk records (default). False writes every collection as one record, rewritten whole
+   * on each write (the behaviour before chunks; `ATOLL_LMDB_CHUNKS=off`, for benchmarks). Both read either form.
+   */
+  readonly chunks?: boolean;
 }
 
 export const LMDB_LIMITS = Object.freeze({
@@ -48,141 +55,31 @@ export const LMDB_LIMITS = Object.freeze({
 });
 
 /**
- * Stored record layout (binary, no general-purpose encoder on the hot path):
- *   byte 0      type: 0 = string, 1 = hash
- *   bytes 1-8   expiry, ms since the epoch as a big-endian float64; 0 = none
- *   string:     the value's bytes
- *   hash:       repeated [u32 field length][field bytes][u32 value length][value bytes]
- *   set:        repeated [u32 member length][member bytes]
- *   list:       the same layout as a set, elements in list order
- *   zset:       repeated [u32 member length][member bytes][float64 BE score], in score order
- *   stream:     encodeStream's bytes (src/storage/stream.ts)
- * The fixed header lets a write learn the old expiry without decoding the old value.
- */
-const HEADER_BYTES = 9;
-
-interface Record_ {
-  /** 0 string, 1 hash, 2 set, 3 list, 4 zset, 5 stream (byte 0 of the record). */
-  t: 0 | 1 | 2 | 3 | 4 | 5;
-  x: number;
-  buf: Buffer;
-}
-
-function encodeRecord(value: StoredValue, expiresAtMs: number): Buffer {
-  if (value.type === 'string') {
-    const out = Buffer.allocUnsafe(HEADER_BYTES + value.value.length);
-    out[0] = 0;
-    out.writeDoubleBE(expiresAtMs, 1);
-    value.value.copy(out, HEADER_BYTES);
-    return out;
-  }
-  if (value.type === 'set') return encodeStrings(2, value.value, expiresAtMs);
-  if (value.type === 'list') return encodeStrings(3, value.value, expiresAtMs);
-  if (value.type === 'zset') return encodeZset(value.value, expiresAtMs);
-  if (value.type === 'stream') return Buffer.concat([header(5, expiresAtMs), encodeStream(value.value)]);
-  let size = HEADER_BYTES;
-  for (const [f, v] of value.value) size += 8 + f.length + v.length;
-  const out = Buffer.allocUnsafe(size);
-  out[0] = 1;
-  out.writeDoubleBE(expiresAtMs, 1);
-  let at = HEADER_BYTES;
-  for (const [f, v] of value.value) {
-    out.writeUInt32BE(f.length, at);
-    at += 4 + out.write(f, at + 4, 'latin1');
-    out.writeUInt32BE(v.length, at);
-    v.copy(out, at + 4);
-    at += 4 + v.length;
-  }
-  return out;
-}
-
-/** A set's members or a list's elements: length-prefixed latin1 strings after the header. */
-function encodeStrings(t: 2 | 3, members: Iterable<string>, expiresAtMs: number): Buffer {
-  let size = HEADER_BYTES;
-  for (const m of members) size += 4 + m.length;
-  const out = Buffer.allocUnsafe(size);
-  out[0] = t;
-  out.writeDoubleBE(expiresAtMs, 1);
-  let at = HEADER_BYTES;
-  for (const m of members) {
-    out.writeUInt32BE(m.length, at);
-    at += 4 + out.write(m, at + 4, 'latin1');
-  }
-  return out;
-}
-
-function encodeZset(z: ZSet, expiresAtMs: number): Buffer {
-  let size = HEADER_BYTES;
-  for (const m of z) size += 12 + m.length;
-  const out = Buffer.allocUnsafe(size);
-  out[0] = 4;
-  out.writeDoubleBE(expiresAtMs, 1);
-  let at = HEADER_BYTES;
-  for (const [m, s] of z.entries()) {
-    out.writeUInt32BE(m.length, at);
-    at += 4 + out.write(m, at + 4, 'latin1');
-    out.writeDoubleBE(s, at);
-    at += 8;
-  }
-  return out;
-}
-
-function decodeZset(body: Buffer): ZSet {
-  const z = new ZSet();
-  for (let at = 0; at < body.length; ) {
-    const ml = body.readUInt32BE(at);
-    const m = body.toString('latin1', at + 4, at + 4 + ml);
-    at += 4 + ml;
-    z.add(m, body.readDoubleBE(at));
-    at += 8;
-  }
-  return z;
-}
-
-function header(t: number, expiresAtMs: number): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES);
-  out[0] = t;
-  out.writeDoubleBE(expiresAtMs, 1);
-  return out;
-}
-
-function readRecord(buf: Buffer): Record_ {
-  const t = buf[0];
-  assert(t === 0 || t === 1 || t === 2 || t === 3 || t === 4 || t === 5, `unknown LMDB record type ${String(t)}`);
-  return { t, x: buf.readDoubleBE(1), buf };
-}
-
-function decodeValue(r: Record_): StoredValue {
-  const body = r.buf.subarray(HEADER_BYTES);
-  if (r.t === 0) return { type: 'string', value: Buffer.from(body) };
-  if (r.t === 4) return { type: 'zset', value: decodeZset(body) };
-  if (r.t === 5) return { type: 'stream', value: decodeStream(Buffer.from(body)) };
-  if (r.t === 2 || r.t === 3) {
-    const items: string[] = [];
-    for (let at = 0; at < body.length; ) {
-      const ml = body.readUInt32BE(at);
-      items.push(body.toString('latin1', at + 4, at + 4 + ml));
-      at += 4 + ml;
-    }
-    return r.t === 2 ? { type: 'set', value: new JournaledSet(items) } : { type: 'list', value: new Deque(items) };
-  }
-  const map = new JournaledMap();
-  for (let at = 0; at < body.length; ) {
-    const fl = body.readUInt32BE(at);
-    const f = body.toString('latin1', at + 4, at + 4 + fl);
-    at += 4 + fl;
-    const vl = body.readUInt32BE(at);
-    map.set(f, Buffer.from(body.subarray(at + 4, at + 4 + vl)));
-    at += 4 + vl;
-  }
-  return { type: 'hash', value: map };
-}
-
-/**
  * Keys are stored behind a one-byte prefix: Redis allows the empty key and LMDB does not allow
  * zero-length keys. A constant prefix keeps byte order.
  */
 const KEY_PREFIX = Buffer.from([0x6b]);
+
+/**
+ * Whether a collection object records storage hints: the journaled classes do; a plain Set or Map (a value
+ * built by hand) does not, and must never be tracked (its changes would go unwritten), so it is written whole.
+ */
+function tracks(v: object): v is StoreTracked {
+  return v instanceof JournaledSet || v instanceof JournaledMap || v instanceof Deque || v instanceof ZSet || v instanceof Stream;
+}
+
+const trackOf = (v: object): StoreTrack | undefined => (tracks(v) ? v.storeTrack : undefined);
+
+/**
+ * Generation of the next collection written whole into chunks; a value's StoreTrack must name its record's
+ * generation for a write to touch only some chunks. Process-wide and randomly started, so a stale object never
+ * matches a record written whole since (in this process or one before it).
+ */
+let nextGen = randomInt(2 ** 32);
+
+function track(v: object, t: StoreTrack | undefined): void {
+  if (tracks(v)) v.storeTrack = t;
+}
 
 function storedKey(key: Buffer): Buffer {
   return Buffer.concat([KEY_PREFIX, key], key.length + 1);
@@ -205,6 +102,11 @@ export class LmdbEngine implements StorageEngine {
   private readonly ttl: Database<boolean, Buffer>;
   /** Small records kept with the data (replication positions), written in the same transactions. */
   private readonly meta: Database<Buffer, string>;
+  /** Chunk records of large collections (src/storage/lmdb-chunks.ts). */
+  private readonly chunks: ChunkStore;
+  /** False while no collection is in chunks: a string write then need not look at the record it replaces. */
+  private mayHaveChunks: boolean;
+  private readonly chunking: boolean;
   private readonly slots: SlotPartitioner;
   private readonly clock: Clock;
   /** Values handed out during the current batch, so in-place hash edits can be written back by touched(). */
@@ -266,7 +168,7 @@ export class LmdbEngine implements StorageEngine {
     const held = this.inBatch ? this.handedOut.get(key) : undefined;
     if (held !== undefined) return held.value;
     const r = this.record(Buffer.from(key, 'latin1'));
-    return r === undefined ? undefined : journal.quietly(() => decodeValue(r));
+    return r === undefined ? undefined : this.decode(key, r);
   }
 
   /** Milliseconds since the key was last read or written (from the bounded map: at least that long), undefined when absent. */
@@ -284,7 +186,7 @@ export class LmdbEngine implements StorageEngine {
     this.slots = new SlotPartitioner({ partitions });
     // The data directory is always a directory: lmdb-js would take a path whose name has a dot ("data.v2",
     // any mkdtemp name) for a database file unless told otherwise.
-    this.root = open({ path: options.path, noSubdir: false, maxDbs: partitions + 4, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability !== 'every-write' });
+    this.root = open({ path: options.path, noSubdir: false, maxDbs: partitions + 5, mapSize: LMDB_LIMITS.mapSizeBytes, noSync: this.durability !== 'every-write' });
     if (this.durability === 'batched') {
       this.syncTimer = setInterval(() => this.syncIfDirty(), LMDB_LIMITS.batchedSyncEveryMs);
       this.syncTimer.unref();
@@ -293,6 +195,9 @@ export class LmdbEngine implements StorageEngine {
     this.ttl = this.root.openDB<boolean, Buffer>({ name: 'ttl-index', keyEncoding: 'binary' });
     this.meta = this.root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' });
     this.mayHaveTtl = this.ttl.getCount() > 0;
+    this.chunks = new ChunkStore(this.root.openDB<Buffer, Buffer>({ name: 'collection-chunks', keyEncoding: 'binary', encoding: 'binary' }));
+    this.mayHaveChunks = this.chunks.count() > 0;
+    this.chunking = options.chunks ?? true;
   }
 
   private db(key: Buffer): Database<Buffer, Buffer> {
@@ -322,12 +227,22 @@ export class LmdbEngine implements StorageEngine {
     else this.batch(fn);
   }
 
-  private record(kb: Buffer): Record_ | undefined {
+  private record(kb: Buffer): StoredRecord | undefined {
     const raw = this.db(kb).get(storedKey(kb));
     if (raw === undefined) return undefined;
     const r = readRecord(raw);
     if (r.x > 0 && r.x <= this.clock.nowMs()) return undefined;
     return r;
+  }
+
+  /** A record's value; a collection in chunks comes back tracked, so its next write rewrites only what changed. */
+  private decode(key: string, r: StoredRecord): StoredValue {
+    return journal.quietly(() => {
+      if (r.t <= CHUNKED) return decodeRecord(r);
+      const value = this.chunks.read(Buffer.from(key, 'latin1'), r);
+      if (value.type !== 'string') track(value.value, { key, gen: r.buf.readUInt32BE(HEADER_BYTES), hints: [] });
+      return value;
+    });
   }
 
   get(key: string): StoredValue | undefined {
@@ -357,7 +272,7 @@ export class LmdbEngine implements StorageEngine {
     }
     this.counters.hits++;
     this.noteAccess(key);
-    const value = journal.quietly(() => decodeValue(r));
+    const value = this.decode(key, r);
     if (editedInPlace(value)) this.cacheDecoded(key, value, r.x);
     // Hashes and sets are edited in place (then written back by touched()); strings are always put whole.
     if (this.inBatch && editedInPlace(value)) this.handedOut.set(key, { value, expiresAtMs: r.x });
@@ -375,12 +290,14 @@ export class LmdbEngine implements StorageEngine {
     const kb = Buffer.from(key, 'latin1');
     const db = this.db(kb);
     const sk = storedKey(kb);
-    if (this.mayHaveTtl) {
+    let old: ChunkedHeader | undefined;
+    if (this.mayHaveTtl || this.mayHaveChunks) {
       const oldRaw = db.getBinaryFast(sk);
       const oldExpiry = oldRaw === undefined ? 0 : oldRaw.readDoubleBE(1);
       if (oldExpiry > 0) this.ttl.removeSync(ttlKey(oldExpiry, kb));
+      old = oldRaw === undefined ? undefined : readChunkedHeader(oldRaw);
     }
-    db.putSync(sk, encodeRecord(value, expiresAtMs));
+    db.putSync(sk, this.encodeFor(kb, key, value, expiresAtMs, old));
     this.coarseMs = this.clock.nowMs();
     this.noteAccess(key);
     if (expiresAtMs > 0) {
@@ -393,11 +310,41 @@ export class LmdbEngine implements StorageEngine {
     this.onChange?.(key);
   }
 
+  /**
+   * The record to store for a value, writing its chunks first when it is a large collection: only the chunks
+   * its hints name when it is the tracked value of this key's current chunks, else all of them.
+   */
+  private encodeFor(kb: Buffer, key: string, value: StoredValue, expiresAtMs: number, old: ChunkedHeader | undefined): Buffer {
+    if (value.type === 'string') {
+      if (old !== undefined) this.chunks.drop(kb);
+      return encodeRecord(value, expiresAtMs);
+    }
+    const t = trackOf(value.value);
+    if (old !== undefined && t !== undefined && t.key === key && t.gen === old.gen && t.hints !== null && old.type === value.type && !fitsOneRecord(value, true)) {
+      const head = this.chunks.writeChanges(kb, value, expiresAtMs, old, t.hints);
+      if (head !== undefined) {
+        t.hints = [];
+        return head;
+      }
+    }
+    if (old !== undefined) this.chunks.drop(kb);
+    if (!this.chunking || fitsOneRecord(value, old !== undefined)) {
+      track(value.value, undefined);
+      return encodeRecord(value, expiresAtMs);
+    }
+    const gen = nextGen;
+    nextGen = (nextGen + 1) % 2 ** 32;
+    this.mayHaveChunks = true;
+    const head = this.chunks.writeWhole(kb, value, expiresAtMs, gen);
+    track(value.value, { key, gen, hints: [] });
+    return head;
+  }
+
   setExpiry(key: string, expiresAtMs: number): boolean {
     const kb = Buffer.from(key, 'latin1');
     const r = this.record(kb);
     if (r === undefined) return false;
-    this.put(key, this.decoded.get(key)?.value ?? journal.quietly(() => decodeValue(r)), expiresAtMs);
+    this.put(key, this.decoded.get(key)?.value ?? this.decode(key, r), expiresAtMs);
     return true;
   }
 
@@ -407,6 +354,7 @@ export class LmdbEngine implements StorageEngine {
     if (r === undefined) return false;
     this.write(() => {
       this.db(kb).removeSync(storedKey(kb));
+      if (r.t > CHUNKED) this.chunks.drop(kb);
       if (r.x > 0) this.ttl.removeSync(ttlKey(r.x, kb));
     });
     this.handedOut.delete(key);
@@ -495,6 +443,7 @@ export class LmdbEngine implements StorageEngine {
     this.write(() => {
       for (const db of this.parts) db.clearSync();
       this.ttl.clearSync();
+      this.chunks.clear();
     });
     // mayHaveTtl stays as it is: the clear may yet be rolled back with its batch.
   }
@@ -512,9 +461,11 @@ export class LmdbEngine implements StorageEngine {
         const kb = tk.subarray(8);
         const raw = this.db(kb).getBinaryFast(storedKey(kb));
         const x = raw === undefined ? 0 : raw.readDoubleBE(1);
+        const chunked = raw !== undefined && raw[0]! > CHUNKED;
         this.ttl.removeSync(tk);
         if (x > 0 && x <= now) {
           this.db(kb).removeSync(storedKey(kb));
+          if (chunked) this.chunks.drop(kb);
           this.uncache(kb.toString('latin1'));
           this.onChange?.(kb.toString('latin1'));
           this.onRemoved?.(kb.toString('latin1'), 'expired');
@@ -533,7 +484,7 @@ export class LmdbEngine implements StorageEngine {
   /** Bytes of B-tree pages (branch, leaf, overflow) the partitions and the TTL index occupy. */
   private usedBytes(): number {
     let bytes = 0;
-    for (const db of [...this.parts, this.ttl]) {
+    for (const db of [...this.parts, this.ttl, this.chunks.db]) {
       const s = db.getStats() as { pageSize?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
       bytes += (s.pageSize ?? 0) * ((s.treeBranchPageCount ?? 0) + (s.treeLeafPageCount ?? 0) + (s.overflowPages ?? 0));
     }

@@ -3,7 +3,7 @@
 // end; trimming from the front advances a head index (compacted once it passes half the array), so XADD with
 // MAXLEN costs O(1) amortized; ranges are found by binary search. Approximate trims (`~`) remove only whole
 // nodes of STREAM_NODE_ENTRIES insertions, as Redis removes whole listpack nodes (its stream-node-max-entries).
-import { journal } from './journal.js';
+import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
 
 
 /** Redis's stream-node-max-entries default. */
@@ -48,7 +48,12 @@ function fieldsLength(e: StreamEntry): number {
   return n;
 }
 
-export class Stream {
+export class Stream implements StoreTracked {
+  /**
+   * LMDB's chunk tracking (journal.ts): hints are insertion numbers of entries added or deleted, or [from, to)
+   * insertion numbers of a trimmed run. The header (IDs, counters, groups) is rewritten on every write.
+   */
+  storeTrack: StoreTrack | undefined;
   private entries: StreamEntry[] = [];
   private head = 0;
   /** The largest ID ever added (XADD must exceed it), 0-0 when none. */
@@ -84,10 +89,18 @@ export class Stream {
   append(id: bigint, fields: readonly string[]): void {
     if (journal.armed) journal.record(this, this.length, ['a', id.toString(), fields], fieldsLength({ id, n: 0, fields }));
     const e = { id, n: this.entriesAdded, fields };
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, e.n);
     this.entries.push(e);
     this.fieldBytes += fieldsLength(e);
     this.lastId = id;
     this.entriesAdded++;
+  }
+
+  /** Live entries whose insertion numbers lie in [from, to), in order (insertion numbers grow with position). */
+  withOrdinals(from: number, to: number): StreamEntry[] {
+    const out: StreamEntry[] = [];
+    for (let i = this.firstWhereNot((e) => e.n < from); i < this.entries.length && this.entries[i]!.n < to; i++) out.push(this.entries[i]!);
+    return out;
   }
 
   /** The entry with this ID, if it is still in the stream. */
@@ -107,11 +120,16 @@ export class Stream {
 
   /** Index (into the live entries) of the first entry with ID >= id. */
   private lowerBound(id: bigint): number {
+    return this.firstWhereNot((e) => e.id < id);
+  }
+
+  /** Index of the first live entry for which `before` is false (it holds for a prefix: IDs and insertion numbers grow). */
+  private firstWhereNot(before: (e: StreamEntry) => boolean): number {
     let lo = this.head;
     let hi = this.entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.id < id) lo = mid + 1;
+      if (before(this.entries[mid]!)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -136,6 +154,7 @@ export class Stream {
       const i = this.lowerBound(id);
       if (i < this.entries.length && this.entries[i]!.id === id) {
         if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
+        if (this.storeTrack !== undefined) storeHint(this.storeTrack, this.entries[i]!.n);
         this.fieldBytes -= fieldsLength(this.entries[i]!);
         this.entries.splice(i, 1);
         if (id > this.maxDeletedId) this.maxDeletedId = id;
@@ -152,7 +171,11 @@ export class Stream {
   trimFront(drop: (e: StreamEntry, length: number) => boolean, limit: number, approx = false): number {
     const before = this.length;
     if (journal.armed) journal.prime(this, before);
+    const firstN = this.first()?.n ?? 0;
+    const endN = (this.last()?.n ?? 0) + 1;
     const n = this.trimFrontUnrecorded(drop, limit, approx);
+    // The trimmed run's insertion numbers, [first, end).
+    if (n > 0 && this.storeTrack !== undefined) storeHint(this.storeTrack, [firstN, this.first()?.n ?? endN]);
     if (n > 0 && journal.armed) journal.record(this, before, ['t', n], 0);
     return n;
   }
@@ -165,14 +188,7 @@ export class Stream {
         if (first === undefined) break;
         // The node's end by binary search on insertion numbers (they grow with the IDs): no walk per XADD.
         const next = (Math.floor(first.n / STREAM_NODE_ENTRIES) + 1) * STREAM_NODE_ENTRIES;
-        let lo = this.head;
-        let hi = this.entries.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (this.entries[mid]!.n < next) lo = mid + 1;
-          else hi = mid;
-        }
-        const end = lo;
+        const end = this.firstWhereNot((e) => e.n < next);
         const size = end - this.head;
         if ((limit !== 0 && n + size > limit) || !drop(this.entries[end - 1]!, this.length - size + 1)) break;
         for (let i = this.head; i < end; i++) this.fieldBytes -= fieldsLength(this.entries[i]!);
@@ -272,22 +288,17 @@ export function advanceEntriesRead(s: Stream, g: ConsumerGroup, id: bigint): voi
   g.lastId = id;
 }
 
-export function encodeStream(s: Stream): Buffer {
-  const entries = [...s];
-  const groups = s.groups.size === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(groupsData(s)));
-  let size = 44 + groups.length;
+/** Bytes of encoded entries (see encodeStream). */
+function entriesBytes(entries: readonly StreamEntry[]): number {
+  let size = 0;
   for (const e of entries) {
     size += 28;
     for (const f of e.fields) size += 4 + f.length;
   }
-  const out = Buffer.allocUnsafe(size);
-  out.writeBigUInt64BE(idMs(s.lastId), 0);
-  out.writeBigUInt64BE(idSeq(s.lastId), 8);
-  out.writeBigUInt64BE(idMs(s.maxDeletedId), 16);
-  out.writeBigUInt64BE(idSeq(s.maxDeletedId), 24);
-  out.writeDoubleBE(s.entriesAdded, 32);
-  out.writeUInt32BE(entries.length, 40);
-  let at = 44;
+  return size;
+}
+
+function writeEntries(out: Buffer, at: number, entries: readonly StreamEntry[]): number {
   for (const e of entries) {
     out.writeBigUInt64BE(idMs(e.id), at);
     out.writeBigUInt64BE(idSeq(e.id), at + 8);
@@ -299,17 +310,20 @@ export function encodeStream(s: Stream): Buffer {
       at += 4 + out.write(f, at + 4, 'latin1');
     }
   }
-  groups.copy(out, at);
+  return at;
+}
+
+/** Entries alone, as encodeStream lays them out (LMDB's stream chunks). */
+export function encodeStreamEntries(entries: readonly StreamEntry[]): Buffer {
+  const out = Buffer.allocUnsafe(entriesBytes(entries));
+  writeEntries(out, 0, entries);
   return out;
 }
 
-export function decodeStream(buf: Buffer): Stream {
-  const id = (at: number): bigint => streamId(buf.readBigUInt64BE(at), buf.readBigUInt64BE(at + 8));
-  const entries: StreamEntry[] = [];
-  const entryCount = buf.readUInt32BE(40);
-  let at = 44;
-  for (let e = 0; e < entryCount; e++) {
-    const eid = id(at);
+/** Reads `count` entries (-1: to the end of `buf`) from `at` into `out`; returns the offset after them. */
+export function readStreamEntries(buf: Buffer, at: number, count: number, out: StreamEntry[]): number {
+  for (let e = 0; count < 0 ? at < buf.length : e < count; e++) {
+    const id = streamId(buf.readBigUInt64BE(at), buf.readBigUInt64BE(at + 8));
     const n = buf.readDoubleBE(at + 16);
     const fieldCount = buf.readUInt32BE(at + 24);
     at += 28;
@@ -319,8 +333,32 @@ export function decodeStream(buf: Buffer): Stream {
       fields.push(buf.toString('latin1', at + 4, at + 4 + len));
       at += 4 + len;
     }
-    entries.push({ id: eid, n, fields });
+    out.push({ id, n, fields });
   }
+  return at;
+}
+
+/** The stream as bytes; with `entries` empty, its header and groups alone (LMDB keeps entries in chunks). */
+export function encodeStream(s: Stream, entries: readonly StreamEntry[] = [...s]): Buffer {
+  const groups = s.groups.size === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(groupsData(s)));
+  const out = Buffer.allocUnsafe(44 + groups.length + entriesBytes(entries));
+  out.writeBigUInt64BE(idMs(s.lastId), 0);
+  out.writeBigUInt64BE(idSeq(s.lastId), 8);
+  out.writeBigUInt64BE(idMs(s.maxDeletedId), 16);
+  out.writeBigUInt64BE(idSeq(s.maxDeletedId), 24);
+  out.writeDoubleBE(s.entriesAdded, 32);
+  out.writeUInt32BE(entries.length, 40);
+  const at = writeEntries(out, 44, entries);
+  groups.copy(out, at);
+  return out;
+}
+
+/** A stream from encodeStream's bytes; `more` are entries kept elsewhere (LMDB's chunks), after the record's own. */
+export function decodeStream(buf: Buffer, more: readonly StreamEntry[] = []): Stream {
+  const id = (at: number): bigint => streamId(buf.readBigUInt64BE(at), buf.readBigUInt64BE(at + 8));
+  const entries: StreamEntry[] = [];
+  const at = readStreamEntries(buf, 44, buf.readUInt32BE(40), entries);
+  for (const e of more) entries.push(e);
   const stream = new Stream(entries, id(0), buf.readDoubleBE(32), id(16));
   if (at < buf.length) loadGroups(stream, JSON.parse(buf.toString('utf8', at)));
   return stream;

@@ -6,7 +6,7 @@
 // Why our own: @js-sdsl/ordered-set (even with enableIndex) finds an element by rank with an in-order walk
 // (12 ms at rank 500k of 1M, measured), sorted-btree has no rank at all, and functional-red-black-tree is
 // persistent (allocates a path per insert) and unmaintained since 2013.
-import { journal } from './journal.js';
+import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
 
 export const ZSET_LIMITS = Object.freeze({
   /** Skip list levels (Redis's ZSKIPLIST_MAXLEVEL): enough for 2^64 elements at p = 1/4. */
@@ -76,7 +76,9 @@ function lexRangeEmpty(r: LexRange): boolean {
 const UPDATE = new Array<ZNode | null>(ZSET_LIMITS.levelMax).fill(null);
 const RANK = new Array<number>(ZSET_LIMITS.levelMax).fill(0);
 
-export class ZSet implements Iterable<string> {
+export class ZSet implements Iterable<string>, StoreTracked {
+  /** LMDB's chunk tracking (journal.ts): hints are the members changed. */
+  storeTrack: StoreTrack | undefined;
   private readonly scores = new Map<string, number>();
   private readonly header = new ZNode('', 0, ZSET_LIMITS.levelMax);
   private tail: ZNode | null = null;
@@ -102,6 +104,7 @@ export class ZSet implements Iterable<string> {
     const old = this.scores.get(member);
     if (old === s) return false;
     if (journal.armed) journal.record(this, this.scores.size, ['+', member, s], member.length + 8);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
     if (old !== undefined) this.unlink(old, member);
     this.scores.set(member, s);
     this.insert(s, member);
@@ -112,6 +115,7 @@ export class ZSet implements Iterable<string> {
     const s = this.scores.get(member);
     if (s === undefined) return false;
     if (journal.armed) journal.record(this, this.scores.size, ['-', member], member.length);
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
     this.scores.delete(member);
     this.unlink(s, member);
     return true;

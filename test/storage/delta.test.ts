@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyDelta, deltaOf } from '../../src/storage/delta.js';
 import type { StoredValue } from '../../src/storage/engine.js';
-import { journal, JournaledMap, JournaledSet } from '../../src/storage/journal.js';
+import { fingerprintOf, journal, JournaledMap, JournaledSet } from '../../src/storage/journal.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { Deque } from '../../src/storage/deque.js';
 import { Stream, streamId } from '../../src/storage/stream.js';
@@ -55,8 +55,11 @@ function roundTrip(initial: StoredValue, change: (v: StoredValue) => void): void
   // Applied twice (a copy that already holds it): lists and streams refuse by their fingerprint; the ops of
   // sets, hashes and sorted sets are idempotent, so a second application changes nothing.
   // (Sets and hashes may then iterate in another order: compared as sets, as Redis's replies are.)
+  // A list or stream whose changes left its length and ends as they were (push 'a', pop the front of [x, x, a])
+  // cannot tell: the replicator's log positions, not the fingerprint, keep a delta from being applied twice.
+  const unchangedEnds = (v.type === 'list' || v.type === 'stream') && JSON.stringify(fingerprintOf(v.value, v.value.length)) === JSON.stringify(delta[3]);
   const again = applyDelta(follower, delta);
-  if (again) expect(canonical(follower.get('k')!)).toEqual(canonical(v));
+  if (again && !unchangedEnds) expect(canonical(follower.get('k')!)).toEqual(canonical(v));
 }
 
 describe('replication deltas', () => {
