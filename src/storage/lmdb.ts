@@ -138,7 +138,8 @@ export class LmdbEngine implements StorageEngine {
     this.uncache(key);
     if (value.type === 'string') return;
     const elements = value.type === 'list' || value.type === 'stream' ? value.value.length : value.value.size;
-    if (elements > LMDB_LIMITS.decodedElementsMax / 4) return;
+    // One value may fill the cache (a 1,000,000-element list is then decoded once, not by every command).
+    if (elements > LMDB_LIMITS.decodedElementsMax) return;
     this.decoded.set(key, { value, expiresAtMs, elements });
     this.decodedElements += elements;
     while (this.decodedElements > LMDB_LIMITS.decodedElementsMax) this.uncache(this.decoded.keys().next().value as string);
