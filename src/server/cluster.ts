@@ -574,7 +574,7 @@ export class ClusterRouting implements ClusterHooks {
         if (count < 0 || count > ROUTING_LIMITS.keysInSlotMax) throw new ReplyError('ERR Invalid number of keys');
         const { keys } = this.keysIn(slot, count);
         w.arrayHeader(keys.length);
-        for (const k of keys) w.bulk(Buffer.from(k, 'latin1'));
+        for (const k of keys) w.bulkLatin1(k);
         return;
       }
       case 'failover': {

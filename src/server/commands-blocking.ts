@@ -55,7 +55,7 @@ function bpop(left: boolean): Blocking {
         listOps.settle(ctx, k(kb), l);
         w.arrayHeader(2);
         w.bulk(kb);
-        w.bulk(Buffer.from(m!, 'latin1'));
+        w.bulkLatin1(m!);
         return true;
       }
       return false;
@@ -72,7 +72,7 @@ function bmove(fixed?: ['left' | 'right', 'left' | 'right']): Blocking {
       const [from, to] = fixed ?? [listOps.side(args[3]), listOps.side(args[4])];
       const m = listOps.move(ctx, k(args[1]!), k(args[2]!), from, to);
       if (m === undefined) return false;
-      w.bulk(Buffer.from(m, 'latin1'));
+      w.bulkLatin1(m);
       return true;
     },
   };
@@ -95,7 +95,7 @@ const blmpop: Blocking = {
       w.arrayHeader(2);
       w.bulk(kb);
       w.arrayHeader(taken.length);
-      for (const m of taken) w.bulk(Buffer.from(m, 'latin1'));
+      for (const m of taken) w.bulkLatin1(m);
       return true;
     }
     return false;
@@ -115,7 +115,7 @@ function bzpop(max: boolean): Blocking {
         zsetOps.settle(ctx, k(kb), z);
         w.arrayHeader(3);
         w.bulk(kb);
-        w.bulk(Buffer.from(n!.member, 'latin1'));
+        w.bulkLatin1(n!.member);
         w.double(n!.score, formatScore);
         return true;
       }

@@ -356,7 +356,7 @@ const scan: DataHandler = (ctx, args, w) => {
   w.arrayHeader(2);
   w.bulk(String(r.cursor));
   w.arrayHeader(keys.length);
-  for (const key of keys) w.bulk(Buffer.from(key, 'latin1'));
+  for (const key of keys) w.bulkLatin1(key);
 };
 
 const keys: DataHandler = (ctx, args, w) => {
@@ -369,7 +369,7 @@ const keys: DataHandler = (ctx, args, w) => {
     cursor = r.cursor;
   } while (cursor !== 0);
   w.arrayHeader(out.length);
-  for (const key of out) w.bulk(Buffer.from(key, 'latin1'));
+  for (const key of out) w.bulkLatin1(key);
 };
 
 const randomkey: DataHandler = (ctx, _args, w) => {
@@ -425,7 +425,7 @@ const hgetall: DataHandler = (ctx, args, w) => {
   const h = getHash(ctx, k(args[1]!));
   w.mapHeader(h?.size ?? 0);
   for (const [f, v] of h ?? []) {
-    w.bulk(Buffer.from(f, 'latin1'));
+    w.bulkLatin1(f);
     w.bulk(v);
   }
 };
@@ -492,7 +492,7 @@ const hscan: DataHandler = (ctx, args, w) => {
   w.bulk(String(next));
   w.arrayHeader(slice.length * 2);
   for (const [f, v] of slice) {
-    w.bulk(Buffer.from(f, 'latin1'));
+    w.bulkLatin1(f);
     w.bulk(v);
   }
 };

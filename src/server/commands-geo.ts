@@ -273,11 +273,11 @@ function replyHits(w: Parameters<DataHandler>[2], hits: readonly Hit[], o: Searc
   w.arrayHeader(hits.length);
   for (const h of hits) {
     if (extra === 0) {
-      w.bulk(Buffer.from(h.m, 'latin1'));
+      w.bulkLatin1(h.m);
       continue;
     }
     w.arrayHeader(extra + 1);
-    w.bulk(Buffer.from(h.m, 'latin1'));
+    w.bulkLatin1(h.m);
     if (o.withDist) w.bulk((h.d / o.unit).toFixed(4));
     if (o.withHash) w.integer(h.bits);
     if (o.withCoord) {

@@ -57,12 +57,12 @@ function pop(left: boolean): DataHandler {
     if (count === undefined) {
       const m = left ? l.popFront()! : l.popBack()!;
       settle(ctx, key, l);
-      return w.bulk(el(m));
+      return w.bulkLatin1(m);
     }
     const taken = take(l, left, count);
     settle(ctx, key, l);
     w.arrayHeader(taken.length);
-    for (const m of taken) w.bulk(el(m));
+    for (const m of taken) w.bulkLatin1(m);
   };
 }
 
@@ -88,7 +88,7 @@ const lrange: DataHandler = (ctx, args, w) => {
   const [start, stop] = range(l?.length ?? 0, args[2]!, args[3]!);
   if (l === undefined || start > stop || start >= l.length) return w.arrayHeader(0);
   w.arrayHeader(stop - start + 1);
-  for (let i = start; i <= stop; i++) w.bulk(el(l.at(i)!));
+  for (let i = start; i <= stop; i++) w.bulkLatin1(l.at(i)!);
 };
 
 const ltrim: DataHandler = (ctx, args, w) => {
@@ -261,7 +261,7 @@ const lmpop: DataHandler = (ctx, args, w) => {
     w.arrayHeader(2);
     w.bulk(kb);
     w.arrayHeader(taken.length);
-    for (const m of taken) w.bulk(el(m));
+    for (const m of taken) w.bulkLatin1(m);
     return;
   }
   w.nilArray();

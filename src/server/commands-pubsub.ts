@@ -98,7 +98,7 @@ function pubsubCmd(state: ServerState, _session: Session, args: Buffer[], w: Res
     if (args.length > 3) throw arity();
     const names = hub.names(sub === 'channels' ? 'channel' : 'shard', args[2] === undefined ? undefined : k(args[2]));
     w.arrayHeader(names.length);
-    for (const n of names) w.bulk(Buffer.from(n, 'latin1'));
+    for (const n of names) w.bulkLatin1(n);
     return;
   }
   if (sub === 'numsub' || sub === 'shardnumsub') {

@@ -110,7 +110,7 @@ const functionCmd = (state: ServerState, _session: Session, args: Buffer[], w: R
         }
         if (withCode) {
           w.bulk('library_code');
-          w.bulk(Buffer.from(l.code, 'latin1'));
+          w.bulkLatin1(l.code);
         }
       }
       return;

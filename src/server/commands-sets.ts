@@ -38,7 +38,7 @@ function settle(ctx: DataContext, key: string, s: Set<string>): void {
 
 function replySet(w: RespWriter, members: Iterable<string>, size: number): void {
   w.setHeader(size);
-  for (const m of members) w.bulk(member(m));
+  for (const m of members) w.bulkLatin1(m);
 }
 
 const sadd: DataHandler = (ctx, args, w) => {
@@ -108,7 +108,7 @@ const spop: DataHandler = (ctx, args, w) => {
     const m = randomMember(s);
     s.delete(m);
     settle(ctx, key, s);
-    return w.bulk(member(m));
+    return w.bulkLatin1(m);
   }
   const count = intArg(args[2], 'ERR value is out of range, must be positive');
   if (count < 0) throw new ReplyError('ERR value is out of range, must be positive');
@@ -124,7 +124,7 @@ const srandmember: DataHandler = (ctx, args, w) => {
   if (args.length > 3) throw new ReplyError(ERR.syntax);
   if (args.length === 2) {
     const s = getSet(ctx, k(args[1]!));
-    return s === undefined || s.size === 0 ? w.nil() : w.bulk(member(randomMember(s)));
+    return s === undefined || s.size === 0 ? w.nil() : w.bulkLatin1(randomMember(s));
   }
   const count = intArg(args[2]);
   if (Math.abs(count) > SET_LIMITS.countMax) throw new ReplyError('ERR value is out of range');
@@ -133,7 +133,7 @@ const srandmember: DataHandler = (ctx, args, w) => {
   if (count > 0) {
     const picked = count >= s.size ? [...s] : sample(s, count);
     w.arrayHeader(picked.length);
-    for (const m of picked) w.bulk(member(m));
+    for (const m of picked) w.bulkLatin1(m);
     return;
   }
   // A negative count may repeat members: |count| independent draws.
@@ -234,7 +234,7 @@ const sscan: DataHandler = (ctx, args, w) => {
   w.arrayHeader(2);
   w.bulk(String(cursor + opts.count >= members.length ? 0 : cursor + opts.count));
   w.arrayHeader(slice.length);
-  for (const m of slice) w.bulk(member(m));
+  for (const m of slice) w.bulkLatin1(m);
 };
 
 /** name -> [arity, flags, handler, first key, last key], as DATA_COMMANDS. */

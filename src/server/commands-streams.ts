@@ -175,7 +175,7 @@ export function writeStreamEntries(w: RespWriter, entries: readonly StreamEntry[
     w.arrayHeader(2);
     w.bulk(formatId(e.id));
     w.arrayHeader(e.fields.length);
-    for (const f of e.fields) w.bulk(Buffer.from(f, 'latin1'));
+    for (const f of e.fields) w.bulkLatin1(f);
   }
 }
 

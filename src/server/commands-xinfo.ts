@@ -128,7 +128,7 @@ function fullGroup(w: RespWriter, s: Stream, name: string, g: ConsumerGroup, cou
     const p = g.pel.get(id)!;
     w.arrayHeader(4);
     w.bulk(formatId(id));
-    w.bulk(Buffer.from(p.consumer, 'latin1'));
+    w.bulkLatin1(p.consumer);
     w.integer(p.deliveredMs);
     w.integer(p.count);
   }

@@ -66,7 +66,7 @@ function replyNodes(w: RespWriter, nodes: readonly ZNode[], withScores: boolean)
   w.arrayHeader(withScores && !pairs ? nodes.length * 2 : nodes.length);
   for (const n of nodes) {
     if (pairs) w.arrayHeader(2);
-    w.bulk(bytes(n.member));
+    w.bulkLatin1(n.member);
     if (withScores) score(w, n.score);
   }
 }
@@ -385,7 +385,7 @@ function replyPopped(w: RespWriter, nodes: readonly ZNode[], nested: boolean): v
   w.arrayHeader(nested ? nodes.length : nodes.length * 2);
   for (const n of nodes) {
     if (nested) w.arrayHeader(2);
-    w.bulk(bytes(n.member));
+    w.bulkLatin1(n.member);
     score(w, n.score);
   }
 }
@@ -596,7 +596,7 @@ const zscan: DataHandler = (ctx, args, w) => {
   w.bulk(String(next));
   w.arrayHeader(shown.length * 2);
   for (const n of shown) {
-    w.bulk(bytes(n.member));
+    w.bulkLatin1(n.member);
     w.bulk(formatScore(n.score));
   }
 };

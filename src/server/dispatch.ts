@@ -679,7 +679,7 @@ function hotKeysCmd(state: ServerState, args: Buffer[], w: RespWriter): void {
   w.arrayHeader(top.length);
   for (const k of top) {
     w.arrayHeader(3);
-    w.bulk(Buffer.from(k.key, 'latin1'));
+    w.bulkLatin1(k.key);
     w.integer(k.count);
     w.bulk(k.share.toFixed(4));
   }

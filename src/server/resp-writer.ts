@@ -7,6 +7,8 @@ const CRLF = '\r\n';
 const OK = Buffer.from('+OK\r\n');
 /** A type byte, up to 16 digits and CRLF. */
 const HEADER_BYTES_MAX = 19;
+/** Latin1 strings up to this length are copied by a JS loop, longer ones by Buffer.write (see bulkLatin1). */
+const LATIN1_LOOP_CHARS_MAX = 12;
 
 export class RespWriter {
   private buf: Buffer;
@@ -107,9 +109,13 @@ export class RespWriter {
     const n = value.length;
     this.ensure(n + HEADER_BYTES_MAX + 2);
     this.header(0x24 /* $ */, n);
-    this.len += this.buf.write(value, this.len, 'latin1');
-    this.buf[this.len++] = 0x0d;
-    this.buf[this.len++] = 0x0a;
+    const buf = this.buf;
+    // Short strings byte by byte: a native write costs about 50 ns a call whatever the length, a JS loop
+    // 2-3 ns a character (LRANGE of 100 ten-byte elements spent a sixth of its time in the native calls).
+    if (n <= LATIN1_LOOP_CHARS_MAX) for (let i = 0; i < n; i++) buf[this.len++] = value.charCodeAt(i);
+    else this.len += buf.write(value, this.len, 'latin1');
+    buf[this.len++] = 0x0d;
+    buf[this.len++] = 0x0a;
   }
 
   /** `<type byte><n>\r\n` for a non-negative integer n; the caller has ensured HEADER_BYTES_MAX bytes. */
@@ -117,7 +123,12 @@ export class RespWriter {
     const buf = this.buf;
     buf[this.len++] = type;
     if (n < 10) buf[this.len++] = 0x30 + n;
-    else this.len += buf.write(String(n), this.len, 'latin1');
+    else if (n < 1_000_000) {
+      // Digits written from the last, without String(n) and a native write.
+      const digits = n < 100 ? 2 : n < 1_000 ? 3 : n < 10_000 ? 4 : n < 100_000 ? 5 : 6;
+      for (let i = this.len + digits - 1, m = n; i >= this.len; i--, m = Math.floor(m / 10)) buf[i] = 0x30 + (m % 10);
+      this.len += digits;
+    } else this.len += buf.write(String(n), this.len, 'latin1');
     buf[this.len++] = 0x0d;
     buf[this.len++] = 0x0a;
   }

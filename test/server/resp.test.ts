@@ -129,6 +129,20 @@ describe('RespParser', () => {
 });
 
 describe('RespWriter', () => {
+  it('writes any latin1 bulk and any length header as Redis spells them (short strings and small counts take JS paths)', () => {
+    const latin1 = fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u).toString('latin1'));
+    fc.assert(
+      fc.property(fc.array(latin1, { maxLength: 20 }), fc.oneof(fc.nat(120), fc.integer({ min: 0, max: 3_000_000 })), (items, n) => {
+        const w = new RespWriter(8);
+        w.arrayHeader(n);
+        for (const x of items) w.bulkLatin1(x);
+        const want = b(`*${n}\r\n` + items.map((x) => `$${x.length}\r\n${x}\r\n`).join(''));
+        expect(w.take().equals(want)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('encodes RESP2 byte for byte', () => {
     const w = new RespWriter(4);
     w.ok();
