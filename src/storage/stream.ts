@@ -1,6 +1,7 @@
-// A stream: entries ordered by ID (milliseconds-sequence, each a 64-bit unsigned number in Redis; kept here as
-// one bigint, ms << 64 | seq, so IDs compare as numbers), each with its field-value pairs. Appends go at the
-// end; trimming from the front advances a head index (compacted once it passes half the array), so XADD with
+// A stream: entries ordered by ID (milliseconds-sequence, each a 64-bit unsigned number in Redis; handed out as
+// one bigint, ms << 64 | seq, so IDs compare as numbers), each with its field-value pairs, kept in columns
+// (typed arrays of IDs and insertion numbers, one packed string of fields per entry). Appends go at the end;
+// trimming from the front advances a head index (compacted once it passes half the columns), so XADD with
 // MAXLEN costs O(1) amortized; ranges are found by binary search. Approximate trims (`~`) remove only whole
 // nodes of STREAM_NODE_ENTRIES insertions, as Redis removes whole listpack nodes (its stream-node-max-entries).
 import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
@@ -42,10 +43,76 @@ export interface ConsumerGroup {
   readonly consumers: Map<string, { seenMs: number; pending: Set<bigint> }>;
 }
 
-function fieldsLength(e: StreamEntry): number {
+function fieldsLength(fields: readonly string[]): number {
   let n = 0;
-  for (const f of e.fields) n += f.length;
+  for (const f of fields) n += f.length;
   return n;
+}
+
+/**
+ * An entry's fields and values as one flat latin1 string: each as a varint length (7 bits a character, low
+ * groups first, 0x80 set on all but the last) and its characters. One string per entry instead of an array
+ * of strings (an array and a string per field cost about 100 bytes an entry more).
+ */
+export function packFields(fields: readonly string[]): string {
+  const parts: string[] = [];
+  for (const f of fields) {
+    let n = f.length;
+    while (n >= 0x80) {
+      parts.push(String.fromCharCode((n & 0x7f) | 0x80));
+      n = Math.floor(n / 0x80);
+    }
+    parts.push(String.fromCharCode(n), f);
+  }
+  // join makes one flat string (concatenation would keep a rope of the parts).
+  return parts.join('');
+}
+
+/** Calls `each(start, length)` for every field of a packed string. */
+function walkPacked(p: string, each: (start: number, length: number) => void): void {
+  for (let i = 0; i < p.length; ) {
+    let n = 0;
+    let scale = 1;
+    for (;;) {
+      const c = p.charCodeAt(i++);
+      n += (c & 0x7f) * scale;
+      if (c < 0x80) break;
+      scale *= 0x80;
+    }
+    each(i, n);
+    i += n;
+  }
+}
+
+export function unpackFields(p: string): string[] {
+  const out: string[] = [];
+  walkPacked(p, (start, length) => out.push(p.slice(start, start + length)));
+  return out;
+}
+
+function packedBytes(p: string): number {
+  let n = 0;
+  walkPacked(p, (_, length) => (n += length));
+  return n;
+}
+
+/** An entry read out of a stream's columns; its fields are unpacked when first asked for. */
+class PackedEntry implements StreamEntry {
+  private unpacked: string[] | undefined;
+  constructor(
+    readonly id: bigint,
+    readonly n: number,
+    private readonly packed: string,
+  ) {}
+
+  get fields(): readonly string[] {
+    return (this.unpacked ??= unpackFields(this.packed));
+  }
+}
+
+/** An ID as four 32-bit words, most significant first (ms high, ms low, seq high, seq low). */
+function idWords(id: bigint): [number, number, number, number] {
+  return [Number((id >> 96n) & 0xffffffffn), Number((id >> 64n) & 0xffffffffn), Number((id >> 32n) & 0xffffffffn), Number(id & 0xffffffffn)];
 }
 
 export class Stream implements StoreTracked {
@@ -54,8 +121,13 @@ export class Stream implements StoreTracked {
    * insertion numbers of a trimmed run. The header (IDs, counters, groups) is rewritten on every write.
    */
   storeTrack: StoreTrack | undefined;
-  private entries: StreamEntry[] = [];
+  // The entries in columns, live in slots [head, end): IDs as four u32 words each, insertion numbers, packed
+  // fields. About 64 bytes an entry with 10-byte values, where objects with a bigint and an array took 220.
+  private words = new Uint32Array(4 * 8);
+  private ords = new Float64Array(8);
+  private packs: string[] = [];
   private head = 0;
+  private end = 0;
   /** The largest ID ever added (XADD must exceed it), 0-0 when none. */
   lastId = 0n;
   /** Entries ever added, for XINFO-like figures. */
@@ -68,16 +140,15 @@ export class Stream implements StoreTracked {
   readonly groups = new Map<string, ConsumerGroup>();
 
   constructor(entries: readonly StreamEntry[] = [], lastId = 0n, entriesAdded = entries.length === 0 ? 0 : entries[entries.length - 1]!.n + 1, maxDeletedId = 0n) {
-    this.entries = [...entries];
+    for (const e of entries) this.push(e.id, e.n, e.fields);
     this.lastId = entries.length > 0 && entries[entries.length - 1]!.id > lastId ? entries[entries.length - 1]!.id : lastId;
     this.entriesAdded = entriesAdded;
     this.maxDeletedId = maxDeletedId;
-    for (const e of this.entries) this.fieldBytes += fieldsLength(e);
     journal.created(this);
   }
 
   get length(): number {
-    return this.entries.length - this.head;
+    return this.end - this.head;
   }
 
   /** Length and last ID: what a replication delta checks the copy against (journal.ts). */
@@ -85,13 +156,45 @@ export class Stream implements StoreTracked {
     return [this.length, this.lastId.toString()];
   }
 
+  private push(id: bigint, n: number, fields: readonly string[]): void {
+    if (this.end === this.ords.length) this.grow();
+    const w = idWords(id);
+    this.words.set(w, 4 * this.end);
+    this.ords[this.end] = n;
+    this.packs[this.end] = packFields(fields);
+    this.end++;
+    this.fieldBytes += fieldsLength(fields);
+  }
+
+  /** Moves the live slots to the front, into columns twice their length (at least 8). */
+  private grow(): void {
+    const capacity = Math.max(8, 2 * this.length);
+    const words = new Uint32Array(4 * capacity);
+    words.set(this.words.subarray(4 * this.head, 4 * this.end));
+    const ords = new Float64Array(capacity);
+    ords.set(this.ords.subarray(this.head, this.end));
+    this.words = words;
+    this.ords = ords;
+    this.packs = this.packs.slice(this.head, this.end);
+    this.end -= this.head;
+    this.head = 0;
+  }
+
+  private idAt(i: number): bigint {
+    const w = this.words;
+    return (BigInt(w[4 * i]!) << 96n) | (BigInt(w[4 * i + 1]!) << 64n) | (BigInt(w[4 * i + 2]!) << 32n) | BigInt(w[4 * i + 3]!);
+  }
+
+  private entryAt(i: number): StreamEntry {
+    return new PackedEntry(this.idAt(i), this.ords[i]!, this.packs[i]!);
+  }
+
   /** Appends an entry whose ID the caller checked to exceed lastId. */
   append(id: bigint, fields: readonly string[]): void {
-    if (journal.armed) journal.record(this, this.length, ['a', id.toString(), fields], fieldsLength({ id, n: 0, fields }));
-    const e = { id, n: this.entriesAdded, fields };
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, e.n);
-    this.entries.push(e);
-    this.fieldBytes += fieldsLength(e);
+    if (journal.armed) journal.record(this, this.length, ['a', id.toString(), fields], fieldsLength(fields));
+    const n = this.entriesAdded;
+    if (this.storeTrack !== undefined) storeHint(this.storeTrack, n);
+    this.push(id, n, fields);
     this.lastId = id;
     this.entriesAdded++;
   }
@@ -99,37 +202,47 @@ export class Stream implements StoreTracked {
   /** Live entries whose insertion numbers lie in [from, to), in order (insertion numbers grow with position). */
   withOrdinals(from: number, to: number): StreamEntry[] {
     const out: StreamEntry[] = [];
-    for (let i = this.firstWhereNot((e) => e.n < from); i < this.entries.length && this.entries[i]!.n < to; i++) out.push(this.entries[i]!);
+    for (let i = this.ordBound(from); i < this.end && this.ords[i]! < to; i++) out.push(this.entryAt(i));
     return out;
   }
 
   /** The entry with this ID, if it is still in the stream. */
   get(id: bigint): StreamEntry | undefined {
     const i = this.lowerBound(id);
-    const e = this.entries[i];
-    return e !== undefined && e.id === id ? e : undefined;
+    return i < this.end && this.idAt(i) === id ? this.entryAt(i) : undefined;
   }
 
   first(): StreamEntry | undefined {
-    return this.entries[this.head];
+    return this.length === 0 ? undefined : this.entryAt(this.head);
   }
 
   last(): StreamEntry | undefined {
-    return this.length === 0 ? undefined : this.entries[this.entries.length - 1];
+    return this.length === 0 ? undefined : this.entryAt(this.end - 1);
   }
 
-  /** Index (into the live entries) of the first entry with ID >= id. */
+  /** Slot of the first live entry with ID >= id (words compared as numbers: no bigint per step). */
   private lowerBound(id: bigint): number {
-    return this.firstWhereNot((e) => e.id < id);
-  }
-
-  /** Index of the first live entry for which `before` is false (it holds for a prefix: IDs and insertion numbers grow). */
-  private firstWhereNot(before: (e: StreamEntry) => boolean): number {
+    const t = idWords(id);
+    const w = this.words;
     let lo = this.head;
-    let hi = this.entries.length;
+    let hi = this.end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (before(this.entries[mid]!)) lo = mid + 1;
+      let c = 0;
+      for (let k = 0; k < 4 && c === 0; k++) c = w[4 * mid + k]! - t[k]!;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Slot of the first live entry whose insertion number is >= n. */
+  private ordBound(n: number): number {
+    let lo = this.head;
+    let hi = this.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ords[mid]! < n) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -140,10 +253,12 @@ export class Stream implements StoreTracked {
     const out: StreamEntry[] = [];
     if (start > end || count === 0) return out;
     if (!rev) {
-      for (let i = this.lowerBound(start); i < this.entries.length && this.entries[i]!.id <= end && out.length !== count; i++) out.push(this.entries[i]!);
+      const stop = end === STREAM_ID_MAX ? this.end : this.lowerBound(end + 1n);
+      for (let i = this.lowerBound(start); i < stop && out.length !== count; i++) out.push(this.entryAt(i));
       return out;
     }
-    for (let i = this.lowerBound(end + 1n) - 1; i >= this.head && this.entries[i]!.id >= start && out.length !== count; i--) out.push(this.entries[i]!);
+    const low = this.lowerBound(start);
+    for (let i = (end === STREAM_ID_MAX ? this.end : this.lowerBound(end + 1n)) - 1; i >= low && out.length !== count; i--) out.push(this.entryAt(i));
     return out;
   }
 
@@ -152,14 +267,16 @@ export class Stream implements StoreTracked {
     let n = 0;
     for (const id of ids) {
       const i = this.lowerBound(id);
-      if (i < this.entries.length && this.entries[i]!.id === id) {
-        if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
-        if (this.storeTrack !== undefined) storeHint(this.storeTrack, this.entries[i]!.n);
-        this.fieldBytes -= fieldsLength(this.entries[i]!);
-        this.entries.splice(i, 1);
-        if (id > this.maxDeletedId) this.maxDeletedId = id;
-        n++;
-      }
+      if (i >= this.end || this.idAt(i) !== id) continue;
+      if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
+      if (this.storeTrack !== undefined) storeHint(this.storeTrack, this.ords[i]!);
+      this.fieldBytes -= packedBytes(this.packs[i]!);
+      this.words.copyWithin(4 * i, 4 * (i + 1), 4 * this.end);
+      this.ords.copyWithin(i, i + 1, this.end);
+      this.packs.splice(i, 1);
+      this.end--;
+      if (id > this.maxDeletedId) this.maxDeletedId = id;
+      n++;
     }
     return n;
   }
@@ -171,53 +288,55 @@ export class Stream implements StoreTracked {
   trimFront(drop: (e: StreamEntry, length: number) => boolean, limit: number, approx = false): number {
     const before = this.length;
     if (journal.armed) journal.prime(this, before);
-    const firstN = this.first()?.n ?? 0;
-    const endN = (this.last()?.n ?? 0) + 1;
-    const n = this.trimFrontUnrecorded(drop, limit, approx);
+    const firstN = this.length === 0 ? 0 : this.ords[this.head]!;
+    const endN = this.length === 0 ? 1 : this.ords[this.end - 1]! + 1;
+    const n = approx ? this.trimNodes(drop, limit) : this.trimEntries(drop, limit);
     // The trimmed run's insertion numbers, [first, end).
-    if (n > 0 && this.storeTrack !== undefined) storeHint(this.storeTrack, [firstN, this.first()?.n ?? endN]);
+    if (n > 0 && this.storeTrack !== undefined) storeHint(this.storeTrack, [firstN, this.length === 0 ? endN : this.ords[this.head]!]);
     if (n > 0 && journal.armed) journal.record(this, before, ['t', n], 0);
-    return n;
-  }
-
-  private trimFrontUnrecorded(drop: (e: StreamEntry, length: number) => boolean, limit: number, approx: boolean): number {
-    let n = 0;
-    if (approx) {
-      for (;;) {
-        const first = this.entries[this.head];
-        if (first === undefined) break;
-        // The node's end by binary search on insertion numbers (they grow with the IDs): no walk per XADD.
-        const next = (Math.floor(first.n / STREAM_NODE_ENTRIES) + 1) * STREAM_NODE_ENTRIES;
-        const end = this.firstWhereNot((e) => e.n < next);
-        const size = end - this.head;
-        if ((limit !== 0 && n + size > limit) || !drop(this.entries[end - 1]!, this.length - size + 1)) break;
-        for (let i = this.head; i < end; i++) this.fieldBytes -= fieldsLength(this.entries[i]!);
-        this.head = end;
-        n += size;
-      }
-      this.compact();
-      return n;
-    }
-    while (this.length > 0 && (limit === 0 || n < limit) && drop(this.entries[this.head]!, this.length)) {
-      // A trim is not a deletion: Redis's max-deleted-entry-id (the tombstone mark) counts XDEL only.
-      const e = this.entries[this.head]!;
-      this.fieldBytes -= fieldsLength(e);
-      this.head++;
-      n++;
-    }
     this.compact();
     return n;
   }
 
-  private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
+  /** Drops the first live slots up to `to` (exclusive). */
+  private dropFront(to: number): void {
+    for (let i = this.head; i < to; i++) {
+      this.fieldBytes -= packedBytes(this.packs[i]!);
+      this.packs[i] = '';
     }
+    this.head = to;
+  }
+
+  private trimNodes(drop: (e: StreamEntry, length: number) => boolean, limit: number): number {
+    let n = 0;
+    while (this.length > 0) {
+      // The node's end by binary search on insertion numbers (they grow with the IDs): no walk per XADD.
+      const next = (Math.floor(this.ords[this.head]! / STREAM_NODE_ENTRIES) + 1) * STREAM_NODE_ENTRIES;
+      const end = this.ordBound(next);
+      const size = end - this.head;
+      if ((limit !== 0 && n + size > limit) || !drop(this.entryAt(end - 1), this.length - size + 1)) break;
+      this.dropFront(end);
+      n += size;
+    }
+    return n;
+  }
+
+  private trimEntries(drop: (e: StreamEntry, length: number) => boolean, limit: number): number {
+    let n = 0;
+    // A trim is not a deletion: Redis's max-deleted-entry-id (the tombstone mark) counts XDEL only.
+    while (this.length > 0 && (limit === 0 || n < limit) && drop(this.entryAt(this.head), this.length)) {
+      this.dropFront(this.head + 1);
+      n++;
+    }
+    return n;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.end) this.grow();
   }
 
   *[Symbol.iterator](): Iterator<StreamEntry> {
-    for (let i = this.head; i < this.entries.length; i++) yield this.entries[i]!;
+    for (let i = this.head; i < this.end; i++) yield this.entryAt(i);
   }
 }
 
