@@ -96,14 +96,22 @@ function packedBytes(p: string): number {
   return n;
 }
 
-/** An entry read out of a stream's columns; its fields are unpacked when first asked for. */
+/** An entry read out of a stream's columns; its ID is made and its fields unpacked when first asked for. */
 class PackedEntry implements StreamEntry {
   private unpacked: string[] | undefined;
+  private madeId: bigint | undefined;
   constructor(
-    readonly id: bigint,
+    private readonly w0: number,
+    private readonly w1: number,
+    private readonly w2: number,
+    private readonly w3: number,
     readonly n: number,
     private readonly packed: string,
   ) {}
+
+  get id(): bigint {
+    return (this.madeId ??= (BigInt(this.w0) << 96n) | (BigInt(this.w1) << 64n) | (BigInt(this.w2) << 32n) | BigInt(this.w3));
+  }
 
   get fields(): readonly string[] {
     return (this.unpacked ??= unpackFields(this.packed));
@@ -180,13 +188,15 @@ export class Stream implements StoreTracked {
     this.head = 0;
   }
 
-  private idAt(i: number): bigint {
+  /** Whether slot i holds the ID whose words are `t`. */
+  private holds(i: number, t: readonly number[]): boolean {
     const w = this.words;
-    return (BigInt(w[4 * i]!) << 96n) | (BigInt(w[4 * i + 1]!) << 64n) | (BigInt(w[4 * i + 2]!) << 32n) | BigInt(w[4 * i + 3]!);
+    return i < this.end && w[4 * i] === t[0] && w[4 * i + 1] === t[1] && w[4 * i + 2] === t[2] && w[4 * i + 3] === t[3];
   }
 
   private entryAt(i: number): StreamEntry {
-    return new PackedEntry(this.idAt(i), this.ords[i]!, this.packs[i]!);
+    const w = this.words;
+    return new PackedEntry(w[4 * i]!, w[4 * i + 1]!, w[4 * i + 2]!, w[4 * i + 3]!, this.ords[i]!, this.packs[i]!);
   }
 
   /** Appends an entry whose ID the caller checked to exceed lastId. */
@@ -208,8 +218,9 @@ export class Stream implements StoreTracked {
 
   /** The entry with this ID, if it is still in the stream. */
   get(id: bigint): StreamEntry | undefined {
-    const i = this.lowerBound(id);
-    return i < this.end && this.idAt(i) === id ? this.entryAt(i) : undefined;
+    const t = idWords(id);
+    const i = this.lowerBound(t);
+    return this.holds(i, t) ? this.entryAt(i) : undefined;
   }
 
   first(): StreamEntry | undefined {
@@ -221,8 +232,7 @@ export class Stream implements StoreTracked {
   }
 
   /** Slot of the first live entry with ID >= id (words compared as numbers: no bigint per step). */
-  private lowerBound(id: bigint): number {
-    const t = idWords(id);
+  private lowerBound(t: readonly number[]): number {
     const w = this.words;
     let lo = this.head;
     let hi = this.end;
@@ -253,12 +263,12 @@ export class Stream implements StoreTracked {
     const out: StreamEntry[] = [];
     if (start > end || count === 0) return out;
     if (!rev) {
-      const stop = end === STREAM_ID_MAX ? this.end : this.lowerBound(end + 1n);
-      for (let i = this.lowerBound(start); i < stop && out.length !== count; i++) out.push(this.entryAt(i));
+      const stop = end === STREAM_ID_MAX ? this.end : this.lowerBound(idWords(end + 1n));
+      for (let i = this.lowerBound(idWords(start)); i < stop && out.length !== count; i++) out.push(this.entryAt(i));
       return out;
     }
-    const low = this.lowerBound(start);
-    for (let i = (end === STREAM_ID_MAX ? this.end : this.lowerBound(end + 1n)) - 1; i >= low && out.length !== count; i--) out.push(this.entryAt(i));
+    const low = this.lowerBound(idWords(start));
+    for (let i = (end === STREAM_ID_MAX ? this.end : this.lowerBound(idWords(end + 1n))) - 1; i >= low && out.length !== count; i--) out.push(this.entryAt(i));
     return out;
   }
 
@@ -266,8 +276,9 @@ export class Stream implements StoreTracked {
   delete(ids: readonly bigint[]): number {
     let n = 0;
     for (const id of ids) {
-      const i = this.lowerBound(id);
-      if (i >= this.end || this.idAt(i) !== id) continue;
+      const t = idWords(id);
+      const i = this.lowerBound(t);
+      if (!this.holds(i, t)) continue;
       if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
       if (this.storeTrack !== undefined) storeHint(this.storeTrack, this.ords[i]!);
       this.fieldBytes -= packedBytes(this.packs[i]!);

@@ -214,6 +214,27 @@ describe('LMDB chunked collections', () => {
     await e.close();
   });
 
+  it('reads data directories of either layout and moves a collection between them at its next write', async () => {
+    const dir = tempDir();
+    const list = (e: LmdbEngine): string[] => [...(e.peek('l')!.value as Deque<string>)];
+    const push = (e: LmdbEngine, x: string): void =>
+      e.batch(() => {
+        (e.get('l')!.value as Deque<string>).pushBack(x);
+        e.touched('l');
+      });
+    const want = Array.from({ length: 500 }, (_, i) => `x${i}`);
+    // Written as one record (the layout before chunks), read and extended with chunks on, then off again.
+    for (const chunks of [false, true, false, true]) {
+      const e = new LmdbEngine({ path: dir, clock, durability: 'none', chunks });
+      if (e.peek('l') === undefined) e.put('l', { type: 'list', value: new Deque(want.slice()) }, 0);
+      expect(list(e)).toEqual(want);
+      push(e, `p${String(chunks)}${want.length}`);
+      want.push(`p${String(chunks)}${want.length}`);
+      expect(list(e)).toEqual(want);
+      await e.close();
+    }
+  });
+
   it('the list layout keeps middle chunks full whatever the pushes and pops', () => {
     fc.assert(
       fc.property(fc.nat(600), fc.array(fc.oneof(fc.constantFrom('<', '>', '^', 'v'), fc.nat(2000)), { maxLength: 400 }), (start, hints) => {
