@@ -88,7 +88,7 @@ const lrange: DataHandler = (ctx, args, w) => {
   const [start, stop] = range(l?.length ?? 0, args[2]!, args[3]!);
   if (l === undefined || start > stop || start >= l.length) return w.arrayHeader(0);
   w.arrayHeader(stop - start + 1);
-  for (let i = start; i <= stop; i++) w.bulkLatin1(l.at(i)!);
+  l.visit(start, stop + 1, (s, from, length) => w.bulkLatin1(s, from, length));
 };
 
 const ltrim: DataHandler = (ctx, args, w) => {

@@ -104,16 +104,15 @@ export class RespWriter {
     this.buf[this.len++] = 0x0a;
   }
 
-  /** A bulk string whose bytes are the characters of a latin1 string (one byte each, 0-255). */
-  bulkLatin1(value: string): void {
-    const n = value.length;
+  /** A bulk string whose bytes are the characters of a latin1 string (one byte each, 0-255), or of its range [from, from + n). */
+  bulkLatin1(value: string, from = 0, n = value.length - from): void {
     this.ensure(n + HEADER_BYTES_MAX + 2);
     this.header(0x24 /* $ */, n);
     const buf = this.buf;
     // Short strings byte by byte: a native write costs about 50 ns a call whatever the length, a JS loop
     // 2-3 ns a character (LRANGE of 100 ten-byte elements spent a sixth of its time in the native calls).
-    if (n <= LATIN1_LOOP_CHARS_MAX) for (let i = 0; i < n; i++) buf[this.len++] = value.charCodeAt(i);
-    else this.len += buf.write(value, this.len, 'latin1');
+    if (n <= LATIN1_LOOP_CHARS_MAX) for (let i = 0; i < n; i++) buf[this.len++] = value.charCodeAt(from + i);
+    else this.len += buf.write(from === 0 && n === value.length ? value : value.slice(from, from + n), this.len, 'latin1');
     buf[this.len++] = 0x0d;
     buf[this.len++] = 0x0a;
   }

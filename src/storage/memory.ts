@@ -42,6 +42,8 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   entryOverheadBytes: 64,
   /** Estimated bytes per hash field (or set member) beyond its name and value. */
   fieldOverheadBytes: 32,
+  /** A list element beyond its bytes: its length in a packed chunk, chunk headers shared by 64 (src/storage/deque.ts). */
+  listElementOverheadBytes: 16,
   /** A stream entry beyond its fields' bytes: its ID and insertion-number columns, its packed string's header and slot, growth slack (measured 94 bytes an entry in all with 11 bytes of fields). */
   streamEntryOverheadBytes: 80,
   /** A sorted set's extra per member: its skip-list node (links, spans, score) and its score-map entry. */
@@ -113,7 +115,8 @@ function sizeOf(key: string, value: Held, prior?: { count: number; mean: number 
   if (value.type === 'stream') return { bytes: base + streamBytes(value.value), mean: 0, count: -1 };
   const count = elementCount(value);
   // A sorted set's element also holds a score, a skip-list node and a dict entry.
-  const perElement = MEMORY_ENGINE_LIMITS.fieldOverheadBytes + (value.type === 'zset' ? MEMORY_ENGINE_LIMITS.zsetNodeOverheadBytes : 0);
+  const perElement =
+    value.type === 'list' ? MEMORY_ENGINE_LIMITS.listElementOverheadBytes : MEMORY_ENGINE_LIMITS.fieldOverheadBytes + (value.type === 'zset' ? MEMORY_ENGINE_LIMITS.zsetNodeOverheadBytes : 0);
   const f = MEMORY_ENGINE_LIMITS.sizeResampleFactor;
   const reuse = prior !== undefined && prior.count > MEMORY_ENGINE_LIMITS.sizeSampleMax && count * f >= prior.count && count <= prior.count * f;
   const mean = reuse ? prior.mean : sampleMean(value, count);

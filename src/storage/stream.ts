@@ -5,6 +5,7 @@
 // MAXLEN costs O(1) amortized; ranges are found by binary search. Approximate trims (`~`) remove only whole
 // nodes of STREAM_NODE_ENTRIES insertions, as Redis removes whole listpack nodes (its stream-node-max-entries).
 import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
+import { packStrings, packedBytes, unpackStrings } from './packed.js';
 
 
 /** Redis's stream-node-max-entries default. */
@@ -49,53 +50,6 @@ function fieldsLength(fields: readonly string[]): number {
   return n;
 }
 
-/**
- * An entry's fields and values as one flat latin1 string: each as a varint length (7 bits a character, low
- * groups first, 0x80 set on all but the last) and its characters. One string per entry instead of an array
- * of strings (an array and a string per field cost about 100 bytes an entry more).
- */
-export function packFields(fields: readonly string[]): string {
-  const parts: string[] = [];
-  for (const f of fields) {
-    let n = f.length;
-    while (n >= 0x80) {
-      parts.push(String.fromCharCode((n & 0x7f) | 0x80));
-      n = Math.floor(n / 0x80);
-    }
-    parts.push(String.fromCharCode(n), f);
-  }
-  // join makes one flat string (concatenation would keep a rope of the parts).
-  return parts.join('');
-}
-
-/** Calls `each(start, length)` for every field of a packed string. */
-function walkPacked(p: string, each: (start: number, length: number) => void): void {
-  for (let i = 0; i < p.length; ) {
-    let n = 0;
-    let scale = 1;
-    for (;;) {
-      const c = p.charCodeAt(i++);
-      n += (c & 0x7f) * scale;
-      if (c < 0x80) break;
-      scale *= 0x80;
-    }
-    each(i, n);
-    i += n;
-  }
-}
-
-export function unpackFields(p: string): string[] {
-  const out: string[] = [];
-  walkPacked(p, (start, length) => out.push(p.slice(start, start + length)));
-  return out;
-}
-
-function packedBytes(p: string): number {
-  let n = 0;
-  walkPacked(p, (_, length) => (n += length));
-  return n;
-}
-
 /** An entry read out of a stream's columns; its ID is made and its fields unpacked when first asked for. */
 class PackedEntry implements StreamEntry {
   private unpacked: string[] | undefined;
@@ -114,7 +68,7 @@ class PackedEntry implements StreamEntry {
   }
 
   get fields(): readonly string[] {
-    return (this.unpacked ??= unpackFields(this.packed));
+    return (this.unpacked ??= unpackStrings(this.packed));
   }
 }
 
@@ -169,7 +123,7 @@ export class Stream implements StoreTracked {
     const w = idWords(id);
     this.words.set(w, 4 * this.end);
     this.ords[this.end] = n;
-    this.packs[this.end] = packFields(fields);
+    this.packs[this.end] = packStrings(fields);
     this.end++;
     this.fieldBytes += fieldsLength(fields);
   }

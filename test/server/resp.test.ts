@@ -136,7 +136,10 @@ describe('RespWriter', () => {
         const w = new RespWriter(8);
         w.arrayHeader(n);
         for (const x of items) w.bulkLatin1(x);
-        const want = b(`*${n}\r\n` + items.map((x) => `$${x.length}\r\n${x}\r\n`).join(''));
+        // A range of a longer string (a list's packed chunk): its middle, past its first and last characters.
+        for (const x of items) w.bulkLatin1(`<${x}>`, 1, x.length);
+        const one = items.map((x) => `$${x.length}\r\n${x}\r\n`).join('');
+        const want = b(`*${n}\r\n` + one + one);
         expect(w.take().equals(want)).toBe(true);
       }),
       { numRuns: 500 },

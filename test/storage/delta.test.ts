@@ -145,7 +145,7 @@ describe('replication deltas', () => {
     journal.arm();
     (v.value as Deque<string>).pushBack('c');
     const delta = deltaOf('k', v, 0)!;
-    const made = new Deque(['x']);
+    const made = new Deque<string>(['x']);
     made.pushBack('y');
     leader.put('fresh', { type: 'list', value: made }, 0);
     leader.put('moved', v, 0); // the same object under a second key: replicated whole from now on
