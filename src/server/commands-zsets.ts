@@ -74,7 +74,7 @@ function replyNodes(w: RespWriter, nodes: readonly ZNode[], withScores: boolean)
 /** Up to `count` nodes in ascending order from `n`. */
 function nodesFrom(n: ZNode | null, count: number): ZNode[] {
   const out: ZNode[] = [];
-  for (; n !== null && out.length < count; n = n.forward[0] ?? null) out.push(n);
+  for (; n !== null && out.length < count; n = n.next) out.push(n);
   return out;
 }
 
@@ -255,7 +255,7 @@ function byRank(z: ZSet, q: RangeQuery): ZNode[] {
   let n = z.at(q.rev ? z.size - 1 - a : a);
   for (let i = a; i <= b && n !== null; i++) {
     out.push(n);
-    n = q.rev ? n.backward : (n.forward[0] ?? null);
+    n = q.rev ? n.backward : n.next;
   }
   return out;
 }
@@ -264,7 +264,7 @@ function byRank(z: ZSet, q: RangeQuery): ZNode[] {
 function walk(start: ZNode | null, q: RangeQuery, inside: (n: ZNode) => boolean): ZNode[] {
   const out: ZNode[] = [];
   if (q.offset < 0) return out; // Redis's skip loop runs off the end for a negative offset
-  const step = (n: ZNode): ZNode | null => (q.rev ? n.backward : (n.forward[0] ?? null));
+  const step = (n: ZNode): ZNode | null => (q.rev ? n.backward : n.next);
   let n = start;
   for (let skip = q.offset; n !== null && skip > 0; skip--) n = step(n);
   for (let left = q.limit; n !== null && left !== 0 && inside(n); left--) {

@@ -16,16 +16,38 @@ export const ZSET_LIMITS = Object.freeze({
 });
 
 export class ZNode {
-  readonly forward: (ZNode | null)[];
-  readonly span: number[];
+  /** Level 0: the next node and the link's span, as fields (three nodes in four have no other level). */
+  next: ZNode | null = null;
+  private span0 = 0;
+  /** Levels 1 and up as [node, span, node, span, ...]; null for a one-level node (two arrays per node cost 100 bytes). */
+  private readonly up: (ZNode | null | number)[] | null;
   backward: ZNode | null = null;
   constructor(
     readonly member: string,
     readonly score: number,
     levels: number,
   ) {
-    this.forward = new Array<ZNode | null>(levels).fill(null);
-    this.span = new Array<number>(levels).fill(0);
+    this.up = levels > 1 ? Array.from({ length: 2 * (levels - 1) }, (_, k) => (k % 2 === 0 ? null : 0)) : null;
+  }
+
+  /** The next node at level i. */
+  fwd(i: number): ZNode | null {
+    return i === 0 ? this.next : (this.up![2 * i - 2] as ZNode | null);
+  }
+
+  setFwd(i: number, n: ZNode | null): void {
+    if (i === 0) this.next = n;
+    else this.up![2 * i - 2] = n;
+  }
+
+  /** How many elements the level-i link jumps over. */
+  span(i: number): number {
+    return i === 0 ? this.span0 : (this.up![2 * i - 1] as number);
+  }
+
+  setSpan(i: number, s: number): void {
+    if (i === 0) this.span0 = s;
+    else this.up![2 * i - 1] = s;
   }
 }
 
@@ -128,8 +150,8 @@ export class ZSet implements Iterable<string>, StoreTracked {
     let rank = 0;
     let x = this.header;
     for (let i = this.level - 1; i >= 0; i--) {
-      for (let f = x.forward[i]; f !== null && f !== undefined && (before(f, s, member) || (f.score === s && f.member === member)); f = x.forward[i]) {
-        rank += x.span[i]!;
+      for (let f = x.fwd(i); f !== null && (before(f, s, member) || (f.score === s && f.member === member)); f = x.fwd(i)) {
+        rank += x.span(i);
         x = f;
       }
       if (x !== this.header && x.member === member) return rank - 1;
@@ -144,9 +166,9 @@ export class ZSet implements Iterable<string>, StoreTracked {
     let traversed = 0;
     let x = this.header;
     for (let i = this.level - 1; i >= 0; i--) {
-      while (x.forward[i] && traversed + x.span[i]! <= target) {
-        traversed += x.span[i]!;
-        x = x.forward[i]!;
+      for (let f = x.fwd(i); f !== null && traversed + x.span(i) <= target; f = x.fwd(i)) {
+        traversed += x.span(i);
+        x = f;
       }
       if (traversed === target) return x;
     }
@@ -154,7 +176,7 @@ export class ZSet implements Iterable<string>, StoreTracked {
   }
 
   first(): ZNode | null {
-    return this.header.forward[0] ?? null;
+    return this.header.next;
   }
 
   last(): ZNode | null {
@@ -165,8 +187,8 @@ export class ZSet implements Iterable<string>, StoreTracked {
   firstInRange(r: ScoreRange): ZNode | null {
     if (r.min > r.max || (r.min === r.max && (r.minEx || r.maxEx))) return null;
     let x = this.header;
-    for (let i = this.level - 1; i >= 0; i--) while (x.forward[i] && !gteMin(x.forward[i]!.score, r)) x = x.forward[i]!;
-    const n = x.forward[0] ?? null;
+    for (let i = this.level - 1; i >= 0; i--) for (let f = x.fwd(i); f !== null && !gteMin(f.score, r); f = x.fwd(i)) x = f;
+    const n = x.next;
     return n !== null && lteMax(n.score, r) ? n : null;
   }
 
@@ -174,7 +196,7 @@ export class ZSet implements Iterable<string>, StoreTracked {
   lastInRange(r: ScoreRange): ZNode | null {
     if (r.min > r.max || (r.min === r.max && (r.minEx || r.maxEx))) return null;
     let x = this.header;
-    for (let i = this.level - 1; i >= 0; i--) while (x.forward[i] && lteMax(x.forward[i]!.score, r)) x = x.forward[i]!;
+    for (let i = this.level - 1; i >= 0; i--) for (let f = x.fwd(i); f !== null && lteMax(f.score, r); f = x.fwd(i)) x = f;
     return x !== this.header && gteMin(x.score, r) ? x : null;
   }
 
@@ -182,15 +204,15 @@ export class ZSet implements Iterable<string>, StoreTracked {
   firstInLex(r: LexRange): ZNode | null {
     if (lexRangeEmpty(r)) return null;
     let x = this.header;
-    for (let i = this.level - 1; i >= 0; i--) while (x.forward[i] && !lexGteMin(x.forward[i]!.member, r.min)) x = x.forward[i]!;
-    const n = x.forward[0] ?? null;
+    for (let i = this.level - 1; i >= 0; i--) for (let f = x.fwd(i); f !== null && !lexGteMin(f.member, r.min); f = x.fwd(i)) x = f;
+    const n = x.next;
     return n !== null && lexLteMax(n.member, r.max) ? n : null;
   }
 
   lastInLex(r: LexRange): ZNode | null {
     if (lexRangeEmpty(r)) return null;
     let x = this.header;
-    for (let i = this.level - 1; i >= 0; i--) while (x.forward[i] && lexLteMax(x.forward[i]!.member, r.max)) x = x.forward[i]!;
+    for (let i = this.level - 1; i >= 0; i--) for (let f = x.fwd(i); f !== null && lexLteMax(f.member, r.max); f = x.fwd(i)) x = f;
     return x !== this.header && lexGteMin(x.member, r.min) ? x : null;
   }
 
@@ -209,12 +231,12 @@ export class ZSet implements Iterable<string>, StoreTracked {
 
   /** Members in ascending order. */
   *[Symbol.iterator](): Iterator<string> {
-    for (let n = this.header.forward[0] ?? null; n !== null; n = n.forward[0] ?? null) yield n.member;
+    for (let n = this.header.next; n !== null; n = n.next) yield n.member;
   }
 
   /** [member, score] pairs in ascending order. */
   *entries(): IterableIterator<[string, number]> {
-    for (let n = this.header.forward[0] ?? null; n !== null; n = n.forward[0] ?? null) yield [n.member, n.score];
+    for (let n = this.header.next; n !== null; n = n.next) yield [n.member, n.score];
   }
 
   private randomLevel(): number {
@@ -229,9 +251,9 @@ export class ZSet implements Iterable<string>, StoreTracked {
     let x = this.header;
     for (let i = this.level - 1; i >= 0; i--) {
       rank[i] = i === this.level - 1 ? 0 : rank[i + 1]!;
-      while (x.forward[i] && before(x.forward[i]!, score, member)) {
-        rank[i]! += x.span[i]!;
-        x = x.forward[i]!;
+      for (let f = x.fwd(i); f !== null && before(f, score, member); f = x.fwd(i)) {
+        rank[i]! += x.span(i);
+        x = f;
       }
       update[i] = x;
     }
@@ -240,21 +262,21 @@ export class ZSet implements Iterable<string>, StoreTracked {
       for (let i = this.level; i < lvl; i++) {
         rank[i] = 0;
         update[i] = this.header;
-        this.header.span[i] = this.size - 1; // size already counts the new member
+        this.header.setSpan(i, this.size - 1); // size already counts the new member
       }
       this.level = lvl;
     }
     const node = new ZNode(member, score, lvl);
     for (let i = 0; i < lvl; i++) {
       const u = update[i]!;
-      node.forward[i] = u.forward[i]!;
-      u.forward[i] = node;
-      node.span[i] = u.span[i]! - (rank[0]! - rank[i]!);
-      u.span[i] = rank[0]! - rank[i]! + 1;
+      node.setFwd(i, u.fwd(i));
+      u.setFwd(i, node);
+      node.setSpan(i, u.span(i) - (rank[0]! - rank[i]!));
+      u.setSpan(i, rank[0]! - rank[i]! + 1);
     }
-    for (let i = lvl; i < this.level; i++) update[i]!.span[i]!++;
+    for (let i = lvl; i < this.level; i++) update[i]!.setSpan(i, update[i]!.span(i) + 1);
     node.backward = update[0] === this.header ? null : update[0]!;
-    if (node.forward[0]) node.forward[0].backward = node;
+    if (node.next) node.next.backward = node;
     else this.tail = node;
   }
 
@@ -262,20 +284,20 @@ export class ZSet implements Iterable<string>, StoreTracked {
     const update = UPDATE;
     let x = this.header;
     for (let i = this.level - 1; i >= 0; i--) {
-      while (x.forward[i] && before(x.forward[i]!, score, member)) x = x.forward[i]!;
+      for (let f = x.fwd(i); f !== null && before(f, score, member); f = x.fwd(i)) x = f;
       update[i] = x;
     }
-    const n = x.forward[0];
+    const n = x.next;
     if (!n || n.score !== score || n.member !== member) throw new Error(`zset invariant: ${JSON.stringify(member)} missing from the skip list`);
     for (let i = 0; i < this.level; i++) {
       const u = update[i]!;
-      if (u.forward[i] === n) {
-        u.span[i]! += n.span[i]! - 1;
-        u.forward[i] = n.forward[i]!;
-      } else u.span[i]!--;
+      if (u.fwd(i) === n) {
+        u.setSpan(i, u.span(i) + n.span(i) - 1);
+        u.setFwd(i, n.fwd(i));
+      } else u.setSpan(i, u.span(i) - 1);
     }
-    if (n.forward[0]) n.forward[0].backward = n.backward;
+    if (n.next) n.next.backward = n.backward;
     else this.tail = n.backward;
-    while (this.level > 1 && !this.header.forward[this.level - 1]) this.level--;
+    while (this.level > 1 && !this.header.fwd(this.level - 1)) this.level--;
   }
 }
