@@ -44,8 +44,8 @@ export const MEMORY_ENGINE_LIMITS = Object.freeze({
   fieldOverheadBytes: 32,
   /** A list element beyond its bytes: its length in a packed chunk, chunk headers shared by 64 (src/storage/deque.ts). */
   listElementOverheadBytes: 16,
-  /** A stream entry beyond its fields' bytes: its ID and insertion-number columns, its packed string's header and slot, growth slack (measured 94 bytes an entry in all with 11 bytes of fields). */
-  streamEntryOverheadBytes: 80,
+  /** A stream entry beyond its fields' bytes: its columns (ID, insertion number, where its fields lie), their lengths, growth slack (measured about 70 bytes an entry in all with 11 bytes of fields). */
+  streamEntryOverheadBytes: 64,
   /** A sorted set's extra per member: its skip-list node (links, spans, score) and its score-map entry. */
   zsetNodeOverheadBytes: 96,
   /** Elements summed to size a collection (hash fields, set members, list elements); beyond, their mean is used. */

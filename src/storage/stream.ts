@@ -5,11 +5,15 @@
 // MAXLEN costs O(1) amortized; ranges are found by binary search. Approximate trims (`~`) remove only whole
 // nodes of STREAM_NODE_ENTRIES insertions, as Redis removes whole listpack nodes (its stream-node-max-entries).
 import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
-import { packStrings, packedBytes, unpackStrings } from './packed.js';
+import { packedBytesIn, packedSize, readPacked, writePacked } from './packed.js';
 
 
 /** Redis's stream-node-max-entries default. */
 export const STREAM_NODE_ENTRIES = 100;
+/** A stream's smallest byte buffer for its entries' fields. */
+const STREAM_BUFFER_BYTES_MIN = 256;
+/** Columns and the byte buffer grow to this times what they hold (amortized O(1) appends and compactions). */
+const STREAM_GROWTH = 2;
 
 export const STREAM_ID_MAX = (1n << 128n) - 1n;
 const SEQ_MASK = (1n << 64n) - 1n;
@@ -60,7 +64,11 @@ class PackedEntry implements StreamEntry {
     private readonly w2: number,
     private readonly w3: number,
     readonly n: number,
-    private readonly packed: string,
+    // The stream's byte buffer when the entry was read: bytes once written there never change (a compaction
+    // copies live entries to a new buffer), so the fields can be read later.
+    private readonly bytes: Buffer,
+    private readonly start: number,
+    private readonly size: number,
   ) {}
 
   get id(): bigint {
@@ -68,7 +76,7 @@ class PackedEntry implements StreamEntry {
   }
 
   get fields(): readonly string[] {
-    return (this.unpacked ??= unpackStrings(this.packed));
+    return (this.unpacked ??= readPacked(this.bytes, this.start, this.size));
   }
 }
 
@@ -83,11 +91,17 @@ export class Stream implements StoreTracked {
    * insertion numbers of a trimmed run. The header (IDs, counters, groups) is rewritten on every write.
    */
   storeTrack: StoreTrack | undefined;
-  // The entries in columns, live in slots [head, end): IDs as four u32 words each, insertion numbers, packed
-  // fields. About 64 bytes an entry with 10-byte values, where objects with a bigint and an array took 220.
+  // The entries in columns, live in slots [head, end): IDs as four u32 words each, insertion numbers, and where
+  // each entry's fields lie, packed (src/storage/packed.ts), in one byte buffer shared by all entries. About 45
+  // bytes an entry with a 10-byte value, where objects with a bigint and an array of strings took 220.
   private words = new Uint32Array(4 * 8);
   private ords = new Float64Array(8);
-  private packs: string[] = [];
+  private starts = new Uint32Array(8);
+  private sizes = new Uint32Array(8);
+  /** Packed fields, appended at `used`; removed entries' bytes stay until the buffer is full and compacted. */
+  private bytes = Buffer.allocUnsafeSlow(STREAM_BUFFER_BYTES_MIN);
+  private used = 0;
+  private liveBytes = 0;
   private head = 0;
   private end = 0;
   /** The largest ID ever added (XADD must exceed it), 0-0 when none. */
@@ -120,26 +134,51 @@ export class Stream implements StoreTracked {
 
   private push(id: bigint, n: number, fields: readonly string[]): void {
     if (this.end === this.ords.length) this.grow();
-    const w = idWords(id);
-    this.words.set(w, 4 * this.end);
+    const size = packedSize(fields);
+    if (this.used + size > this.bytes.length) this.compactBytes(size);
+    this.words.set(idWords(id), 4 * this.end);
     this.ords[this.end] = n;
-    this.packs[this.end] = packStrings(fields);
+    this.starts[this.end] = this.used;
+    this.sizes[this.end] = size;
+    this.used = writePacked(this.bytes, this.used, fields);
+    this.liveBytes += size;
     this.end++;
     this.fieldBytes += fieldsLength(fields);
   }
 
-  /** Moves the live slots to the front, into columns twice their length (at least 8). */
+  /** Moves the live slots to the front, into columns of STREAM_GROWTH times their length (at least 8). */
   private grow(): void {
-    const capacity = Math.max(8, 2 * this.length);
-    const words = new Uint32Array(4 * capacity);
-    words.set(this.words.subarray(4 * this.head, 4 * this.end));
-    const ords = new Float64Array(capacity);
-    ords.set(this.ords.subarray(this.head, this.end));
-    this.words = words;
-    this.ords = ords;
-    this.packs = this.packs.slice(this.head, this.end);
+    const capacity = Math.max(8, Math.ceil(STREAM_GROWTH * this.length));
+    const moved = <A extends Uint32Array | Float64Array>(a: A, make: (n: number) => A, per = 1): A => {
+      const out = make(per * capacity);
+      out.set(a.subarray(per * this.head, per * this.end));
+      return out;
+    };
+    this.words = moved(this.words, (n) => new Uint32Array(n), 4);
+    this.ords = moved(this.ords, (n) => new Float64Array(n));
+    this.starts = moved(this.starts, (n) => new Uint32Array(n));
+    this.sizes = moved(this.sizes, (n) => new Uint32Array(n));
     this.end -= this.head;
     this.head = 0;
+  }
+
+  /** Copies the live entries' bytes, in order, to a new buffer with room for `extra` more (STREAM_GROWTH times what is needed). */
+  private compactBytes(extra: number): void {
+    const bytes = Buffer.allocUnsafeSlow(Math.max(STREAM_BUFFER_BYTES_MIN, Math.ceil(STREAM_GROWTH * (this.liveBytes + extra))));
+    let at = 0;
+    for (let i = this.head; i < this.end; i++) {
+      this.bytes.copy(bytes, at, this.starts[i]!, this.starts[i]! + this.sizes[i]!);
+      this.starts[i] = at;
+      at += this.sizes[i]!;
+    }
+    this.bytes = bytes;
+    this.used = at;
+  }
+
+  /** Forgets slot i's fields (its bytes become garbage until the next compaction). */
+  private release(i: number): void {
+    this.fieldBytes -= packedBytesIn(this.bytes, this.starts[i]!, this.sizes[i]!);
+    this.liveBytes -= this.sizes[i]!;
   }
 
   /** Whether slot i holds the ID whose words are `t`. */
@@ -150,7 +189,7 @@ export class Stream implements StoreTracked {
 
   private entryAt(i: number): StreamEntry {
     const w = this.words;
-    return new PackedEntry(w[4 * i]!, w[4 * i + 1]!, w[4 * i + 2]!, w[4 * i + 3]!, this.ords[i]!, this.packs[i]!);
+    return new PackedEntry(w[4 * i]!, w[4 * i + 1]!, w[4 * i + 2]!, w[4 * i + 3]!, this.ords[i]!, this.bytes, this.starts[i]!, this.sizes[i]!);
   }
 
   /** Appends an entry whose ID the caller checked to exceed lastId. */
@@ -235,10 +274,11 @@ export class Stream implements StoreTracked {
       if (!this.holds(i, t)) continue;
       if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
       if (this.storeTrack !== undefined) storeHint(this.storeTrack, this.ords[i]!);
-      this.fieldBytes -= packedBytes(this.packs[i]!);
+      this.release(i);
       this.words.copyWithin(4 * i, 4 * (i + 1), 4 * this.end);
       this.ords.copyWithin(i, i + 1, this.end);
-      this.packs.splice(i, 1);
+      this.starts.copyWithin(i, i + 1, this.end);
+      this.sizes.copyWithin(i, i + 1, this.end);
       this.end--;
       if (id > this.maxDeletedId) this.maxDeletedId = id;
       n++;
@@ -265,10 +305,7 @@ export class Stream implements StoreTracked {
 
   /** Drops the first live slots up to `to` (exclusive). */
   private dropFront(to: number): void {
-    for (let i = this.head; i < to; i++) {
-      this.fieldBytes -= packedBytes(this.packs[i]!);
-      this.packs[i] = '';
-    }
+    for (let i = this.head; i < to; i++) this.release(i);
     this.head = to;
   }
 

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { STREAM_ID_MAX, STREAM_NODE_ENTRIES, Stream, streamId } from '../../src/storage/stream.js';
-import { packStrings, unpackStrings } from '../../src/storage/packed.js';
+import { packStrings, packedBytesIn, packedSize, readPacked, unpackStrings, writePacked } from '../../src/storage/packed.js';
 
 interface ModelEntry {
   id: bigint;
@@ -64,11 +64,17 @@ describe('Stream columns', () => {
     );
   });
 
-  it('packs fields of any length and bytes, long ones included', () => {
+  it('packs fields of any length and bytes, long ones included, as a string and as bytes', () => {
     const long = fc.integer({ min: 0, max: 70_000 }).map((n) => 'x'.repeat(n));
     fc.assert(
       fc.property(fc.array(fc.oneof(latin1, long), { maxLength: 6 }), (fields) => {
         expect(unpackStrings(packStrings(fields))).toEqual(fields);
+        // The byte form (a stream's buffer), written after 3 bytes of something else.
+        const size = packedSize(fields);
+        const buf = Buffer.alloc(size + 5);
+        expect(writePacked(buf, 3, fields)).toBe(3 + size);
+        expect(readPacked(buf, 3, size)).toEqual(fields);
+        expect(packedBytesIn(buf, 3, size)).toBe(fields.reduce((n, f) => n + f.length, 0));
       }),
       { numRuns: 200 },
     );
