@@ -2,6 +2,7 @@
 // An idle cluster under a small steady load stays quiet (no failed request, no failover, no lease loss, no
 // warning), and a 3 s stall of a node's event loop costs it no lease; a rebalance 3 -> 4 -> 3 nodes under a recorded load fails no request and stays linearizable; a
 // leader and the controller killed with -9 and a node stopped past its lease lose no acknowledged write.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,9 @@ const explain = (failures: { key: string; startMs: number; endMs: number; messag
 const outputMarks = (): Map<string, number> => new Map([...nodes].map(([id, n]) => [id, n.output().length]));
 
 beforeAll(async () => {
+  // The files that ran before this one leave dirty pages the kernel writes back over the next half minute;
+  // flushed first, so this cluster's every-write fsyncs (and its alerts) measure its own disk use.
+  spawnSync('sync');
   etcd = await startTestEtcd();
   dir = mkdtempSync(join(tmpdir(), 'atoll-defaults-'));
   const created = await runAtoll(['cluster', 'create', '--coordinator', etcd.url, '--nodes', '3', '--replicas', '3', '--ack', 'sync']);
