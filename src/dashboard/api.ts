@@ -16,7 +16,7 @@ import { AtollError } from '../errors.js';
 import { REDIS_SLOT_COUNT } from '../partitioning/hash.js';
 import { SlotPartitioner } from '../partitioning/slots.js';
 import type { ClusterRouting } from '../server/cluster.js';
-import { ALERT_RULES, evaluateAlerts, type Alert, type AlertRules, type ClusterView, type ViewNode } from '../monitoring/alerts.js';
+import { ALERT_RULES, AlertHold, evaluateAlerts, type Alert, type AlertRules, type ClusterView, type ViewNode } from '../monitoring/alerts.js';
 import type { NodeMonitor, NodeReport } from '../monitoring/node-monitor.js';
 import { DASHBOARD_HTML } from './page.js';
 import { actionsPossible, authorizeAdmin } from './admin-auth.js';
@@ -167,6 +167,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
   let gathering: Promise<Current> | undefined;
   let active = new Map<string, Alert>();
   const silentSince = new Map<string, number>();
+  const hold = new AlertHold(ctx.rules);
 
   const remember = (alerts: Alert[]): void => {
     const next = new Map(alerts.map((a) => [`${a.rule}|${a.subject}`, a]));
@@ -178,7 +179,7 @@ export function registerDashboard(app: FastifyInstance, ctx: DashboardContext): 
     if (cached !== undefined && ctx.nowMs() - cached.atMs < DASHBOARD_LIMITS.viewCacheMs) return cached;
     gathering ??= Promise.all([buildClusterView(ctx, silentSince), ctx.coordinator === undefined ? undefined : rebalanceView(ctx.coordinator, ctx.nowMs()).catch(() => undefined)])
       .then(([view, rebalance]) => {
-        const alerts = evaluateAlerts(view, ctx.rules);
+        const alerts = hold.update(evaluateAlerts(view, ctx.rules), ctx.nowMs());
         remember(alerts);
         cached = { view, alerts, rebalance, atMs: ctx.nowMs() };
         return cached;

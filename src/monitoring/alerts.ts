@@ -16,8 +16,13 @@ export const AlertRulesSchema = z
     hotKeyShareMin: z.number().gt(0).max(1).default(0.1),
     /** ...out of at least this many samples in the window (a quiet node has no hot keys). */
     hotKeySamplesMin: z.number().int().min(1).default(200),
-    /** A node whose followers acknowledge more slowly than this at p99 (ms). */
+    /** A node whose followers acknowledge more slowly than this at p99 (ms)... */
     replicationLagMsMax: z.number().positive().default(1_000),
+    /**
+     * ...for at least this long (ms) before the alert is raised: a moment's disk stall on a follower is not
+     * replication lag (Prometheus's `for:`). The p99 is over the last 30 s of acknowledgements.
+     */
+    replicationLagForMs: z.number().min(0).default(30_000),
     /**
      * A registered node whose admin API has not answered for this long counts as down (ms). One missed answer
      * is a busy moment, not a dead node: its lease, kept off the event loop, is what failover goes by.
@@ -148,4 +153,32 @@ export function evaluateAlerts(view: ClusterView, rules: AlertRules = DEFAULT_AL
     }
   }
   return alerts;
+}
+
+/** How long an alert's condition must hold before it is raised (0: at once). */
+const holdFor = (rule: AlertRule, rules: AlertRules): number => (rule === 'replication-lag' ? rules.replicationLagForMs : 0);
+
+/**
+ * Alerts raised only once their condition has held for their rule's time (`replicationLagForMs` for
+ * replication-lag, at once for the rest): `update` gets each evaluation's alerts and returns those to raise.
+ * A condition missing from one evaluation starts again from zero.
+ */
+export class AlertHold {
+  private readonly since = new Map<string, number>();
+
+  constructor(private readonly rules: AlertRules) {}
+
+  update(alerts: readonly Alert[], nowMs: number): Alert[] {
+    const seen = new Set<string>();
+    const raised: Alert[] = [];
+    for (const a of alerts) {
+      const key = `${a.rule}|${a.subject}`;
+      seen.add(key);
+      const first = this.since.get(key) ?? nowMs;
+      this.since.set(key, first);
+      if (nowMs - first >= holdFor(a.rule, this.rules)) raised.push(a);
+    }
+    for (const key of [...this.since.keys()]) if (!seen.has(key)) this.since.delete(key);
+    return raised;
+  }
 }

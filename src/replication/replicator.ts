@@ -38,6 +38,8 @@ export const REPLICATOR_LIMITS = Object.freeze({
   heartbeatEveryMs: 250,
   /** Lag samples kept for INFO's quantiles. */
   lagSamplesMax: 10_000,
+  /** The quantiles are over acknowledgements of the last this long (a stall ages out; it does not linger). */
+  lagWindowMs: 30_000,
   /** Keys per scan page when a snapshot looks for its partition's keys (the scan yields between pages). */
   scanPageKeys: 2_000,
 });
@@ -169,6 +171,8 @@ export class ReplicationManager {
   private closed = false;
   /** Recent replication lags (leader append to follower ack, ms), a bounded ring for quantiles. */
   private readonly lags = new Float64Array(REPLICATOR_LIMITS.lagSamplesMax);
+  /** When each lag sample was taken (ms), for the window. */
+  private readonly lagAt = new Float64Array(REPLICATOR_LIMITS.lagSamplesMax);
   private lagCount = 0;
   /** Figures for INFO and the dashboard. */
   readonly stats = { appended: 0, committed: 0, applied: 0, snapshotsSent: 0, snapshotsReceived: 0, staleRefused: 0, isrChanges: 0, deltaEffects: 0, wholeEffects: 0, deltaRefused: 0 };
@@ -546,7 +550,10 @@ export class ReplicationManager {
     }
     if ('ack' in r) {
       const appended = log.appendedAt(r.ack);
-      if (appended !== undefined && r.ack > prog.ackSeq) this.lags[this.lagCount++ % this.lags.length] = now - appended;
+      if (appended !== undefined && r.ack > prog.ackSeq) {
+        this.lagAt[this.lagCount % this.lags.length] = now;
+        this.lags[this.lagCount++ % this.lags.length] = now - appended;
+      }
       log.onAck(f, r.ack, now);
       this.advance(part.p);
       if (this.replicaWaiters.size > 0) this.checkReplicaWaiters(part.p);
@@ -873,14 +880,12 @@ export class ReplicationManager {
     }
   }
 
-  /** Lag quantiles over recent acknowledgements (null without samples) and followers now behind. */
+  /** Lag quantiles over the acknowledgements of the last lagWindowMs (null without any) and followers now behind. */
   lagSummary(): { p50Ms: number | null; p99Ms: number | null; samples: number; followersBehind: number } {
-    const n = Math.min(this.lagCount, this.lags.length);
-    const sorted = Array.from(this.lags.subarray(0, n)).sort((a, b) => a - b);
-    const q = (x: number): number | null => (n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.floor(x * n))]! * 100) / 100);
+    const q = lagQuantiles(this.lags, this.lagAt, Math.min(this.lagCount, this.lags.length), this.host.nowMs() - REPLICATOR_LIMITS.lagWindowMs);
     let behind = 0;
     for (const log of this.logs.values()) if (log.role === 'leader') for (const f of log.followers.values()) if (f.ackSeq < log.lastSeq) behind++;
-    return { p50Ms: q(0.5), p99Ms: q(0.99), samples: n, followersBehind: behind };
+    return { ...q, followersBehind: behind };
   }
 
   /** INFO replication lines: ack mode, partitions by role, lag quantiles, counters. */
@@ -960,4 +965,14 @@ export class ReplicationManager {
     }
     this.kick();
   }
+}
+
+/** p50 and p99 (2 decimals; null without samples) of the first `filled` lags taken at or after `sinceMs`. */
+export function lagQuantiles(lags: Float64Array, at: Float64Array, filled: number, sinceMs: number): { p50Ms: number | null; p99Ms: number | null; samples: number } {
+  const recent: number[] = [];
+  for (let i = 0; i < filled; i++) if (at[i]! >= sinceMs) recent.push(lags[i]!);
+  const n = recent.length;
+  const sorted = recent.sort((a, b) => a - b);
+  const q = (x: number): number | null => (n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.floor(x * n))]! * 100) / 100);
+  return { p50Ms: q(0.5), p99Ms: q(0.99), samples: n };
 }

@@ -2,7 +2,8 @@
 // exact counts), the node monitor's per-partition rates, and every alert rule on hand-made cluster views.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { evaluateAlerts, DEFAULT_ALERT_RULES, type ClusterView, type ViewNode } from '../../src/monitoring/alerts.js';
+import { lagQuantiles } from '../../src/replication/replicator.js';
+import { AlertHold, evaluateAlerts, DEFAULT_ALERT_RULES, type ClusterView, type ViewNode } from '../../src/monitoring/alerts.js';
 import { HotKeyTracker, SpaceSaving } from '../../src/monitoring/hotkeys.js';
 import { MONITOR_LIMITS, NodeMonitor, type NodeReport } from '../../src/monitoring/node-monitor.js';
 import { latencyBin, latencyBinUpperMs, WindowedCounters, WindowedLatency } from '../../src/monitoring/window.js';
@@ -156,6 +157,33 @@ describe('alert rules', () => {
 
   it('followers slower than the lag limit at p99 raise replication-lag for their leader node', () => {
     expect(evaluateAlerts(view([node('a', { report: report('a', { replicationLagP99Ms: 1_500, followersBehind: 2 }) }), node('b', { report: report('b', { replicationLagP99Ms: 12 }) }), node('c')])).map((a) => [a.rule, a.subject])).toEqual([['replication-lag', 'a']]);
+  });
+
+  it('replication lag quantiles count only the acknowledgements of the window: a stall ages out', () => {
+    const lags = new Float64Array([5, 1_200, 1_300, 6, 7, 8]);
+    const at = new Float64Array([100, 200, 300, 40_000, 40_100, 40_200]);
+    // At 41 s with a 30 s window the stall (taken at 0.2-0.3 s) is gone; at 30.1 s it still counts.
+    expect(lagQuantiles(lags, at, 6, 41_000 - 30_000)).toEqual({ p50Ms: 7, p99Ms: 8, samples: 3 });
+    expect(lagQuantiles(lags, at, 6, 30_100 - 30_000).p99Ms).toBe(1_300);
+    expect(lagQuantiles(lags, at, 2, 41_000)).toEqual({ p50Ms: null, p99Ms: null, samples: 0 });
+  });
+
+  it('replication-lag is raised only after holding for replicationLagForMs; other alerts at once; a gap starts over', () => {
+    const slow = evaluateAlerts(view([node('a', { report: report('a', { replicationLagP99Ms: 1_500 }) }), node('b'), node('c')]));
+    const down = evaluateAlerts(view([node('a', { registered: false, reachable: false, unreachableMs: 60_000 }), node('b'), node('c')]));
+    expect(slow.map((a) => a.rule)).toEqual(['replication-lag']);
+    expect(down.some((a) => a.rule === 'node-down')).toBe(true);
+    const hold = new AlertHold(DEFAULT_ALERT_RULES);
+    const raised = (alerts: typeof slow, at: number): string[] => hold.update(alerts, at).map((a) => a.rule);
+    expect(raised(slow, 0)).toEqual([]);
+    expect(raised(slow, 29_999)).toEqual([]);
+    expect(raised(slow, 30_000)).toEqual(['replication-lag']);
+    // A moment without it (the stall aged out of the window): the next one waits the whole time again.
+    expect(raised([], 31_000)).toEqual([]);
+    expect(raised(slow, 32_000)).toEqual([]);
+    expect(raised(slow, 62_000)).toEqual(['replication-lag']);
+    expect(raised(down, 62_000)).toEqual(down.map((a) => a.rule));
+    expect(DEFAULT_ALERT_RULES.replicationLagForMs).toBe(30_000);
   });
 
   it('a key above its share is hot only with enough samples', () => {
