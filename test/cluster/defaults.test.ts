@@ -184,7 +184,16 @@ describe('a cluster at the defaults (2048 partitions, R = 3, ack sync, real etcd
           c.disconnect();
         }
       }
-      await until(`${id} failed over`, async () => ((await coord.snapshot()).map!.partitions.some((e) => e.replicas[0] === id) ? undefined : true), 30_000);
+      try {
+        await until(`${id} failed over`, async () => ((await coord.snapshot()).map!.partitions.some((e) => e.replicas[0] === id) ? undefined : true), 30_000);
+      } catch (e) {
+        // Who leads what now, who controls, and every node line since the kill, for a person to read.
+        const snap = await coord.snapshot();
+        const still = snap.map!.partitions.filter((e) => e.replicas[0] === id).length;
+        const lines = [...nodes].flatMap(([nid, n]) => n.output().split('\n').filter((l) => Number(/"time":(\d+)/.exec(l)?.[1] ?? 0) >= killedAt).map((l) => `${nid} ${l.slice(0, 400)}`));
+        process.stdout.write(`after killing ${id}: ${still} partitions still led by it, controller ${String(snap.controller)}, epoch ${snap.map!.epoch}\n${lines.join('\n')}\n`);
+        throw e;
+      }
       await start(id);
       await untilClusterOk(ports(), 60_000);
     }
