@@ -6,7 +6,7 @@
 import { ReplyError, intArg, isWord } from './args.js';
 import type { RespWriter } from './resp-writer.js';
 import type { DataHandler } from './commands-data.js';
-import { ENTRIES_READ_UNKNOWN, STREAM_ID_MAX, STREAM_NODE_ENTRIES, firstIdOf, formatId, groupLag, type ConsumerGroup, type Stream } from '../storage/stream.js';
+import { ENTRIES_READ_UNKNOWN, STREAM_ID_MAX, STREAM_NODE_ENTRIES, firstIdOf, formatId, groupLag, type ConsumerGroup, type PendingEntry, type Stream } from '../storage/stream.js';
 import { getStream, writeStreamEntries } from './commands-streams.js';
 
 const k = (b: Buffer): string => b.toString('latin1');
@@ -117,6 +117,15 @@ function streamReply(w: RespWriter, s: Stream, args: Buffer[]): void {
   for (const name of names) fullGroup(w, s, name, s.groups.get(name)!, count);
 }
 
+/** A pending entry in XINFO STREAM FULL: ID, (its consumer, in the group's list), delivery time and count. */
+function pendingRow(w: RespWriter, id: bigint, p: PendingEntry, withConsumer: boolean): void {
+  w.arrayHeader(withConsumer ? 4 : 3);
+  w.bulk(formatId(id));
+  if (withConsumer) w.bulkLatin1(p.consumer);
+  w.integer(p.deliveredMs);
+  w.integer(p.count);
+}
+
 function fullGroup(w: RespWriter, s: Stream, name: string, g: ConsumerGroup, count: number): void {
   const limit = (n: number): number => (count === 0 ? n : Math.min(n, count));
   w.mapHeader(7);
@@ -124,14 +133,7 @@ function fullGroup(w: RespWriter, s: Stream, name: string, g: ConsumerGroup, cou
   w.bulk('pending');
   const pel = [...g.pel.keys()].sort(byId);
   w.arrayHeader(limit(pel.length));
-  for (const id of pel.slice(0, limit(pel.length))) {
-    const p = g.pel.get(id)!;
-    w.arrayHeader(4);
-    w.bulk(formatId(id));
-    w.bulkLatin1(p.consumer);
-    w.integer(p.deliveredMs);
-    w.integer(p.count);
-  }
+  for (const id of pel.slice(0, limit(pel.length))) pendingRow(w, id, g.pel.get(id)!, true);
   w.bulk('consumers');
   const consumers = [...g.consumers.keys()].sort(byBytes);
   w.arrayHeader(consumers.length);
@@ -142,13 +144,7 @@ function fullGroup(w: RespWriter, s: Stream, name: string, g: ConsumerGroup, cou
     fields(w, [['name', cname], ['seen-time', c.seenMs], ['pel-count', mine.length]]);
     w.bulk('pending');
     w.arrayHeader(limit(mine.length));
-    for (const id of mine.slice(0, limit(mine.length))) {
-      const p = g.pel.get(id)!;
-      w.arrayHeader(3);
-      w.bulk(formatId(id));
-      w.integer(p.deliveredMs);
-      w.integer(p.count);
-    }
+    for (const id of mine.slice(0, limit(mine.length))) pendingRow(w, id, g.pel.get(id)!, false);
   }
 }
 

@@ -5,7 +5,7 @@
 // its chunk by arithmetic, then walk at most 64 lengths inside it (Redis walks its listpack too). Inserts and
 // removals in the middle rebuild the list, O(n), as Redis's are O(n).
 import { strict as assert } from 'node:assert';
-import { journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
+import { dropHints, journal, storeHint, type StoreTrack, type StoreTracked } from './journal.js';
 import { Ring } from './ring.js';
 import { nthPacked, packStrings, unpackStrings, walkPacked } from './packed.js';
 
@@ -94,7 +94,7 @@ export class Deque<T extends string = string> implements Iterable<T>, StoreTrack
   set(i: number, value: T): void {
     assert(i >= 0 && i < this.size, `deque index ${i} out of 0..${this.size - 1}`);
     if (journal.armed) journal.record(this, this.size, ['=', i, value], weight(value));
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, i);
+    storeHint(this.storeTrack, i);
     const [j, off] = this.locate(i);
     const arr = opened(this.chunks.at(j)!);
     arr[off] = value;
@@ -103,20 +103,20 @@ export class Deque<T extends string = string> implements Iterable<T>, StoreTrack
 
   pushBack(value: T): void {
     if (journal.armed) journal.record(this, this.size, ['>', value], weight(value));
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, '>');
+    storeHint(this.storeTrack, '>');
     this.appendBack(value);
   }
 
   pushFront(value: T): void {
     if (journal.armed) journal.record(this, this.size, ['<', value], weight(value));
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, '<');
+    storeHint(this.storeTrack, '<');
     this.appendFront(value);
   }
 
   popFront(): T | undefined {
     if (this.size === 0) return undefined;
     if (journal.armed) journal.record(this, this.size, ['^'], 0);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, '^');
+    storeHint(this.storeTrack, '^');
     const arr = this.endChunk(0);
     const v = arr.shift();
     if (arr.length === 0) this.chunks.popFront();
@@ -127,7 +127,7 @@ export class Deque<T extends string = string> implements Iterable<T>, StoreTrack
   popBack(): T | undefined {
     if (this.size === 0) return undefined;
     if (journal.armed) journal.record(this, this.size, ['v'], 0);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, 'v');
+    storeHint(this.storeTrack, 'v');
     const arr = this.endChunk(this.chunks.length - 1);
     const v = arr.pop();
     if (arr.length === 0) this.chunks.popBack();
@@ -171,7 +171,7 @@ export class Deque<T extends string = string> implements Iterable<T>, StoreTrack
     const all = [...items];
     if (journal.armed) journal.record(this, this.size, ['R', all], all.reduce((n, x) => n + weight(x), 0));
     // Not a change of a few chunks: the next write of this list to LMDB rewrites it whole.
-    if (this.storeTrack !== undefined) this.storeTrack.hints = null;
+    dropHints(this.storeTrack);
     this.chunks.clear();
     this.size = 0;
     for (const x of all) this.appendBack(x);

@@ -123,19 +123,17 @@ export class JournaledSet extends Set<string> implements StoreTracked {
 
   override add(member: string): this {
     if (journal.armed && !this.has(member)) journal.record(this, this.size, ['+', member], member.length);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
+    storeHint(this.storeTrack, member);
     return super.add(member);
   }
 
   override delete(member: string): boolean {
-    if (journal.armed && this.has(member)) journal.record(this, this.size, ['-', member], member.length);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
+    noteRemoval(this, member);
     return super.delete(member);
   }
 
   override clear(): void {
-    if (journal.armed && this.size > 0) journal.record(this, this.size, ['0'], 0);
-    if (this.storeTrack !== undefined) this.storeTrack.hints = null;
+    noteClear(this);
     super.clear();
   }
 }
@@ -151,19 +149,17 @@ export class JournaledMap extends Map<string, Buffer> implements StoreTracked {
 
   override set(field: string, value: Buffer): this {
     if (journal.armed) journal.record(this, this.size, ['+', field, Buffer.from(value)], field.length + value.length);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, field);
+    storeHint(this.storeTrack, field);
     return super.set(field, value);
   }
 
   override delete(field: string): boolean {
-    if (journal.armed && this.has(field)) journal.record(this, this.size, ['-', field], field.length);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, field);
+    noteRemoval(this, field);
     return super.delete(field);
   }
 
   override clear(): void {
-    if (journal.armed && this.size > 0) journal.record(this, this.size, ['0'], 0);
-    if (this.storeTrack !== undefined) this.storeTrack.hints = null;
+    noteClear(this);
     super.clear();
   }
 }
@@ -187,11 +183,28 @@ export const STORE_TRACK_LIMITS = Object.freeze({
   hintsMax: 65_536,
 });
 
-export function storeHint(t: StoreTrack, hint: unknown): void {
-  const h = t.hints;
-  if (h === null) return;
-  if (h.length >= STORE_TRACK_LIMITS.hintsMax) t.hints = null;
+/** Notes what a change touched on a tracked value (nothing for an untracked one). */
+export function storeHint(t: StoreTrack | undefined, hint: unknown): void {
+  const h = t?.hints;
+  if (h === undefined || h === null) return;
+  if (h.length >= STORE_TRACK_LIMITS.hintsMax) t!.hints = null;
   else h.push(hint);
+}
+
+/** A change with no hint (a clear, a replacement): a tracked value's next write is whole. */
+export function dropHints(t: StoreTrack | undefined): void {
+  if (t !== undefined) t.hints = null;
+}
+
+/** A member or field removed from a journaled set or hash: its replication record and its storage hint. */
+function noteRemoval(v: JournaledSet | JournaledMap, key: string): void {
+  if (journal.armed && v.has(key)) journal.record(v, v.size, ['-', key], key.length);
+  storeHint(v.storeTrack, key);
+}
+
+function noteClear(v: JournaledSet | JournaledMap): void {
+  if (journal.armed && v.size > 0) journal.record(v, v.size, ['0'], 0);
+  dropHints(v.storeTrack);
 }
 
 /** A collection value that may carry a StoreTrack. */

@@ -130,6 +130,9 @@ export class LmdbEngine implements StorageEngine {
    * fell out of the bounded map, so its idle time is at least `now - accessFloorMs` (OBJECT IDLETIME).
    */
   private readonly accessed = new Map<string, number>();
+  private accessFloorMs: number;
+  /** The time accesses are stamped with: refreshed by writes and the expiry cycle, not per read. */
+  private coarseMs: number;
   /** Decoded collections (see LMDB_LIMITS.decodedElementsMax), coherent with the database: every write path updates it. */
   private readonly decoded = new Map<string, { value: StoredValue; expiresAtMs: number; elements: number }>();
   private decodedElements = 0;
@@ -151,8 +154,6 @@ export class LmdbEngine implements StorageEngine {
     this.decoded.delete(key);
     this.decodedElements -= old.elements;
   }
-  private accessFloorMs: number;
-  private coarseMs: number;
 
   private noteAccess(key: string): void {
     if (this.accessed.size > 0) this.accessed.delete(key);

@@ -196,7 +196,7 @@ export class Stream implements StoreTracked {
   append(id: bigint, fields: readonly string[]): void {
     if (journal.armed) journal.record(this, this.length, ['a', id.toString(), fields], fieldsLength(fields));
     const n = this.entriesAdded;
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, n);
+    storeHint(this.storeTrack, n);
     this.push(id, n, fields);
     this.lastId = id;
     this.entriesAdded++;
@@ -273,7 +273,7 @@ export class Stream implements StoreTracked {
       const i = this.lowerBound(t);
       if (!this.holds(i, t)) continue;
       if (journal.armed) journal.record(this, this.length, ['d', id.toString()], 0);
-      if (this.storeTrack !== undefined) storeHint(this.storeTrack, this.ords[i]!);
+      storeHint(this.storeTrack, this.ords[i]!);
       this.release(i);
       this.words.copyWithin(4 * i, 4 * (i + 1), 4 * this.end);
       this.ords.copyWithin(i, i + 1, this.end);

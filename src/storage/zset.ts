@@ -126,7 +126,7 @@ export class ZSet implements Iterable<string>, StoreTracked {
     const old = this.scores.get(member);
     if (old === s) return false;
     if (journal.armed) journal.record(this, this.scores.size, ['+', member, s], member.length + 8);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
+    storeHint(this.storeTrack, member);
     if (old !== undefined) this.unlink(old, member);
     this.scores.set(member, s);
     this.insert(s, member);
@@ -137,7 +137,7 @@ export class ZSet implements Iterable<string>, StoreTracked {
     const s = this.scores.get(member);
     if (s === undefined) return false;
     if (journal.armed) journal.record(this, this.scores.size, ['-', member], member.length);
-    if (this.storeTrack !== undefined) storeHint(this.storeTrack, member);
+    storeHint(this.storeTrack, member);
     this.scores.delete(member);
     this.unlink(s, member);
     return true;
